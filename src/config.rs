@@ -1,0 +1,418 @@
+//! Layered, typed settings: compiled-in defaults, then an optional file, then
+//! `CHAPERONE__SECTION__KEY` environment variables.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// The commented defaults, compiled in so the binary runs with no file beside it.
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+
+const ENV_PREFIX: &str = "CHAPERONE__";
+const MIN_ADMIN_TOKEN_CHARS: usize = 32;
+const MIN_RETENTION_DAYS: u64 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    ReadFile {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {source}")]
+    ParseFile {
+        path: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("{variable} is not a setting chaperone knows; check the spelling against config/default.toml")]
+    UnknownVariable { variable: String },
+    #[error("{variable} must be {expected}, got {value:?}")]
+    BadVariable {
+        variable: String,
+        expected: &'static str,
+        value: String,
+    },
+    #[error("invalid settings: {0}")]
+    Invalid(String),
+    #[error("{setting} {problem}")]
+    Rule {
+        setting: &'static str,
+        problem: String,
+    },
+}
+
+/// A value that must never reach a log: `Debug` prints a placeholder.
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() {
+            "<unset>"
+        } else {
+            "<redacted>"
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub inbox: InboxSettings,
+    pub processor: ProcessorSettings,
+    pub zoom: ZoomSettings,
+    pub api: ApiSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address and port the HTTP server listens on.
+    pub bind: SocketAddr,
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Serve HTTP on this instance.
+    pub api_enabled: bool,
+    /// Run the event processor on this instance.
+    pub worker_enabled: bool,
+    /// Time given to in-flight work after a shutdown signal.
+    #[serde(rename = "shutdown_grace_secs", deserialize_with = "secs")]
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` or `postgres://...`; the scheme picks the backend.
+    pub url: Secret,
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// Wait for a connection or a lock at most this long.
+    #[serde(rename = "acquire_timeout_secs", deserialize_with = "secs")]
+    pub acquire_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InboxSettings {
+    /// Days a processed event and its de-duplication key are kept.
+    pub retention_days: u64,
+    /// Most events committed in one transaction.
+    pub max_batch: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessorSettings {
+    /// Idle polling interval, for events inserted by other instances.
+    #[serde(rename = "poll_interval_ms", deserialize_with = "millis")]
+    pub poll_interval: Duration,
+    /// Attempts before an event is set aside as failed.
+    pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoomSettings {
+    /// The Zoom app's webhook Secret Token.
+    pub webhook_secret_token: Secret,
+    /// The token before a rotation, still accepted while set.
+    pub previous_webhook_secret_token: Secret,
+    /// How far in the future a signature timestamp may be.
+    #[serde(rename = "max_clock_skew_secs", deserialize_with = "secs")]
+    pub max_clock_skew: Duration,
+    /// How old a signature timestamp may be.
+    #[serde(rename = "max_signature_age_secs", deserialize_with = "secs")]
+    pub max_signature_age: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSettings {
+    /// Bootstrap bearer token for the admin API.
+    pub admin_token: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_secs)
+}
+
+fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(Duration::from_millis)
+}
+
+impl Settings {
+    /// Defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Settings, ConfigError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// As [`Settings::load`], with the environment given explicitly (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Settings, ConfigError> {
+        let mut table: toml::Table = DEFAULT_TOML.parse().expect("config/default.toml is valid");
+        if let Some(path) = file {
+            let display = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::ReadFile {
+                path: display.clone(),
+                source,
+            })?;
+            let overlay: toml::Table = text.parse().map_err(|source| ConfigError::ParseFile {
+                path: display,
+                source: Box::new(source),
+            })?;
+            merge(&mut table, overlay);
+        }
+        let mut env: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
+            .collect();
+        env.sort();
+        for (name, value) in env {
+            apply_env(&mut table, &name, value)?;
+        }
+        toml::Value::Table(table)
+            .try_into::<Settings>()
+            .map_err(|error| ConfigError::Invalid(error.to_string()))
+    }
+
+    /// Rules every command needs.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.inbox.retention_days < MIN_RETENTION_DAYS {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__INBOX__RETENTION_DAYS",
+                problem: format!(
+                    "must be at least {MIN_RETENTION_DAYS} days so that redelivered events are recognised"
+                ),
+            });
+        }
+        if self.inbox.max_batch == 0 {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__INBOX__MAX_BATCH",
+                problem: "must be at least 1".into(),
+            });
+        }
+        if self.database.max_connections < 2 {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__DATABASE__MAX_CONNECTIONS",
+                problem: "must be at least 2 (the inbox writer holds one)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Rules for `serve`: the secrets that let it verify and answer anyone.
+    pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
+        self.validate()?;
+        if self.server.api_enabled && self.zoom.webhook_secret_token.is_empty() {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN",
+                problem: "is not set: copy the Secret Token from your Zoom app's Event Subscriptions page into this variable".into(),
+            });
+        }
+        if self.server.api_enabled
+            && self.api.admin_token.expose().chars().count() < MIN_ADMIN_TOKEN_CHARS
+        {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__API__ADMIN_TOKEN",
+                problem: format!(
+                    "must be set to a random string of at least {MIN_ADMIN_TOKEN_CHARS} characters (for example: openssl rand -hex 32)"
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(existing)), toml::Value::Table(incoming)) => {
+                merge(existing, incoming)
+            }
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Sets `CHAPERONE__SECTION__KEY=value`, typed after the default it overrides.
+fn apply_env(table: &mut toml::Table, variable: &str, value: String) -> Result<(), ConfigError> {
+    let unknown = || ConfigError::UnknownVariable {
+        variable: variable.to_string(),
+    };
+    let path: Vec<String> = variable[ENV_PREFIX.len()..]
+        .split("__")
+        .map(|part| part.to_ascii_lowercase())
+        .collect();
+    let [section, key] = path.as_slice() else {
+        return Err(unknown());
+    };
+    let slot = table
+        .get_mut(section)
+        .and_then(toml::Value::as_table_mut)
+        .and_then(|section| section.get_mut(key))
+        .ok_or_else(unknown)?;
+    let bad = |expected| ConfigError::BadVariable {
+        variable: variable.to_string(),
+        expected,
+        value: if key.contains("token") || key == "url" {
+            "<redacted>".into()
+        } else {
+            value.clone()
+        },
+    };
+    *slot = match slot {
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(value.trim().parse().map_err(|_| bad("a whole number"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?)
+        }
+        _ => toml::Value::String(value),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_load_and_bind_to_localhost() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(settings.server.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.zoom.max_clock_skew, Duration::from_secs(300));
+        assert!(settings.database.url.expose().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn environment_overrides_are_typed_after_the_default() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CHAPERONE__SERVER__BIND", "0.0.0.0:9000"),
+                ("CHAPERONE__SERVER__WORKER_ENABLED", "false"),
+                ("CHAPERONE__INBOX__MAX_BATCH", "17"),
+                ("CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN", "12345"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(settings.server.bind.port(), 9000);
+        assert!(!settings.server.worker_enabled);
+        assert_eq!(settings.inbox.max_batch, 17);
+        assert_eq!(settings.zoom.webhook_secret_token.expose(), "12345");
+    }
+
+    #[test]
+    fn an_unknown_variable_is_named_in_the_error() {
+        let error = Settings::load_from(None, env(&[("CHAPERONE__SERVER__BINDD", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CHAPERONE__SERVER__BINDD"), "{error}");
+    }
+
+    #[test]
+    fn a_non_numeric_number_is_refused_with_the_variable_name() {
+        let error = Settings::load_from(None, env(&[("CHAPERONE__INBOX__MAX_BATCH", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CHAPERONE__INBOX__MAX_BATCH"), "{error}");
+        assert!(error.contains("whole number"), "{error}");
+    }
+
+    #[test]
+    fn serve_without_a_zoom_secret_says_which_setting_to_set() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        let error = settings.validate_for_serve().unwrap_err().to_string();
+        assert!(
+            error.contains("CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_short_admin_token_is_refused() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN", "secret"),
+                ("CHAPERONE__API__ADMIN_TOKEN", "short"),
+            ]),
+        )
+        .unwrap();
+        let error = settings.validate_for_serve().unwrap_err().to_string();
+        assert!(error.contains("CHAPERONE__API__ADMIN_TOKEN"), "{error}");
+    }
+
+    #[test]
+    fn a_file_overrides_defaults_and_the_environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("deploy.toml");
+        std::fs::write(
+            &path,
+            "[server]\nbind = \"127.0.0.1:7000\"\nmax_body_bytes = 10\n",
+        )
+        .unwrap();
+        let settings = Settings::load_from(
+            Some(&path),
+            env(&[("CHAPERONE__SERVER__BIND", "127.0.0.1:7001")]),
+        )
+        .unwrap();
+        assert_eq!(settings.server.bind.port(), 7001);
+        assert_eq!(settings.server.max_body_bytes, 10);
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let settings = Settings::load_from(
+            None,
+            env(&[("CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN", "do-not-print")]),
+        )
+        .unwrap();
+        assert!(!format!("{settings:?}").contains("do-not-print"));
+    }
+}

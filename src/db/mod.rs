@@ -1,0 +1,180 @@
+//! The database: one pool over SQLite (embedded default) or PostgreSQL, chosen by the
+//! URL's scheme, and the migrations for each.
+
+pub mod time;
+
+use std::path::Path;
+use std::str::FromStr;
+
+use sqlx::any::{install_default_drivers, AnyPoolOptions};
+use sqlx::migrate::Migrator;
+use sqlx::{AnyPool, Executor};
+
+use crate::config::DatabaseSettings;
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Which server is behind the pool; a few statements differ between them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(
+        "CHAPERONE__DATABASE__URL must start with sqlite:// or postgres:// (got a URL starting with {scheme:?})"
+    )]
+    UnknownScheme { scheme: String },
+    #[error("cannot create the folder for the SQLite database at {path}: {source}")]
+    CreateFolder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl FromStr for Backend {
+    type Err = DbError;
+    fn from_str(url: &str) -> Result<Self, DbError> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(DbError::UnknownScheme {
+                scheme: url.split(':').next().unwrap_or_default().to_string(),
+            })
+        }
+    }
+}
+
+/// A cheap, cloneable handle on the pool and the backend behind it.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pub pool: AnyPool,
+    pub backend: Backend,
+}
+
+impl Db {
+    /// Connects; for SQLite, creates the file (and its folder) when missing and turns on WAL.
+    pub async fn connect(settings: &DatabaseSettings) -> Result<Db, DbError> {
+        install_default_drivers();
+        let url = settings.url.expose();
+        let backend: Backend = url.parse()?;
+        let options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout);
+        let pool = match backend {
+            Backend::Sqlite => {
+                let url = prepare_sqlite_url(url)?;
+                let busy_timeout_ms = settings.acquire_timeout.as_millis();
+                options
+                    .after_connect(move |connection, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the single writer; NORMAL sync keeps every
+                            // commit safe from a process crash (the WAL is fsynced at checkpoints).
+                            connection
+                                .execute(
+                                    format!(
+                                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
+                                    )
+                                    .as_str(),
+                                )
+                                .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await
+            }
+            Backend::Postgres => options.connect(url).await,
+        }
+        .map_err(DbError::Connect)?;
+        Ok(Db { pool, backend })
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn is_reachable(&self) -> bool {
+        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+    }
+}
+
+/// Makes sure the SQLite file can be created: its folder exists and the URL asks for creation.
+fn prepare_sqlite_url(url: &str) -> Result<String, DbError> {
+    let without_scheme = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    let path = without_scheme.split('?').next().unwrap_or_default();
+    if let Some(folder) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(folder).map_err(|source| DbError::CreateFolder {
+            path: folder.display().to_string(),
+            source,
+        })?;
+    }
+    Ok(if url.contains("mode=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&mode=rwc")
+    } else {
+        format!("{url}?mode=rwc")
+    })
+}
+
+/// True when the error is a unique-constraint violation, on either backend.
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_selects_the_backend() {
+        assert_eq!(
+            "sqlite://data/x.db".parse::<Backend>().unwrap(),
+            Backend::Sqlite
+        );
+        assert_eq!(
+            "postgres://u@h/db".parse::<Backend>().unwrap(),
+            Backend::Postgres
+        );
+        assert_eq!(
+            "postgresql://u@h/db".parse::<Backend>().unwrap(),
+            Backend::Postgres
+        );
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_an_error_never_a_file() {
+        let error = "mysql://h/db".parse::<Backend>().unwrap_err().to_string();
+        assert!(error.contains("CHAPERONE__DATABASE__URL"), "{error}");
+        assert!(error.contains("mysql"), "{error}");
+    }
+
+    #[test]
+    fn sqlite_urls_ask_for_the_file_to_be_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/sub/x.db", dir.path().display());
+        assert!(prepare_sqlite_url(&url).unwrap().ends_with("?mode=rwc"));
+        assert!(dir.path().join("sub").is_dir());
+    }
+}

@@ -1,0 +1,142 @@
+//! The school directory: schools, the platform accounts they monitor, and their people
+//! (staff with their safeguarding roles, pupils, parents and carers).
+
+pub mod accounts;
+
+use serde::Serialize;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::Db;
+use crate::meeting::Platform;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonKind {
+    Staff,
+    Pupil,
+    Parent,
+}
+
+impl PersonKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonKind::Staff => "staff",
+            PersonKind::Pupil => "pupil",
+            PersonKind::Parent => "parent",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<PersonKind> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "staff" => Some(PersonKind::Staff),
+            "pupil" | "student" => Some(PersonKind::Pupil),
+            "parent" | "carer" | "guardian" | "parent/carer" => Some(PersonKind::Parent),
+            _ => None,
+        }
+    }
+}
+
+/// A member of staff's safeguarding role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Staff,
+    Dsl,
+    DeputyDsl,
+    SeniorLeader,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Staff => "staff",
+            StaffRole::Dsl => "dsl",
+            StaffRole::DeputyDsl => "deputy_dsl",
+            StaffRole::SeniorLeader => "senior_leader",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<StaffRole> {
+        match text
+            .trim()
+            .to_ascii_lowercase()
+            .replace([' ', '-'], "_")
+            .as_str()
+        {
+            "" | "staff" => Some(StaffRole::Staff),
+            "dsl" => Some(StaffRole::Dsl),
+            "deputy_dsl" | "ddsl" => Some(StaffRole::DeputyDsl),
+            "senior_leader" | "slt" => Some(StaffRole::SeniorLeader),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct School {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub timezone: String,
+}
+
+pub async fn list_schools(db: &Db) -> Result<Vec<School>, sqlx::Error> {
+    let rows = sqlx::query("SELECT id, slug, name, timezone FROM schools ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter().map(school_from_row).collect()
+}
+
+pub async fn find_school(db: &Db, id: i64) -> Result<Option<School>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, slug, name, timezone FROM schools WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?;
+    row.as_ref().map(school_from_row).transpose()
+}
+
+fn school_from_row(row: &sqlx::any::AnyRow) -> Result<School, sqlx::Error> {
+    Ok(School {
+        id: row.try_get("id")?,
+        slug: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        timezone: row.try_get("timezone")?,
+    })
+}
+
+/// Finds the directory person a platform identity belongs to: by the platform's user id,
+/// else by email (case-insensitive). A display name is never used.
+pub async fn resolve_person(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: Platform,
+    platform_user_id: Option<&str>,
+    email: Option<&str>,
+) -> Result<Option<i64>, sqlx::Error> {
+    if let Some(user_id) = platform_user_id {
+        let found = sqlx::query(
+            "SELECT person_id FROM person_platform_ids \
+             WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
+        )
+        .bind(school_id)
+        .bind(platform.as_str())
+        .bind(user_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+        if let Some(row) = found {
+            return Ok(Some(row.try_get("person_id")?));
+        }
+    }
+    if let Some(email) = email {
+        let found =
+            sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
+                .bind(school_id)
+                .bind(email.trim().to_lowercase())
+                .fetch_optional(&mut *connection)
+                .await?;
+        if let Some(row) = found {
+            return Ok(Some(row.try_get("person_id")?));
+        }
+    }
+    Ok(None)
+}

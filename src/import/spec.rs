@@ -1,0 +1,198 @@
+//! The documented import file (see config/example-school.toml), read and checked before
+//! anything is written.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use chrono_tz::Tz;
+use serde::Deserialize;
+
+use super::{people_csv, ImportError};
+use crate::directory::{PersonKind, StaffRole};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportFile {
+    #[serde(default, rename = "school")]
+    pub schools: Vec<SchoolSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchoolSpec {
+    /// A short, stable name for the school (`greenfield`), used by `--school`.
+    pub slug: String,
+    pub name: String,
+    /// An IANA timezone such as `Europe/London`.
+    pub timezone: String,
+    #[serde(default)]
+    pub zoom_accounts: Vec<ZoomAccountSpec>,
+    #[serde(default)]
+    pub people: Vec<PersonSpec>,
+    /// A CSV of people beside the TOML file (relative paths are from the TOML file's folder).
+    #[serde(default)]
+    pub people_csv: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoomAccountSpec {
+    pub account_id: String,
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PersonSpec {
+    /// The school's own identifier for the person (MIS id, UPN, staff code): stable across imports.
+    #[serde(rename = "ref")]
+    pub reference: String,
+    /// `staff`, `pupil` or `parent`.
+    pub kind: String,
+    /// For staff: `staff`, `dsl`, `deputy_dsl` or `senior_leader`.
+    #[serde(default)]
+    pub role: Option<String>,
+    pub name: String,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub zoom_user_ids: Vec<String>,
+    /// For parents and carers: the `ref`s of their children.
+    #[serde(default)]
+    pub children: Vec<String>,
+}
+
+/// A person after checking: kinds and roles parsed, emails lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPerson {
+    pub reference: String,
+    pub kind: PersonKind,
+    pub role: Option<StaffRole>,
+    pub name: String,
+    pub emails: Vec<String>,
+    pub zoom_user_ids: Vec<String>,
+    pub children: Vec<String>,
+}
+
+pub fn read(path: &Path) -> Result<ImportFile, ImportError> {
+    let display = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ImportError::Read {
+        path: display.clone(),
+        source,
+    })?;
+    let mut file: ImportFile = toml::from_str(&text).map_err(|error| ImportError::Invalid {
+        path: display.clone(),
+        detail: error.to_string(),
+    })?;
+    let folder = path.parent().unwrap_or(Path::new("."));
+    for school in &mut file.schools {
+        if let Some(csv) = school.people_csv.take() {
+            let csv = if csv.is_relative() {
+                folder.join(csv)
+            } else {
+                csv
+            };
+            school.people.extend(people_csv::read(&csv)?);
+        }
+    }
+    Ok(file)
+}
+
+pub fn check_timezone(school: &SchoolSpec) -> Result<(), ImportError> {
+    school.timezone.parse::<Tz>().map(|_| ()).map_err(|_| {
+        ImportError::Rejected(format!(
+            "school {}: timezone {:?} is not an IANA timezone such as Europe/London",
+            school.slug, school.timezone
+        ))
+    })
+}
+
+/// Checks every person; errors name the person by `ref`, never by name or email.
+pub fn check_people(
+    school_slug: &str,
+    people: &[PersonSpec],
+) -> Result<Vec<CheckedPerson>, ImportError> {
+    let reject = |reference: &str, problem: String| {
+        ImportError::Rejected(format!(
+            "school {school_slug}, person {reference}: {problem}"
+        ))
+    };
+    let mut seen_refs = HashSet::new();
+    let mut seen_emails = HashSet::new();
+    let mut checked = Vec::with_capacity(people.len());
+    for person in people {
+        let reference = person.reference.trim().to_string();
+        if reference.is_empty() {
+            return Err(ImportError::Rejected(format!(
+                "school {school_slug}: a person has an empty ref"
+            )));
+        }
+        if !seen_refs.insert(reference.clone()) {
+            return Err(reject(&reference, "appears more than once".into()));
+        }
+        let kind = PersonKind::parse(&person.kind).ok_or_else(|| {
+            reject(
+                &reference,
+                format!("kind {:?} is not staff, pupil or parent", person.kind),
+            )
+        })?;
+        let role = match (kind, person.role.as_deref()) {
+            (PersonKind::Staff, role) => {
+                Some(StaffRole::parse(role.unwrap_or("staff")).ok_or_else(|| {
+                    reject(
+                        &reference,
+                        "role must be staff, dsl, deputy_dsl or senior_leader".into(),
+                    )
+                })?)
+            }
+            (_, None) | (_, Some("")) => None,
+            (_, Some(_)) => return Err(reject(&reference, "only staff have a role".into())),
+        };
+        if person.name.trim().is_empty() {
+            return Err(reject(&reference, "has no name".into()));
+        }
+        let mut emails = Vec::new();
+        for email in &person.emails {
+            let email = email.trim().to_lowercase();
+            if email.is_empty() {
+                continue;
+            }
+            if !email.contains('@') {
+                return Err(reject(&reference, "has an email address without @".into()));
+            }
+            if !seen_emails.insert(email.clone()) {
+                return Err(reject(
+                    &reference,
+                    "shares an email address with another person in this file".into(),
+                ));
+            }
+            emails.push(email);
+        }
+        if kind != PersonKind::Parent && !person.children.is_empty() {
+            return Err(reject(
+                &reference,
+                "only parents and carers have children".into(),
+            ));
+        }
+        checked.push(CheckedPerson {
+            reference,
+            kind,
+            role,
+            name: person.name.trim().to_string(),
+            emails,
+            zoom_user_ids: person
+                .zoom_user_ids
+                .iter()
+                .map(|id| id.trim().to_string())
+                .filter(|id| !id.is_empty())
+                .collect(),
+            children: person
+                .children
+                .iter()
+                .map(|c| c.trim().to_string())
+                .collect(),
+        });
+    }
+    Ok(checked)
+}

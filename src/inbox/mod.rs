@@ -1,0 +1,158 @@
+//! The durable inbox: every accepted event is committed here before the platform is
+//! answered, de-duplicated by its content key, and later claimed by the processor.
+
+pub mod writer;
+
+use chrono::{DateTime, Utc};
+use sqlx::{Any, AnyConnection, Row, Transaction};
+
+use crate::db::time::{from_millis, to_millis};
+use crate::db::{Backend, Db};
+use crate::meeting::{AcceptedEvent, MeetingEvent, Platform};
+
+/// Whether an insert stored a new event or found its key already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InsertOutcome {
+    Stored,
+    Duplicate,
+}
+
+/// An event claimed for processing.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub id: i64,
+    pub platform: Platform,
+    pub school_id: i64,
+    pub received_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub event: Result<MeetingEvent, String>,
+}
+
+/// Inserts one event unless its key is already there.
+pub async fn insert(
+    connection: &mut AnyConnection,
+    event: &AcceptedEvent,
+    received_at: DateTime<Utc>,
+) -> Result<InsertOutcome, sqlx::Error> {
+    let body = serde_json::to_string(&event.event).expect("events serialise");
+    let result = sqlx::query(
+        "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(event.platform.as_str())
+    .bind(event.school_id)
+    .bind(&event.dedup_key)
+    .bind(event.event.type_name())
+    .bind(to_millis(event.event.occurred_at()))
+    .bind(to_millis(received_at))
+    .bind(body)
+    .execute(connection)
+    .await?;
+    Ok(if result.rows_affected() == 1 {
+        InsertOutcome::Stored
+    } else {
+        InsertOutcome::Duplicate
+    })
+}
+
+/// Claims the oldest pending event inside `tx`: on PostgreSQL the row stays locked (and is
+/// skipped by other instances) until the transaction ends; on SQLite the claiming write
+/// takes the database's write lock at once, so the transaction cannot deadlock later.
+pub async fn claim_next(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+) -> Result<Option<PendingEvent>, sqlx::Error> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT id, platform, school_id, received_at, attempts, body FROM inbox \
+             WHERE processed_at IS NULL AND failed_at IS NULL \
+             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => {
+            "UPDATE inbox SET attempts = attempts WHERE id = \
+               (SELECT id FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT 1) \
+             RETURNING id, platform, school_id, received_at, attempts, body"
+        }
+    };
+    let Some(row) = sqlx::query(sql).fetch_optional(&mut **tx).await? else {
+        return Ok(None);
+    };
+    let platform: String = row.try_get("platform")?;
+    let body: String = row.try_get("body")?;
+    Ok(Some(PendingEvent {
+        id: row.try_get("id")?,
+        platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
+        school_id: row.try_get("school_id")?,
+        received_at: from_millis(row.try_get("received_at")?),
+        attempts: row.try_get("attempts")?,
+        event: serde_json::from_str(&body).map_err(|error| error.to_string()),
+    }))
+}
+
+pub async fn mark_processed(
+    tx: &mut Transaction<'static, Any>,
+    id: i64,
+    at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE inbox SET processed_at = $1 WHERE id = $2")
+        .bind(to_millis(at))
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Records a failed attempt; after `max_attempts` the event is set aside as failed.
+/// Returns whether it was set aside.
+pub async fn record_failure(
+    db: &Db,
+    id: i64,
+    error: &str,
+    max_attempts: u32,
+    at: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE inbox SET attempts = attempts + 1, last_error = $1, \
+           failed_at = CASE WHEN attempts + 1 >= $2 THEN $3 ELSE NULL END \
+         WHERE id = $4 RETURNING failed_at",
+    )
+    .bind(error)
+    .bind(i64::from(max_attempts))
+    .bind(to_millis(at))
+    .bind(id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(row.try_get::<Option<i64>, _>("failed_at")?.is_some())
+}
+
+/// Deletes processed events (and so their de-duplication keys) older than `before`.
+pub async fn purge_processed(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+    let result =
+        sqlx::query("DELETE FROM inbox WHERE processed_at IS NOT NULL AND received_at < $1")
+            .bind(to_millis(before))
+            .execute(&db.pool)
+            .await?;
+    Ok(result.rows_affected())
+}
+
+/// Counts for the metrics endpoint.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InboxCounts {
+    pub pending: i64,
+    pub failed: i64,
+}
+
+pub async fn counts(db: &Db) -> Result<InboxCounts, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL) AS pending, \
+           (SELECT COUNT(*) FROM inbox WHERE failed_at IS NOT NULL) AS failed",
+    )
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(InboxCounts {
+        pending: row.try_get("pending")?,
+        failed: row.try_get("failed")?,
+    })
+}

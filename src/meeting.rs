@@ -1,0 +1,181 @@
+//! The platform-neutral meeting model: what every platform module turns its events into,
+//! and all that the inbox, the processor and the register know of a call.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    Zoom,
+    GoogleMeet,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Zoom => "zoom",
+            Platform::GoogleMeet => "google_meet",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Platform> {
+        match text {
+            "zoom" => Some(Platform::Zoom),
+            "google_meet" => Some(Platform::GoogleMeet),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One held call, as events name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceRef {
+    /// The platform's key for this one occurrence (Zoom's meeting `uuid`).
+    pub instance_key: String,
+    /// The scheduled meeting it belongs to (Zoom's meeting number), when the event says.
+    pub meeting_id: Option<String>,
+    pub host_user_id: Option<String>,
+    pub topic: Option<String>,
+    /// When the call started, where the event repeats it (Zoom's participant events do),
+    /// so the register keeps the start even if the start event itself was lost.
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// Who a participant session is, as far as the platform says. A display name is kept to
+/// show in the register, never to identify anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantIdentity {
+    /// The platform's key for this one stay in the call; a rejoin gets a new one.
+    pub session_key: String,
+    /// The platform account of a signed-in participant.
+    pub platform_user_id: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+}
+
+/// What a change to a scheduled meeting said. Absent fields were not part of the change.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleChange {
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deleted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_minutes: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alternative_hosts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invitees: Option<Vec<String>>,
+}
+
+/// Activity inside a call that is recorded as a point in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignalKind {
+    /// A chat message was sent; its text is never kept.
+    ChatMessage,
+    RecordingStarted,
+    RecordingStopped,
+    SharingStarted,
+    SharingEnded,
+}
+
+impl SignalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalKind::ChatMessage => "chat_message",
+            SignalKind::RecordingStarted => "recording_started",
+            SignalKind::RecordingStopped => "recording_stopped",
+            SignalKind::SharingStarted => "sharing_started",
+            SignalKind::SharingEnded => "sharing_ended",
+        }
+    }
+}
+
+/// A change observed on a platform, in neutral terms. Each carries the time the platform
+/// says it happened, so that applying events in any order gives the same state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MeetingEvent {
+    ScheduleChanged {
+        meeting_id: String,
+        at: DateTime<Utc>,
+        change: ScheduleChange,
+    },
+    InstanceStarted {
+        instance: InstanceRef,
+        at: DateTime<Utc>,
+    },
+    InstanceEnded {
+        instance: InstanceRef,
+        at: DateTime<Utc>,
+    },
+    ParticipantJoined {
+        instance: InstanceRef,
+        participant: ParticipantIdentity,
+        at: DateTime<Utc>,
+    },
+    ParticipantLeft {
+        instance: InstanceRef,
+        participant: ParticipantIdentity,
+        at: DateTime<Utc>,
+    },
+    Signal {
+        instance: InstanceRef,
+        signal: SignalKind,
+        /// Distinguishes two signals of one kind at the same instant (a chat message id).
+        source_ref: String,
+        at: DateTime<Utc>,
+    },
+}
+
+impl MeetingEvent {
+    /// A short, stable name for metrics and logs.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            MeetingEvent::ScheduleChanged { .. } => "schedule_changed",
+            MeetingEvent::InstanceStarted { .. } => "instance_started",
+            MeetingEvent::InstanceEnded { .. } => "instance_ended",
+            MeetingEvent::ParticipantJoined { .. } => "participant_joined",
+            MeetingEvent::ParticipantLeft { .. } => "participant_left",
+            MeetingEvent::Signal { .. } => "signal",
+        }
+    }
+
+    /// When the platform says the change happened.
+    pub fn occurred_at(&self) -> DateTime<Utc> {
+        match self {
+            MeetingEvent::ScheduleChanged { at, .. }
+            | MeetingEvent::InstanceStarted { at, .. }
+            | MeetingEvent::InstanceEnded { at, .. }
+            | MeetingEvent::ParticipantJoined { at, .. }
+            | MeetingEvent::ParticipantLeft { at, .. }
+            | MeetingEvent::Signal { at, .. } => *at,
+        }
+    }
+}
+
+/// An event accepted from a platform, ready for the inbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedEvent {
+    pub platform: Platform,
+    pub school_id: i64,
+    /// Derived from the event's content: a redelivery has the same key.
+    pub dedup_key: String,
+    pub event: MeetingEvent,
+}

@@ -1,0 +1,373 @@
+//! Applies one neutral event to the meeting state. Every statement here is an upsert whose
+//! result does not depend on the order events arrive in: earliest joins and latest leaves
+//! win, first-known identity fields stay, schedule changes are folded in time order.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+
+use crate::db::time::to_millis;
+use crate::directory::resolve_person;
+use crate::meeting::{InstanceRef, MeetingEvent, ParticipantIdentity, Platform, ScheduleChange};
+
+pub async fn apply(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: Platform,
+    event: &MeetingEvent,
+) -> Result<(), sqlx::Error> {
+    match event {
+        MeetingEvent::ScheduleChanged {
+            meeting_id,
+            at,
+            change,
+        } => apply_schedule_change(connection, school_id, platform, meeting_id, *at, change).await,
+        MeetingEvent::InstanceStarted { instance, at } => {
+            upsert_instance(
+                connection,
+                school_id,
+                platform,
+                instance,
+                *at,
+                Bounds::started(*at),
+            )
+            .await?;
+            Ok(())
+        }
+        MeetingEvent::InstanceEnded { instance, at } => {
+            upsert_instance(
+                connection,
+                school_id,
+                platform,
+                instance,
+                *at,
+                Bounds::ended(*at),
+            )
+            .await?;
+            Ok(())
+        }
+        MeetingEvent::ParticipantJoined {
+            instance,
+            participant,
+            at,
+        } => {
+            let instance_id = upsert_instance(
+                connection,
+                school_id,
+                platform,
+                instance,
+                *at,
+                Bounds::none(),
+            )
+            .await?;
+            upsert_session(
+                connection,
+                school_id,
+                platform,
+                instance_id,
+                participant,
+                Some(*at),
+                None,
+            )
+            .await
+        }
+        MeetingEvent::ParticipantLeft {
+            instance,
+            participant,
+            at,
+        } => {
+            let instance_id = upsert_instance(
+                connection,
+                school_id,
+                platform,
+                instance,
+                *at,
+                Bounds::none(),
+            )
+            .await?;
+            upsert_session(
+                connection,
+                school_id,
+                platform,
+                instance_id,
+                participant,
+                None,
+                Some(*at),
+            )
+            .await
+        }
+        MeetingEvent::Signal {
+            instance,
+            signal,
+            source_ref,
+            at,
+        } => {
+            let instance_id = upsert_instance(
+                connection,
+                school_id,
+                platform,
+                instance,
+                *at,
+                Bounds::none(),
+            )
+            .await?;
+            sqlx::query(
+                "INSERT INTO instance_signals (instance_id, kind, at, source_ref) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(instance_id)
+            .bind(signal.as_str())
+            .bind(to_millis(*at))
+            .bind(source_ref)
+            .execute(&mut *connection)
+            .await?;
+            Ok(())
+        }
+    }
+}
+
+/// The start or end an event reports for the instance itself.
+struct Bounds {
+    started_at: Option<i64>,
+    ended_at: Option<i64>,
+}
+
+impl Bounds {
+    fn none() -> Self {
+        Bounds {
+            started_at: None,
+            ended_at: None,
+        }
+    }
+    fn started(at: DateTime<Utc>) -> Self {
+        Bounds {
+            started_at: Some(to_millis(at)),
+            ended_at: None,
+        }
+    }
+    fn ended(at: DateTime<Utc>) -> Self {
+        Bounds {
+            started_at: None,
+            ended_at: Some(to_millis(at)),
+        }
+    }
+}
+
+/// `column` becomes the earlier (or later) of its value and the incoming one, ignoring NULLs.
+fn keep_earliest(column: &str, table: &str) -> String {
+    format!(
+        "{column} = CASE WHEN {table}.{column} IS NULL THEN excluded.{column} \
+         WHEN excluded.{column} IS NULL THEN {table}.{column} \
+         WHEN excluded.{column} < {table}.{column} THEN excluded.{column} ELSE {table}.{column} END"
+    )
+}
+
+fn keep_latest(column: &str, table: &str) -> String {
+    format!(
+        "{column} = CASE WHEN {table}.{column} IS NULL THEN excluded.{column} \
+         WHEN excluded.{column} IS NULL THEN {table}.{column} \
+         WHEN excluded.{column} > {table}.{column} THEN excluded.{column} ELSE {table}.{column} END"
+    )
+}
+
+fn keep_first_known(column: &str, table: &str) -> String {
+    format!("{column} = COALESCE({table}.{column}, excluded.{column})")
+}
+
+async fn upsert_instance(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: Platform,
+    instance: &InstanceRef,
+    seen_at: DateTime<Utc>,
+    bounds: Bounds,
+) -> Result<i64, sqlx::Error> {
+    let t = "meeting_instances";
+    let sql = format!(
+        "INSERT INTO meeting_instances \
+           (school_id, platform, instance_key, platform_meeting_id, host_user_id, topic, \
+            started_at, start_hint, ended_at, first_seen_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (platform, instance_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {} \
+         RETURNING id",
+        keep_first_known("platform_meeting_id", t),
+        keep_first_known("host_user_id", t),
+        keep_first_known("topic", t),
+        keep_earliest("started_at", t),
+        keep_earliest("start_hint", t),
+        keep_latest("ended_at", t),
+        keep_earliest("first_seen_at", t),
+    );
+    let row = sqlx::query(&sql)
+        .bind(school_id)
+        .bind(platform.as_str())
+        .bind(&instance.instance_key)
+        .bind(instance.meeting_id.as_deref())
+        .bind(instance.host_user_id.as_deref())
+        .bind(instance.topic.as_deref())
+        .bind(bounds.started_at)
+        .bind(instance.started_at.map(to_millis))
+        .bind(bounds.ended_at)
+        .bind(to_millis(seen_at))
+        .fetch_one(&mut *connection)
+        .await?;
+    row.try_get("id")
+}
+
+async fn upsert_session(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: Platform,
+    instance_id: i64,
+    participant: &ParticipantIdentity,
+    joined_at: Option<DateTime<Utc>>,
+    left_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    let person_id = resolve_person(
+        connection,
+        school_id,
+        platform,
+        participant.platform_user_id.as_deref(),
+        participant.email.as_deref(),
+    )
+    .await?;
+    let t = "participant_sessions";
+    let sql = format!(
+        "INSERT INTO participant_sessions \
+           (instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}",
+        keep_first_known("platform_user_id", t),
+        keep_first_known("email", t),
+        keep_first_known("display_name", t),
+        keep_first_known("person_id", t),
+        keep_earliest("joined_at", t),
+        keep_latest("left_at", t),
+    );
+    sqlx::query(&sql)
+        .bind(instance_id)
+        .bind(&participant.session_key)
+        .bind(participant.platform_user_id.as_deref())
+        .bind(participant.email.as_deref())
+        .bind(participant.display_name.as_deref())
+        .bind(person_id)
+        .bind(joined_at.map(to_millis))
+        .bind(left_at.map(to_millis))
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+async fn apply_schedule_change(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: Platform,
+    meeting_id: &str,
+    at: DateTime<Utc>,
+    change: &ScheduleChange,
+) -> Result<(), sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO scheduled_meetings (school_id, platform, platform_meeting_id, revised_at) \
+         VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (platform, platform_meeting_id) DO UPDATE SET revised_at = scheduled_meetings.revised_at \
+         RETURNING id",
+    )
+    .bind(school_id)
+    .bind(platform.as_str())
+    .bind(meeting_id)
+    .bind(to_millis(at))
+    .fetch_one(&mut *connection)
+    .await?;
+    let scheduled_id: i64 = row.try_get("id")?;
+
+    sqlx::query(
+        "INSERT INTO schedule_revisions (scheduled_meeting_id, revised_at, revision) VALUES ($1, $2, $3) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(scheduled_id)
+    .bind(to_millis(at))
+    .bind(serde_json::to_string(change).expect("changes serialise"))
+    .execute(&mut *connection)
+    .await?;
+
+    let revisions = sqlx::query(
+        "SELECT revised_at, revision FROM schedule_revisions WHERE scheduled_meeting_id = $1 \
+         ORDER BY revised_at, revision",
+    )
+    .bind(scheduled_id)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut latest_at = to_millis(at);
+    let mut state = ScheduleChange::default();
+    for revision in &revisions {
+        latest_at = latest_at.max(revision.try_get("revised_at")?);
+        let text: String = revision.try_get("revision")?;
+        let change: ScheduleChange =
+            serde_json::from_str(&text).map_err(|error| sqlx::Error::Decode(Box::new(error)))?;
+        fold(&mut state, change);
+    }
+
+    sqlx::query(
+        "UPDATE scheduled_meetings SET host_user_id = $1, topic = $2, start_time = $3, \
+           duration_minutes = $4, timezone = $5, alternative_hosts = $6, invitees = $7, deleted = $8, \
+           revised_at = $9 \
+         WHERE id = $10",
+    )
+    .bind(state.host_user_id)
+    .bind(state.topic)
+    .bind(state.start_time.map(to_millis))
+    .bind(state.duration_minutes)
+    .bind(state.timezone)
+    .bind(state.alternative_hosts.map(|list| list.join(";")))
+    .bind(state.invitees.map(|list| list.join(";")))
+    .bind(state.deleted)
+    .bind(latest_at)
+    .bind(scheduled_id)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Later changes override the fields they carry; a deletion is final.
+fn fold(state: &mut ScheduleChange, change: ScheduleChange) {
+    state.deleted |= change.deleted;
+    macro_rules! take {
+        ($($field:ident),*) => { $( if change.$field.is_some() { state.$field = change.$field; } )* };
+    }
+    take!(
+        host_user_id,
+        topic,
+        start_time,
+        duration_minutes,
+        timezone,
+        alternative_hosts,
+        invitees
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_changes_override_only_the_fields_they_carry() {
+        let mut state = ScheduleChange::default();
+        fold(
+            &mut state,
+            ScheduleChange {
+                topic: Some("first".into()),
+                alternative_hosts: Some(vec!["dsl@school.example".into()]),
+                ..Default::default()
+            },
+        );
+        fold(
+            &mut state,
+            ScheduleChange {
+                alternative_hosts: Some(vec![]),
+                ..Default::default()
+            },
+        );
+        assert_eq!(state.topic.as_deref(), Some("first"));
+        assert_eq!(state.alternative_hosts, Some(vec![]));
+        assert!(!state.deleted);
+    }
+}

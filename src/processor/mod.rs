@@ -1,0 +1,139 @@
+//! The processor: claims inbox events one at a time and applies them to the meeting state
+//! in the same transaction that marks them processed, so a crash at any point either
+//! leaves an event pending or fully applied, never half.
+
+mod apply;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use tokio::sync::{watch, Notify};
+
+use crate::db::Db;
+use crate::inbox;
+use crate::telemetry::metrics::Metrics;
+
+const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// What one step of the processor did; tests drain with it instead of sleeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Processed,
+    Failed,
+    Empty,
+}
+
+#[derive(Clone)]
+pub struct Processor {
+    db: Db,
+    metrics: Arc<Metrics>,
+    max_attempts: u32,
+}
+
+impl Processor {
+    pub fn new(db: Db, metrics: Arc<Metrics>, max_attempts: u32) -> Self {
+        Processor {
+            db,
+            metrics,
+            max_attempts,
+        }
+    }
+
+    /// Applies the oldest pending event, if any.
+    #[tracing::instrument(skip_all)]
+    pub async fn process_next(&self) -> Result<Step, sqlx::Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let Some(pending) = inbox::claim_next(&mut tx, self.db.backend).await? else {
+            tx.rollback().await?;
+            return Ok(Step::Empty);
+        };
+        let outcome = match &pending.event {
+            Ok(event) => apply::apply(&mut tx, pending.school_id, pending.platform, event)
+                .await
+                .map_err(|error| error.to_string()),
+            Err(error) => Err(format!("stored event cannot be read: {error}")),
+        };
+        match outcome {
+            Ok(()) => {
+                let now = Utc::now();
+                inbox::mark_processed(&mut tx, pending.id, now).await?;
+                tx.commit().await?;
+                let latency = (now - pending.received_at).to_std().unwrap_or_default();
+                self.metrics.record_processed(latency);
+                Ok(Step::Processed)
+            }
+            Err(error) => {
+                tx.rollback().await?;
+                let set_aside = inbox::record_failure(
+                    &self.db,
+                    pending.id,
+                    &error,
+                    self.max_attempts,
+                    Utc::now(),
+                )
+                .await?;
+                self.metrics.record_processing_failure(set_aside);
+                tracing::warn!(inbox_id = pending.id, attempts = pending.attempts + 1, set_aside, %error, "event could not be applied");
+                Ok(Step::Failed)
+            }
+        }
+    }
+
+    /// Processes until nothing is pending (for tests and tools).
+    pub async fn drain(&self) -> Result<usize, sqlx::Error> {
+        let mut steps = 0;
+        loop {
+            match self.process_next().await? {
+                Step::Empty => return Ok(steps),
+                Step::Processed | Step::Failed => steps += 1,
+            }
+        }
+    }
+
+    /// Runs until `shutdown` turns true: processes whatever is pending, then waits for the
+    /// inbox writer's wake-up or the poll interval (events from other instances).
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        poll_interval: Duration,
+        retention: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut last_purge: Option<Instant> = None;
+        while !*shutdown.borrow() {
+            let idle = match self.process_next().await {
+                Ok(Step::Processed) => false,
+                Ok(Step::Failed) => true,
+                Ok(Step::Empty) => {
+                    if last_purge.is_none_or(|at| at.elapsed() >= PURGE_INTERVAL) {
+                        self.purge(retention).await;
+                        last_purge = Some(Instant::now());
+                    }
+                    true
+                }
+                Err(error) => {
+                    tracing::error!(%error, "processor step failed");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+    }
+
+    async fn purge(&self, retention: Duration) {
+        let cutoff =
+            Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        match inbox::purge_processed(&self.db, cutoff).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged processed inbox events past retention"),
+            Err(error) => tracing::error!(%error, "inbox purge failed"),
+        }
+    }
+}

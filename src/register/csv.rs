@@ -1,0 +1,97 @@
+//! The register as CSV, one row per stay in a call, times in the school's own timezone
+//! (with their UTC offset, so the file is unambiguous across the clock changes).
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+
+use super::MeetingRecord;
+
+const HEADER: [&str; 17] = [
+    "meeting_record_id",
+    "platform",
+    "meeting_id",
+    "topic",
+    "host",
+    "scheduled_start",
+    "scheduled_end",
+    "started_at",
+    "ended_at",
+    "participant_role",
+    "person_ref",
+    "person_name",
+    "display_name_in_call",
+    "is_host",
+    "joined_at",
+    "left_at",
+    "left_at_inferred",
+];
+
+/// Renders `records`; `timezone_of` gives each school's timezone.
+pub fn render(
+    records: &[MeetingRecord],
+    timezone_of: impl Fn(i64) -> Tz,
+) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(HEADER)?;
+    for record in records {
+        let meeting = &record.summary;
+        let tz = timezone_of(meeting.school_id);
+        let time = |at: Option<DateTime<Utc>>| {
+            at.map(|t| t.with_timezone(&tz).to_rfc3339())
+                .unwrap_or_default()
+        };
+        let host = meeting
+            .host
+            .as_ref()
+            .map(|person| person.name.clone())
+            .unwrap_or_default();
+        for participant in &record.participants {
+            for stay in &participant.attendance {
+                let person = participant.person.as_ref();
+                writer.write_record([
+                    meeting.id.to_string(),
+                    meeting.platform.clone(),
+                    meeting.meeting_id.clone().unwrap_or_default(),
+                    safe_cell(meeting.topic.as_deref().unwrap_or_default()),
+                    safe_cell(&host),
+                    time(meeting.scheduled_start),
+                    time(meeting.scheduled_end),
+                    time(meeting.started_at),
+                    time(meeting.ended_at),
+                    participant.role.clone(),
+                    person.map(|p| safe_cell(&p.reference)).unwrap_or_default(),
+                    person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
+                    safe_cell(participant.display_name.as_deref().unwrap_or_default()),
+                    participant.is_host.to_string(),
+                    time(stay.joined_at),
+                    time(stay.left_at),
+                    stay.left_at_inferred.to_string(),
+                ])?;
+            }
+        }
+    }
+    writer
+        .into_inner()
+        .map_err(|error| error.into_error().into())
+}
+
+/// Display names and topics are typed by anyone; a leading `=`, `+`, `-` or `@` would make a
+/// spreadsheet run them as a formula, so such cells are prefixed with an apostrophe.
+fn safe_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_like_cells_are_neutralised() {
+        assert_eq!(safe_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(safe_cell("Ravi"), "Ravi");
+    }
+}

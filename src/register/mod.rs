@@ -1,0 +1,368 @@
+//! The attendance register: every held call with its school, host, scheduled and actual
+//! times, and every participant with their role, directory identity and join/leave times.
+
+pub mod csv;
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use crate::db::time::{from_millis, to_millis};
+use crate::db::Db;
+
+/// Which calls to list: by school and by when they took place.
+#[derive(Debug, Clone, Default)]
+pub struct RegisterFilter {
+    pub school_id: Option<i64>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub limit: i64,
+}
+
+/// A directory person as the register shows them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct PersonRef {
+    pub id: i64,
+    pub reference: String,
+    pub name: String,
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub staff_role: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MeetingSummary {
+    pub id: i64,
+    pub school_id: i64,
+    pub platform: String,
+    pub meeting_id: Option<String>,
+    pub topic: Option<String>,
+    pub host_user_id: Option<String>,
+    pub host: Option<PersonRef>,
+    pub scheduled_start: Option<DateTime<Utc>>,
+    pub scheduled_end: Option<DateTime<Utc>>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Where `started_at` comes from: the platform's start event, or (when that was lost)
+    /// the start repeated in other events.
+    pub start_source: Option<&'static str>,
+    pub participant_count: usize,
+    pub unknown_participant_count: usize,
+}
+
+/// One stay in the call.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Attendance {
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+    /// True when no leave was seen and the call's end stands in for it.
+    pub left_at_inferred: bool,
+}
+
+/// One person (or one unidentified guest) in the call, with all their stays.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RegisterParticipant {
+    /// `dsl`, `deputy_dsl`, `senior_leader`, `staff`, `pupil`, `parent` or `unknown`.
+    pub role: String,
+    pub person: Option<PersonRef>,
+    /// The name shown in the call; never used to identify anyone.
+    pub display_name: Option<String>,
+    pub platform_user_id: Option<String>,
+    pub is_host: bool,
+    pub attendance: Vec<Attendance>,
+    /// Seconds between the call's start and this participant's first join.
+    pub arrived_after_start_secs: Option<i64>,
+    /// Seconds between this participant's last leave and the call's end.
+    pub left_before_end_secs: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Activity {
+    pub chat_messages: i64,
+    pub first_chat_at: Option<DateTime<Utc>>,
+    pub recording_started_at: Vec<DateTime<Utc>>,
+    pub recording_stopped_at: Vec<DateTime<Utc>>,
+    pub screen_sharing_started_at: Vec<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MeetingRecord {
+    #[serde(flatten)]
+    pub summary: MeetingSummary,
+    pub participants: Vec<RegisterParticipant>,
+    pub activity: Activity,
+}
+
+const INSTANCE_COLUMNS: &str =
+    "i.id, i.school_id, i.platform, i.instance_key, i.platform_meeting_id, \
+     i.host_user_id, i.topic, i.started_at, i.start_hint, i.ended_at, \
+     s.start_time AS scheduled_start, s.duration_minutes AS scheduled_minutes";
+
+/// The time a call is filed under: its start, or the first thing seen of it.
+const CALL_TIME: &str = "COALESCE(i.started_at, i.start_hint, i.first_seen_at)";
+
+pub async fn list(db: &Db, filter: &RegisterFilter) -> Result<Vec<MeetingRecord>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
+         LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
+         WHERE ($1 IS NULL OR i.school_id = $1) AND ($2 IS NULL OR {CALL_TIME} >= $2) AND ($3 IS NULL OR {CALL_TIME} < $3) \
+         ORDER BY {CALL_TIME}, i.id LIMIT $4"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(filter.school_id)
+        .bind(filter.from.map(to_millis))
+        .bind(filter.to.map(to_millis))
+        .bind(filter.limit)
+        .fetch_all(&db.pool)
+        .await?;
+    let mut records = Vec::with_capacity(rows.len());
+    for row in &rows {
+        records.push(complete(db, row).await?);
+    }
+    Ok(records)
+}
+
+pub async fn find(db: &Db, id: i64) -> Result<Option<MeetingRecord>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
+         LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
+         WHERE i.id = $1"
+    );
+    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
+    match row {
+        Some(row) => Ok(Some(complete(db, &row).await?)),
+        None => Ok(None),
+    }
+}
+
+struct SessionRow {
+    session_key: String,
+    platform_user_id: Option<String>,
+    email: Option<String>,
+    display_name: Option<String>,
+    person: Option<PersonRef>,
+    joined_at: Option<DateTime<Utc>>,
+    left_at: Option<DateTime<Utc>>,
+}
+
+async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
+    let id: i64 = row.try_get("id")?;
+    let school_id: i64 = row.try_get("school_id")?;
+    let platform: String = row.try_get("platform")?;
+    let host_user_id: Option<String> = row.try_get("host_user_id")?;
+    let started_event: Option<i64> = row.try_get("started_at")?;
+    let start_hint: Option<i64> = row.try_get("start_hint")?;
+    let (started_at, start_source) = match (started_event, start_hint) {
+        (Some(at), _) => (Some(from_millis(at)), Some("start_event")),
+        (None, Some(at)) => (Some(from_millis(at)), Some("participant_events")),
+        (None, None) => (None, None),
+    };
+    let ended_at = row.try_get::<Option<i64>, _>("ended_at")?.map(from_millis);
+    let scheduled_start = row
+        .try_get::<Option<i64>, _>("scheduled_start")?
+        .map(from_millis);
+    let scheduled_minutes: Option<i64> = row.try_get("scheduled_minutes")?;
+    let scheduled_end = scheduled_start
+        .zip(scheduled_minutes)
+        .map(|(start, minutes)| start + chrono::Duration::minutes(minutes));
+
+    let sessions = load_sessions(db, id).await?;
+    let host = match &host_user_id {
+        Some(user_id) => find_person_by_platform_id(db, school_id, &platform, user_id).await?,
+        None => None,
+    };
+    let participants = group_participants(sessions, host_user_id.as_deref(), started_at, ended_at);
+    let summary = MeetingSummary {
+        id,
+        school_id,
+        platform,
+        meeting_id: row.try_get("platform_meeting_id")?,
+        topic: row.try_get("topic")?,
+        host_user_id,
+        host,
+        scheduled_start,
+        scheduled_end,
+        started_at,
+        ended_at,
+        start_source,
+        participant_count: participants.len(),
+        unknown_participant_count: participants.iter().filter(|p| p.person.is_none()).count(),
+    };
+    Ok(MeetingRecord {
+        summary,
+        participants,
+        activity: load_activity(db, id).await?,
+    })
+}
+
+const PERSON_COLUMNS: &str =
+    "p.id AS person_id, p.external_ref, p.display_name AS person_name, p.kind, p.staff_role";
+
+fn person_from_row(row: &AnyRow) -> Result<Option<PersonRef>, sqlx::Error> {
+    let Some(id) = row.try_get::<Option<i64>, _>("person_id")? else {
+        return Ok(None);
+    };
+    Ok(Some(PersonRef {
+        id,
+        reference: row.try_get("external_ref")?,
+        name: row.try_get("person_name")?,
+        kind: row.try_get("kind")?,
+        staff_role: row.try_get("staff_role")?,
+    }))
+}
+
+async fn find_person_by_platform_id(
+    db: &Db,
+    school_id: i64,
+    platform: &str,
+    user_id: &str,
+) -> Result<Option<PersonRef>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {PERSON_COLUMNS} FROM person_platform_ids x JOIN people p ON p.id = x.person_id \
+         WHERE x.school_id = $1 AND x.platform = $2 AND x.platform_user_id = $3"
+    );
+    let row = sqlx::query(&sql)
+        .bind(school_id)
+        .bind(platform)
+        .bind(user_id)
+        .fetch_optional(&db.pool)
+        .await?;
+    match row {
+        Some(row) => person_from_row(&row),
+        None => Ok(None),
+    }
+}
+
+async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, {PERSON_COLUMNS} \
+         FROM participant_sessions s LEFT JOIN people p ON p.id = s.person_id \
+         WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(instance_id)
+        .fetch_all(&db.pool)
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SessionRow {
+                session_key: row.try_get("session_key")?,
+                platform_user_id: row.try_get("platform_user_id")?,
+                email: row.try_get("email")?,
+                display_name: row.try_get("display_name")?,
+                person: person_from_row(row)?,
+                joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
+                left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
+            })
+        })
+        .collect()
+}
+
+/// Sessions of the same person (or platform account, or email) are one participant;
+/// an unidentified guest's sessions cannot be told apart from another guest's, so each
+/// stays on its own.
+fn group_participants(
+    sessions: Vec<SessionRow>,
+    host_user_id: Option<&str>,
+    started_at: Option<DateTime<Utc>>,
+    ended_at: Option<DateTime<Utc>>,
+) -> Vec<RegisterParticipant> {
+    let mut order: Vec<String> = Vec::new();
+    let mut grouped: HashMap<String, RegisterParticipant> = HashMap::new();
+    for session in sessions {
+        let key = match (&session.person, &session.platform_user_id, &session.email) {
+            (Some(person), _, _) => format!("person:{}", person.id),
+            (None, Some(user_id), _) => format!("user:{user_id}"),
+            (None, None, Some(email)) => format!("email:{email}"),
+            (None, None, None) => format!("session:{}", session.session_key),
+        };
+        let attendance = Attendance {
+            joined_at: session.joined_at,
+            left_at: session.left_at.or(ended_at),
+            left_at_inferred: session.left_at.is_none() && ended_at.is_some(),
+        };
+        let is_host = host_user_id.is_some() && session.platform_user_id.as_deref() == host_user_id;
+        let entry = grouped.entry(key.clone()).or_insert_with(|| {
+            order.push(key);
+            RegisterParticipant {
+                role: role_of(session.person.as_ref()),
+                person: session.person.clone(),
+                display_name: session.display_name.clone(),
+                platform_user_id: session.platform_user_id.clone(),
+                is_host: false,
+                attendance: Vec::new(),
+                arrived_after_start_secs: None,
+                left_before_end_secs: None,
+            }
+        });
+        entry.is_host |= is_host;
+        entry.attendance.push(attendance);
+    }
+    order
+        .into_iter()
+        .filter_map(|key| grouped.remove(&key))
+        .map(|mut participant| {
+            participant.attendance.sort_by_key(|a| a.joined_at);
+            let first_join = participant
+                .attendance
+                .iter()
+                .filter_map(|a| a.joined_at)
+                .min();
+            let last_leave = participant
+                .attendance
+                .iter()
+                .filter_map(|a| a.left_at)
+                .max();
+            participant.arrived_after_start_secs = first_join
+                .zip(started_at)
+                .map(|(joined, started)| (joined - started).num_seconds().max(0));
+            participant.left_before_end_secs = last_leave
+                .zip(ended_at)
+                .map(|(left, ended)| (ended - left).num_seconds().max(0));
+            participant
+        })
+        .collect()
+}
+
+fn role_of(person: Option<&PersonRef>) -> String {
+    match person {
+        None => "unknown".into(),
+        Some(person) => person
+            .staff_role
+            .clone()
+            .unwrap_or_else(|| person.kind.clone()),
+    }
+}
+
+async fn load_activity(db: &Db, instance_id: i64) -> Result<Activity, sqlx::Error> {
+    let rows =
+        sqlx::query("SELECT kind, at FROM instance_signals WHERE instance_id = $1 ORDER BY at")
+            .bind(instance_id)
+            .fetch_all(&db.pool)
+            .await?;
+    let mut activity = Activity {
+        chat_messages: 0,
+        first_chat_at: None,
+        recording_started_at: Vec::new(),
+        recording_stopped_at: Vec::new(),
+        screen_sharing_started_at: Vec::new(),
+    };
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let at = from_millis(row.try_get("at")?);
+        match kind.as_str() {
+            "chat_message" => {
+                activity.chat_messages += 1;
+                activity.first_chat_at.get_or_insert(at);
+            }
+            "recording_started" => activity.recording_started_at.push(at),
+            "recording_stopped" => activity.recording_stopped_at.push(at),
+            "sharing_started" => activity.screen_sharing_started_at.push(at),
+            _ => {}
+        }
+    }
+    Ok(activity)
+}

@@ -1,0 +1,177 @@
+//! Start-up: connect and migrate, bind the listener (so tests can use port 0), then run the
+//! HTTP server and the processor side by side until a shutdown signal.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::directory::accounts::MonitoredAccounts;
+use crate::inbox::writer::InboxWriter;
+use crate::processor::Processor;
+use crate::state::AppState;
+use crate::telemetry::metrics::Metrics;
+use crate::{api, ops, webhooks};
+
+/// The whole HTTP surface: webhooks, the admin API and the operations endpoints.
+pub fn router(state: AppState) -> Router {
+    let max_body_bytes = state.settings.server.max_body_bytes;
+    Router::new()
+        .merge(webhooks::router())
+        .merge(api::router(state.clone()))
+        .merge(ops::router())
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(state)
+}
+
+pub struct Application {
+    listener: Option<TcpListener>,
+    state: AppState,
+    writer_task: JoinHandle<()>,
+    wake_processor: Arc<Notify>,
+}
+
+impl Application {
+    /// Connects to the database, applies pending migrations and binds the listener.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let db = Db::connect(&settings.database)
+            .await
+            .context("failed to open the database")?;
+        db.migrate()
+            .await
+            .context("failed to migrate the database")?;
+        let listener = if settings.server.api_enabled {
+            Some(
+                TcpListener::bind(settings.server.bind)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "failed to listen on {} (CHAPERONE__SERVER__BIND)",
+                            settings.server.bind
+                        )
+                    })?,
+            )
+        } else {
+            None
+        };
+        let wake_processor = Arc::new(Notify::new());
+        let (inbox, writer_task) =
+            InboxWriter::spawn(db.clone(), settings.inbox.max_batch, wake_processor.clone());
+        let state = AppState {
+            accounts: MonitoredAccounts::new(db.clone()),
+            db,
+            settings: Arc::new(settings),
+            metrics: Arc::new(Metrics::default()),
+            inbox,
+        };
+        Ok(Application {
+            listener,
+            state,
+            writer_task,
+            wake_processor,
+        })
+    }
+
+    /// The port actually bound (useful with port 0), if the API is enabled.
+    pub fn port(&self) -> Option<u16> {
+        self.listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+            .map(|address| address.port())
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// A processor over this application's database, for tests and tools that drain it.
+    pub fn processor(&self) -> Processor {
+        Processor::new(
+            self.state.db.clone(),
+            self.state.metrics.clone(),
+            self.state.settings.processor.max_attempts,
+        )
+    }
+
+    /// Serves and processes until `shutdown` completes, then finishes in-flight requests and
+    /// the current event within the configured grace period.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let settings = self.state.settings.clone();
+        let processor = self.processor();
+        let (stop_sender, stop) = watch::channel(false);
+
+        let worker = settings.server.worker_enabled.then(|| {
+            let retention =
+                std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
+            tokio::spawn(processor.run(
+                self.wake_processor.clone(),
+                settings.processor.poll_interval,
+                retention,
+                stop.clone(),
+            ))
+        });
+
+        match self.listener {
+            Some(listener) => {
+                if let Ok(address) = listener.local_addr() {
+                    tracing::info!(%address, "listening");
+                }
+                axum::serve(listener, router(self.state))
+                    .with_graceful_shutdown(shutdown)
+                    .await
+                    .context("the HTTP server failed")?;
+            }
+            None => {
+                drop(self.state);
+                shutdown.await;
+            }
+        }
+        tracing::info!("shutting down");
+        let _ = stop_sender.send(true);
+        let finish = async {
+            if let Some(worker) = worker {
+                let _ = worker.await;
+            }
+            let _ = self.writer_task.await;
+        };
+        if tokio::time::timeout(settings.server.shutdown_grace, finish)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown grace period ended with work still running");
+        }
+        Ok(())
+    }
+}
+
+/// Completes on ctrl-c or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,18 @@
+//! The handles every request and worker shares: cheap to clone, no globals.
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::db::Db;
+use crate::directory::accounts::MonitoredAccounts;
+use crate::inbox::writer::InboxWriter;
+use crate::telemetry::metrics::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub settings: Arc<Settings>,
+    pub metrics: Arc<Metrics>,
+    pub inbox: InboxWriter,
+    pub accounts: MonitoredAccounts,
+}

@@ -1,0 +1,6 @@
+//! Zoom: webhook signatures, payloads, and the webhook endpoint. Past this module a Zoom
+//! meeting is a neutral [`crate::meeting::MeetingEvent`].
+
+pub mod payload;
+pub mod signature;
+pub mod webhook;
