@@ -198,11 +198,9 @@ impl Settings {
             })?;
             merge(&mut table, overlay);
         }
-        let mut env: Vec<(String, String)> = env
+        let env = env
             .into_iter()
-            .filter(|(name, _)| name.starts_with(ENV_PREFIX))
-            .collect();
-        env.sort();
+            .filter(|(name, _)| name.starts_with(ENV_PREFIX));
         for (name, value) in env {
             apply_env(&mut table, &name, value)?;
         }

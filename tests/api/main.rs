@@ -1,0 +1,9 @@
+//! The service driven through its real entry points: HTTP, the binary and the database.
+
+mod crash;
+mod helpers;
+mod import;
+mod ops;
+mod register;
+mod zoom_events;
+mod zoom_webhooks;

@@ -1,0 +1,84 @@
+//! Health, readiness and metrics.
+
+use crate::helpers::spawn_app;
+use crate::zoom_events::started;
+
+#[tokio::test]
+async fn health_and_readiness_answer_without_a_token() {
+    let app = spawn_app().await;
+    let health = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn metrics_count_events_refusals_backlog_and_processing() {
+    let app = spawn_app().await;
+    app.deliver(&[started()]).await;
+    app.post_zoom_raw(b"{}".to_vec(), &[]).await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("chaperone_webhook_events_received_total{platform=\"zoom\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("outcome=\"refused\",reason=\"signature_missing\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("chaperone_inbox_pending 1"), "{text}");
+
+    app.drain().await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("chaperone_inbox_pending 0"), "{text}");
+    assert!(
+        text.contains("chaperone_events_processed_total 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("chaperone_event_processing_latency_seconds_count 1"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_running_processor_applies_events_without_being_drained() {
+    let app =
+        crate::helpers::spawn_app_with(&[("CHAPERONE__SERVER__WORKER_ENABLED", "true")]).await;
+    app.deliver(&[started()]).await;
+    let processed = crate::helpers::eventually(std::time::Duration::from_secs(10), || async {
+        let meetings = app.get_json("/api/v1/meetings").await;
+        meetings.as_array().is_some_and(|list| list.len() == 1)
+    })
+    .await;
+    assert!(
+        processed,
+        "the background processor did not apply the event"
+    );
+}
