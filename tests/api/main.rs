@@ -4,6 +4,7 @@ mod crash;
 mod helpers;
 mod import;
 mod ops;
+mod processing;
 mod register;
 mod zoom_events;
 mod zoom_webhooks;
