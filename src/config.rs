@@ -78,6 +78,9 @@ pub struct Settings {
     pub database: DatabaseSettings,
     pub inbox: InboxSettings,
     pub processor: ProcessorSettings,
+    pub evaluation: EvaluationSettings,
+    pub alerts: AlertSettings,
+    pub smtp: SmtpSettings,
     pub zoom: ZoomSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
@@ -97,6 +100,8 @@ pub struct ServerSettings {
     /// Time given to in-flight work after a shutdown signal.
     #[serde(rename = "shutdown_grace_secs", deserialize_with = "secs")]
     pub shutdown_grace: Duration,
+    /// Where people reach chaperone, for links in alerts.
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -128,6 +133,51 @@ pub struct ProcessorSettings {
     pub poll_interval: Duration,
     /// Attempts before an event is set aside as failed.
     pub max_attempts: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvaluationSettings {
+    /// Idle polling interval, for timers and other instances' changes.
+    #[serde(rename = "poll_interval_ms", deserialize_with = "millis")]
+    pub poll_interval: Duration,
+    /// A bank-holiday file replacing the shipped one; empty for the shipped list.
+    pub bank_holidays_file: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertSettings {
+    /// Wait before the second attempt; doubles with each attempt.
+    #[serde(rename = "retry_base_ms", deserialize_with = "millis")]
+    pub retry_base: Duration,
+    /// Longest wait between attempts.
+    #[serde(rename = "retry_max_delay_secs", deserialize_with = "secs")]
+    pub retry_max_delay: Duration,
+    /// Attempts before a delivery is marked failed.
+    pub max_attempts: u32,
+    /// Idle polling interval for due deliveries and escalations.
+    #[serde(rename = "poll_interval_ms", deserialize_with = "millis")]
+    pub poll_interval: Duration,
+    /// Timeout of one outgoing webhook request.
+    #[serde(rename = "http_timeout_secs", deserialize_with = "secs")]
+    pub http_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpSettings {
+    /// Mail server; empty disables email alerts.
+    pub host: String,
+    pub port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub security: String,
+    pub username: String,
+    pub password: Secret,
+    /// The From address of alerts.
+    pub from: String,
+    #[serde(rename = "timeout_secs", deserialize_with = "secs")]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -225,6 +275,18 @@ impl Settings {
                 problem: "must be at least 1".into(),
             });
         }
+        if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SMTP__SECURITY",
+                problem: format!("must be starttls, tls or none (got {:?})", self.smtp.security),
+            });
+        }
+        if !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://")) {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SERVER__PUBLIC_URL",
+                problem: "must be an http:// or https:// address people can open".into(),
+            });
+        }
         if self.database.max_connections < 2 {
             return Err(ConfigError::Rule {
                 setting: "CHAPERONE__DATABASE__MAX_CONNECTIONS",
@@ -257,7 +319,8 @@ impl Settings {
     }
 }
 
-fn merge(base: &mut toml::Table, overlay: toml::Table) {
+/// Deep-merges `overlay` into `base`: tables merge key by key, other values replace.
+pub(crate) fn merge(base: &mut toml::Table, overlay: toml::Table) {
     for (key, value) in overlay {
         match (base.get_mut(&key), value) {
             (Some(toml::Value::Table(existing)), toml::Value::Table(incoming)) => {
@@ -290,7 +353,7 @@ fn apply_env(table: &mut toml::Table, variable: &str, value: String) -> Result<(
     let bad = |expected| ConfigError::BadVariable {
         variable: variable.to_string(),
         expected,
-        value: if key.contains("token") || key == "url" {
+        value: if key.contains("token") || key == "url" || key == "password" {
             "<redacted>".into()
         } else {
             value.clone()

@@ -5,6 +5,10 @@
 //! The modules follow the data flow:
 //! platform webhook (`zoom`) → `webhooks` → `inbox` → `processor` → meeting state → `register` → `api`.
 
+/// One-click acknowledgement pages for alert links.
+pub mod acknowledge;
+/// Alerts to the DSL: messages and channels.
+pub mod alerts;
 /// The JSON admin/DSL API.
 pub mod api;
 /// Layered, typed settings.
@@ -15,6 +19,10 @@ pub mod db;
 pub mod directory;
 /// HTTP errors.
 pub mod error;
+/// The policy evaluation worker and its queue.
+pub mod evaluation;
+/// Findings as stored, with their history.
+pub mod findings;
 /// Loading schools and people from files.
 pub mod import;
 /// Durable, de-duplicated storage of accepted events.
@@ -23,6 +31,8 @@ pub mod inbox;
 pub mod meeting;
 /// Health, readiness and metrics endpoints.
 pub mod ops;
+/// The school's policy, calendar and the pure policy engine.
+pub mod policy;
 /// Applies inbox events to the meeting state.
 pub mod processor;
 /// The attendance register.
@@ -33,6 +43,8 @@ pub mod startup;
 pub mod state;
 /// Logs and metrics.
 pub mod telemetry;
+/// Planned sessions, parental consent and outcomes.
+pub mod timetable;
 /// The map of platform webhook endpoints.
 pub mod webhooks;
 /// Zoom's signatures, payloads and webhook endpoint.

@@ -11,14 +11,19 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::alerts::channels::{Channels, SmtpSecurity, SmtpSettings};
+use crate::alerts::dispatcher::{Dispatcher, RetryPolicy};
+use crate::alerts::links::LinkSigner;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
+use crate::evaluation::Evaluator;
 use crate::inbox::writer::InboxWriter;
+use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
-use crate::{api, ops, webhooks};
+use crate::{acknowledge, api, ops, webhooks};
 
 /// The whole HTTP surface: webhooks, the admin API and the operations endpoints.
 pub fn router(state: AppState) -> Router {
@@ -27,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(webhooks::router())
         .merge(api::router(state.clone()))
         .merge(ops::router())
+        .merge(acknowledge::router())
         .layer(DefaultBodyLimit::max(max_body_bytes))
         .with_state(state)
 }
@@ -36,6 +42,10 @@ pub struct Application {
     state: AppState,
     writer_task: JoinHandle<()>,
     wake_processor: Arc<Notify>,
+    wake_evaluator: Arc<Notify>,
+    wake_dispatcher: Arc<Notify>,
+    bank_holidays: Arc<BankHolidays>,
+    channels: Arc<Channels>,
 }
 
 impl Application {
@@ -61,11 +71,19 @@ impl Application {
         } else {
             None
         };
+        let bank_holidays = Arc::new(load_bank_holidays(&settings)?);
+        let http = reqwest::Client::builder()
+            .timeout(settings.alerts.http_timeout)
+            .build()
+            .context("failed to build the HTTP client")?;
+        let channels = Channels::new(http, smtp_settings(&settings))
+            .context("failed to set up the alert channels")?;
         let wake_processor = Arc::new(Notify::new());
         let (inbox, writer_task) =
             InboxWriter::spawn(db.clone(), settings.inbox.max_batch, wake_processor.clone());
         let state = AppState {
             accounts: MonitoredAccounts::new(db.clone()),
+            links: LinkSigner::new(&settings.api.admin_token),
             db,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
@@ -76,6 +94,10 @@ impl Application {
             state,
             writer_task,
             wake_processor,
+            wake_evaluator: Arc::new(Notify::new()),
+            wake_dispatcher: Arc::new(Notify::new()),
+            bank_holidays,
+            channels: Arc::new(channels),
         })
     }
 
@@ -97,6 +119,29 @@ impl Application {
             self.state.db.clone(),
             self.state.metrics.clone(),
             self.state.settings.processor.max_attempts,
+            self.wake_evaluator.clone(),
+        )
+    }
+
+    /// The policy evaluation worker, for tests and tools that drain it.
+    pub fn evaluator(&self) -> Evaluator {
+        Evaluator::new(self.state.db.clone(), self.bank_holidays.clone(), self.wake_dispatcher.clone())
+    }
+
+    /// The alert dispatcher, for tests and tools that drain it.
+    pub fn dispatcher(&self) -> Dispatcher {
+        let settings = &self.state.settings;
+        Dispatcher::new(
+            self.state.db.clone(),
+            self.channels.clone(),
+            self.state.links.clone(),
+            settings.server.public_url.clone(),
+            RetryPolicy {
+                base_delay: settings.alerts.retry_base,
+                max_delay: settings.alerts.retry_max_delay,
+                max_attempts: settings.alerts.max_attempts,
+            },
+            self.state.metrics.clone(),
         )
     }
 
@@ -108,18 +153,30 @@ impl Application {
     ) -> anyhow::Result<()> {
         let settings = self.state.settings.clone();
         let processor = self.processor();
+        let evaluator = self.evaluator();
+        let dispatcher = self.dispatcher();
         let (stop_sender, stop) = watch::channel(false);
 
-        let worker = settings.server.worker_enabled.then(|| {
-            let retention =
-                std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
-            tokio::spawn(processor.run(
+        let mut workers = Vec::new();
+        if settings.server.worker_enabled {
+            let retention = std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
+            workers.push(tokio::spawn(processor.run(
                 self.wake_processor.clone(),
                 settings.processor.poll_interval,
                 retention,
                 stop.clone(),
-            ))
-        });
+            )));
+            workers.push(tokio::spawn(evaluator.run(
+                self.wake_evaluator.clone(),
+                settings.evaluation.poll_interval,
+                stop.clone(),
+            )));
+            workers.push(tokio::spawn(dispatcher.run(
+                self.wake_dispatcher.clone(),
+                settings.alerts.poll_interval,
+                stop.clone(),
+            )));
+        }
 
         match self.listener {
             Some(listener) => {
@@ -139,7 +196,7 @@ impl Application {
         tracing::info!("shutting down");
         let _ = stop_sender.send(true);
         let finish = async {
-            if let Some(worker) = worker {
+            for worker in workers {
                 let _ = worker.await;
             }
             let _ = self.writer_task.await;
@@ -152,6 +209,37 @@ impl Application {
         }
         Ok(())
     }
+}
+
+fn load_bank_holidays(settings: &Settings) -> anyhow::Result<BankHolidays> {
+    let path = settings.evaluation.bank_holidays_file.trim();
+    if path.is_empty() {
+        return Ok(BankHolidays::shipped());
+    }
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the bank holidays file {path} (CHAPERONE__EVALUATION__BANK_HOLIDAYS_FILE)"))?;
+    BankHolidays::from_toml(&text).with_context(|| format!("the bank holidays file {path} is not valid"))
+}
+
+/// The mail relay for email alerts, if one is configured.
+fn smtp_settings(settings: &Settings) -> Option<SmtpSettings> {
+    let smtp = &settings.smtp;
+    if smtp.host.trim().is_empty() {
+        return None;
+    }
+    Some(SmtpSettings {
+        host: smtp.host.clone(),
+        port: smtp.port,
+        security: match smtp.security.as_str() {
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            _ => SmtpSecurity::StartTls,
+        },
+        username: (!smtp.username.is_empty()).then(|| smtp.username.clone()),
+        password: (!smtp.password.is_empty()).then(|| smtp.password.clone()),
+        from: smtp.from.clone(),
+        timeout: smtp.timeout,
+    })
 }
 
 /// Completes on ctrl-c or SIGTERM.

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::alerts::links::LinkSigner;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
@@ -15,4 +16,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub inbox: InboxWriter,
     pub accounts: MonitoredAccounts,
+    /// Signs and checks the acknowledge links in alerts.
+    pub links: LinkSigner,
 }

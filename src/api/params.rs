@@ -57,6 +57,11 @@ impl RegisterQuery {
     }
 }
 
+/// An RFC 3339 time, or a date taken as midnight UTC.
+pub fn parse_time(text: &str) -> Result<DateTime<Utc>, ApiError> {
+    parse_bound(text, Tz::UTC, false)
+}
+
 fn parse_bound(text: &str, timezone: Tz, end_of_day: bool) -> Result<DateTime<Utc>, ApiError> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));

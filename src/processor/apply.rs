@@ -7,109 +7,36 @@ use sqlx::{AnyConnection, Row};
 
 use crate::db::time::to_millis;
 use crate::directory::resolve_person;
+use crate::evaluation::Target;
 use crate::meeting::{InstanceRef, MeetingEvent, ParticipantIdentity, Platform, ScheduleChange};
 
+/// Applies `event`; returns the meeting whose policy must be checked again.
 pub async fn apply(
     connection: &mut AnyConnection,
     school_id: i64,
     platform: Platform,
     event: &MeetingEvent,
-) -> Result<(), sqlx::Error> {
+) -> Result<Target, sqlx::Error> {
+    let (instance, at, bounds) = match event {
+        MeetingEvent::ScheduleChanged { meeting_id, at, change } => {
+            let id = apply_schedule_change(connection, school_id, platform, meeting_id, *at, change).await?;
+            return Ok(Target::Scheduled(id));
+        }
+        MeetingEvent::InstanceStarted { instance, at } => (instance, at, Bounds::started(*at)),
+        MeetingEvent::InstanceEnded { instance, at } => (instance, at, Bounds::ended(*at)),
+        MeetingEvent::ParticipantJoined { instance, at, .. }
+        | MeetingEvent::ParticipantLeft { instance, at, .. }
+        | MeetingEvent::Signal { instance, at, .. } => (instance, at, Bounds::none()),
+    };
+    let instance_id = upsert_instance(connection, school_id, platform, instance, *at, bounds).await?;
     match event {
-        MeetingEvent::ScheduleChanged {
-            meeting_id,
-            at,
-            change,
-        } => apply_schedule_change(connection, school_id, platform, meeting_id, *at, change).await,
-        MeetingEvent::InstanceStarted { instance, at } => {
-            upsert_instance(
-                connection,
-                school_id,
-                platform,
-                instance,
-                *at,
-                Bounds::started(*at),
-            )
-            .await?;
-            Ok(())
+        MeetingEvent::ParticipantJoined { participant, at, .. } => {
+            upsert_session(connection, school_id, platform, instance_id, participant, Some(*at), None).await?;
         }
-        MeetingEvent::InstanceEnded { instance, at } => {
-            upsert_instance(
-                connection,
-                school_id,
-                platform,
-                instance,
-                *at,
-                Bounds::ended(*at),
-            )
-            .await?;
-            Ok(())
+        MeetingEvent::ParticipantLeft { participant, at, .. } => {
+            upsert_session(connection, school_id, platform, instance_id, participant, None, Some(*at)).await?;
         }
-        MeetingEvent::ParticipantJoined {
-            instance,
-            participant,
-            at,
-        } => {
-            let instance_id = upsert_instance(
-                connection,
-                school_id,
-                platform,
-                instance,
-                *at,
-                Bounds::none(),
-            )
-            .await?;
-            upsert_session(
-                connection,
-                school_id,
-                platform,
-                instance_id,
-                participant,
-                Some(*at),
-                None,
-            )
-            .await
-        }
-        MeetingEvent::ParticipantLeft {
-            instance,
-            participant,
-            at,
-        } => {
-            let instance_id = upsert_instance(
-                connection,
-                school_id,
-                platform,
-                instance,
-                *at,
-                Bounds::none(),
-            )
-            .await?;
-            upsert_session(
-                connection,
-                school_id,
-                platform,
-                instance_id,
-                participant,
-                None,
-                Some(*at),
-            )
-            .await
-        }
-        MeetingEvent::Signal {
-            instance,
-            signal,
-            source_ref,
-            at,
-        } => {
-            let instance_id = upsert_instance(
-                connection,
-                school_id,
-                platform,
-                instance,
-                *at,
-                Bounds::none(),
-            )
-            .await?;
+        MeetingEvent::Signal { signal, source_ref, at, .. } => {
             sqlx::query(
                 "INSERT INTO instance_signals (instance_id, kind, at, source_ref) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",
@@ -120,9 +47,10 @@ pub async fn apply(
             .bind(source_ref)
             .execute(&mut *connection)
             .await?;
-            Ok(())
         }
+        _ => {}
     }
+    Ok(Target::Instance(instance_id))
 }
 
 /// The start or end an event reports for the instance itself.
@@ -264,7 +192,7 @@ async fn apply_schedule_change(
     meeting_id: &str,
     at: DateTime<Utc>,
     change: &ScheduleChange,
-) -> Result<(), sqlx::Error> {
+) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO scheduled_meetings (school_id, platform, platform_meeting_id, revised_at) \
          VALUES ($1, $2, $3, $4) \
@@ -324,7 +252,7 @@ async fn apply_schedule_change(
     .bind(scheduled_id)
     .execute(&mut *connection)
     .await?;
-    Ok(())
+    Ok(scheduled_id)
 }
 
 /// Later changes override the fields they carry; a deletion is final.

@@ -11,6 +11,7 @@ use chrono::Utc;
 use tokio::sync::{watch, Notify};
 
 use crate::db::Db;
+use crate::evaluation;
 use crate::inbox;
 use crate::telemetry::metrics::Metrics;
 
@@ -29,14 +30,17 @@ pub struct Processor {
     db: Db,
     metrics: Arc<Metrics>,
     max_attempts: u32,
+    /// Wakes the evaluation worker: a meeting changed.
+    meeting_changed: Arc<Notify>,
 }
 
 impl Processor {
-    pub fn new(db: Db, metrics: Arc<Metrics>, max_attempts: u32) -> Self {
+    pub fn new(db: Db, metrics: Arc<Metrics>, max_attempts: u32, meeting_changed: Arc<Notify>) -> Self {
         Processor {
             db,
             metrics,
             max_attempts,
+            meeting_changed,
         }
     }
 
@@ -55,10 +59,12 @@ impl Processor {
             Err(error) => Err(format!("stored event cannot be read: {error}")),
         };
         match outcome {
-            Ok(()) => {
+            Ok(target) => {
                 let now = Utc::now();
+                evaluation::queue::enqueue(&mut tx, target, now).await?;
                 inbox::mark_processed(&mut tx, pending.id, now).await?;
                 tx.commit().await?;
+                self.meeting_changed.notify_one();
                 let latency = (now - pending.received_at).to_std().unwrap_or_default();
                 self.metrics.record_processed(latency);
                 Ok(Step::Processed)

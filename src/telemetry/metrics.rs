@@ -37,6 +37,7 @@ pub struct Metrics {
     processing_failures: AtomicU64,
     set_aside: AtomicU64,
     processing_latency: Histogram,
+    alerts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -65,6 +66,16 @@ impl Metrics {
         if set_aside {
             self.set_aside.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Counts one alert delivery attempt by channel and outcome (sent, retrying, failed).
+    pub fn record_alert(&self, channel: &'static str, outcome: &'static str) {
+        *self
+            .alerts
+            .lock()
+            .expect("metrics lock")
+            .entry((channel, outcome))
+            .or_default() += 1;
     }
 
     /// How many webhook requests ended with `outcome` (for tests and the benchmark).
@@ -165,6 +176,14 @@ impl Metrics {
             "chaperone_event_processing_latency_seconds",
             "Time from an event's arrival to its being applied.",
         );
+        let _ = writeln!(out, "# HELP chaperone_alert_deliveries_total Alert delivery attempts, by channel and outcome.");
+        let _ = writeln!(out, "# TYPE chaperone_alert_deliveries_total counter");
+        for ((channel, outcome), count) in self.alerts.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "chaperone_alert_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
         out
     }
 }

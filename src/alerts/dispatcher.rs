@@ -1,0 +1,345 @@
+//! The alert dispatcher: claims due deliveries from the outbox (with a lease, so another
+//! instance does not send the same one), composes the message, sends it, and records the
+//! result. Failures are retried on an exponential schedule with jitter, honouring
+//! `Retry-After`; after the last attempt a delivery is marked failed, visibly. When idle it
+//! escalates findings nobody has acknowledged.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tokio::sync::{watch, Notify};
+
+use super::channels::{ChannelTarget, Channels, DeliveryError};
+use super::links::{AcknowledgeGrant, LinkSigner};
+use super::message::AlertMessage;
+use super::outbox;
+use crate::config::Secret;
+use crate::db::time::{from_millis, to_millis};
+use crate::db::{Backend, Db};
+use crate::policy::Severity;
+use crate::telemetry::metrics::Metrics;
+
+/// How failed deliveries are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The wait before the second attempt; it doubles with each further attempt.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempts` (1-based): `Retry-After` when the
+    /// receiver gave one, else exponential with ±20 % jitter so retries do not synchronise.
+    pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(retry_after) = retry_after {
+            return retry_after;
+        }
+        let exponent = attempts.saturating_sub(1).min(20);
+        let delay = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let jitter = 0.8 + fastrand::f64() * 0.4;
+        delay.mul_f64(jitter)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DispatchStep {
+    Sent,
+    Retrying,
+    Failed,
+    Empty,
+}
+
+/// A lease long enough for any one send to finish (HTTP and SMTP time out well before).
+const LEASE: Duration = Duration::from_secs(120);
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    db: Db,
+    channels: Arc<Channels>,
+    links: LinkSigner,
+    public_url: String,
+    retry: RetryPolicy,
+    metrics: Arc<Metrics>,
+}
+
+struct Claimed {
+    id: i64,
+    finding_id: i64,
+    channel: String,
+    kind: String,
+    escalation_level: i64,
+    contact_id: Option<i64>,
+    webhook_id: Option<i64>,
+    attempts: i64,
+}
+
+impl Dispatcher {
+    pub fn new(
+        db: Db,
+        channels: Arc<Channels>,
+        links: LinkSigner,
+        public_url: String,
+        retry: RetryPolicy,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Dispatcher {
+            db,
+            channels,
+            links,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            retry,
+            metrics,
+        }
+    }
+
+    /// Sends the earliest due delivery, if any.
+    pub async fn dispatch_next(&self, now: DateTime<Utc>) -> Result<DispatchStep, sqlx::Error> {
+        let Some(claimed) = self.claim(now).await? else {
+            return Ok(DispatchStep::Empty);
+        };
+        let outcome = match self.compose(&claimed, now).await? {
+            Some((target, message)) => self.channels.deliver(&target, &message).await,
+            None => Err(DeliveryError::Permanent {
+                reason: "the recipient is no longer configured".into(),
+            }),
+        };
+        let channel = channel_label(&claimed.channel);
+        let step = match outcome {
+            Ok(()) => {
+                sqlx::query("UPDATE alert_deliveries SET status = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2")
+                    .bind(to_millis(Utc::now()))
+                    .bind(claimed.id)
+                    .execute(&self.db.pool)
+                    .await?;
+                DispatchStep::Sent
+            }
+            Err(error) => {
+                let attempts = claimed.attempts as u32;
+                let retry = error.is_retryable() && attempts < self.retry.max_attempts;
+                let reason = error.to_string();
+                if retry {
+                    let delay = self.retry.delay(attempts, error.retry_after());
+                    let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                    sqlx::query(
+                        "UPDATE alert_deliveries SET next_attempt_at = $1, lease_until = NULL, last_error = $2 WHERE id = $3",
+                    )
+                    .bind(to_millis(next))
+                    .bind(&reason)
+                    .bind(claimed.id)
+                    .execute(&self.db.pool)
+                    .await?;
+                    tracing::warn!(delivery_id = claimed.id, channel, attempts, delay_ms = delay.as_millis() as u64, "alert delivery failed; will retry");
+                    DispatchStep::Retrying
+                } else {
+                    sqlx::query("UPDATE alert_deliveries SET status = 'failed', lease_until = NULL, last_error = $1 WHERE id = $2")
+                        .bind(&reason)
+                        .bind(claimed.id)
+                        .execute(&self.db.pool)
+                        .await?;
+                    tracing::error!(delivery_id = claimed.id, finding_id = claimed.finding_id, channel, attempts, "alert delivery failed for good");
+                    DispatchStep::Failed
+                }
+            }
+        };
+        self.metrics.record_alert(channel, step_label(step));
+        Ok(step)
+    }
+
+    /// Escalates unacknowledged findings; returns how many deliveries were queued.
+    pub async fn escalate(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+        let mut tx = self.db.pool.begin().await?;
+        let queued = outbox::queue_escalations(&mut tx, now).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+
+    /// Sends and escalates until nothing is due at `now` (for tests and tools).
+    pub async fn drain(&self, now: DateTime<Utc>) -> Result<Vec<DispatchStep>, sqlx::Error> {
+        let mut steps = Vec::new();
+        loop {
+            match self.dispatch_next(now).await? {
+                DispatchStep::Empty => {
+                    if self.escalate(now).await? == 0 {
+                        return Ok(steps);
+                    }
+                }
+                step => steps.push(step),
+            }
+        }
+    }
+
+    pub async fn run(self, wake: Arc<Notify>, poll_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let now = Utc::now();
+            let busy = match self.dispatch_next(now).await {
+                Ok(DispatchStep::Empty) => match self.escalate(now).await {
+                    Ok(queued) => queued > 0,
+                    Err(error) => {
+                        tracing::error!(%error, "escalation failed");
+                        false
+                    }
+                },
+                Ok(_) => true,
+                Err(error) => {
+                    tracing::error!(%error, "alert dispatch failed");
+                    false
+                }
+            };
+            if busy {
+                continue;
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Option<Claimed>, sqlx::Error> {
+        let pick = match self.db.backend {
+            Backend::Postgres => "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
+                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT 1",
+        };
+        let sql = format!(
+            "UPDATE alert_deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = ({pick}) \
+             RETURNING id, finding_id, channel, kind, escalation_level, contact_id, webhook_id, attempts"
+        );
+        let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
+        let row = sqlx::query(&sql)
+            .bind(to_millis(now))
+            .bind(to_millis(lease_until))
+            .fetch_optional(&self.db.pool)
+            .await?;
+        row.as_ref().map(claimed_from_row).transpose()
+    }
+
+    /// The target and the message of a delivery; `None` if its recipient was removed.
+    async fn compose(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Option<(ChannelTarget, AlertMessage)>, sqlx::Error> {
+        let finding = sqlx::query(
+            "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name \
+             FROM findings f JOIN schools s ON s.id = f.school_id WHERE f.id = $1",
+        )
+        .bind(claimed.finding_id)
+        .fetch_one(&self.db.pool)
+        .await?;
+        let target = match (claimed.channel.as_str(), claimed.contact_id, claimed.webhook_id) {
+            (_, Some(contact_id), _) => {
+                let row = sqlx::query("SELECT email, teams_url, slack_url FROM alert_contacts WHERE id = $1")
+                    .bind(contact_id)
+                    .fetch_optional(&self.db.pool)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let column = |name: &str| row.try_get::<Option<String>, _>(name);
+                match claimed.channel.as_str() {
+                    "email" => column("email")?.map(|to| ChannelTarget::Email { to }),
+                    "teams" => column("teams_url")?.map(|url| ChannelTarget::Teams { url }),
+                    "slack" => column("slack_url")?.map(|url| ChannelTarget::Slack { url }),
+                    _ => None,
+                }
+            }
+            ("webhook", None, Some(webhook_id)) => {
+                let row = sqlx::query("SELECT url, secret FROM alert_webhooks WHERE id = $1")
+                    .bind(webhook_id)
+                    .fetch_optional(&self.db.pool)
+                    .await?;
+                match row {
+                    Some(row) => Some(ChannelTarget::Webhook {
+                        url: row.try_get("url")?,
+                        secret: Secret::new(row.try_get::<String, _>("secret")?),
+                    }),
+                    None => None,
+                }
+            }
+            _ => None,
+        };
+        let Some(target) = target else {
+            return Ok(None);
+        };
+        let grant = AcknowledgeGrant {
+            finding_id: claimed.finding_id,
+            contact_id: claimed.contact_id.unwrap_or(0),
+        };
+        let message = AlertMessage {
+            message_id: format!("chaperone-delivery-{}", claimed.id),
+            finding_id: claimed.finding_id,
+            school_name: finding.try_get("school_name")?,
+            severity: Severity::parse(&finding.try_get::<String, _>("severity")?).unwrap_or(Severity::High),
+            rule: finding.try_get("rule")?,
+            title: finding.try_get("title")?,
+            summary: finding.try_get("summary")?,
+            occurred_at: from_millis(finding.try_get("occurred_at")?),
+            finding_url: format!("{}/api/v1/findings/{}", self.public_url, claimed.finding_id),
+            join_url: None,
+            acknowledge_url: format!("{}/acknowledge/{}", self.public_url, self.links.acknowledge_token(grant, now)),
+            escalation_level: claimed.escalation_level as u32,
+            kind: if claimed.kind == "escalation" { "escalation" } else { "alert" },
+        };
+        Ok(Some((target, message)))
+    }
+}
+
+fn claimed_from_row(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
+    Ok(Claimed {
+        id: row.try_get("id")?,
+        finding_id: row.try_get("finding_id")?,
+        channel: row.try_get("channel")?,
+        kind: row.try_get("kind")?,
+        escalation_level: row.try_get("escalation_level")?,
+        contact_id: row.try_get("contact_id")?,
+        webhook_id: row.try_get("webhook_id")?,
+        attempts: row.try_get("attempts")?,
+    })
+}
+
+fn channel_label(channel: &str) -> &'static str {
+    match channel {
+        "email" => "email",
+        "teams" => "teams",
+        "slack" => "slack",
+        _ => "webhook",
+    }
+}
+
+fn step_label(step: DispatchStep) -> &'static str {
+    match step {
+        DispatchStep::Sent => "sent",
+        DispatchStep::Retrying => "retrying",
+        DispatchStep::Failed => "failed",
+        DispatchStep::Empty => "empty",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        base_delay: Duration::from_secs(5),
+        max_delay: Duration::from_secs(600),
+        max_attempts: 6,
+    };
+
+    #[test]
+    fn delays_double_with_jitter_and_stop_at_the_cap() {
+        for (attempts, nominal) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0)] {
+            let delay = POLICY.delay(attempts, None).as_secs_f64();
+            assert!(delay >= nominal * 0.8 && delay <= nominal * 1.2, "attempt {attempts}: {delay}");
+        }
+        assert!(POLICY.delay(30, None) <= Duration::from_secs_f64(600.0 * 1.2));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        assert_eq!(POLICY.delay(1, Some(Duration::from_secs(42))), Duration::from_secs(42));
+        assert_eq!(POLICY.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(3600));
+    }
+}

@@ -1,0 +1,33 @@
+//! The content of one alert: what the DSL needs to act, and nothing more (no chat text, no
+//! personal data beyond what the finding names).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::policy::Severity;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AlertMessage {
+    /// Unique per delivery attempt's logical message; receivers de-duplicate on it.
+    pub message_id: String,
+    pub finding_id: i64,
+    pub school_name: String,
+    pub severity: Severity,
+    /// The rule's id, e.g. `two_adults`.
+    pub rule: String,
+    /// A short headline, e.g. "Pupil alone with one adult".
+    pub title: String,
+    /// The sentence a DSL reads: who, when, what, why.
+    pub summary: String,
+    pub occurred_at: DateTime<Utc>,
+    /// Opens the finding in chaperone.
+    pub finding_url: String,
+    /// Joins the call, while it runs, where the platform gave a link.
+    pub join_url: Option<String>,
+    /// One click to acknowledge (opens a confirmation page).
+    pub acknowledge_url: String,
+    /// 0 for the first contact, 1 for the next after an escalation, ...
+    pub escalation_level: u32,
+    /// "alert", "escalation" or "digest".
+    pub kind: &'static str,
+}

@@ -1,0 +1,224 @@
+//! The alert outbox: deliveries are queued in the transaction that opens (or escalates) a
+//! finding, one per recipient and channel, under a unique key, so an alert is never lost and
+//! never queued twice — also with several instances.
+//!
+//! Who is told: the school's contacts in order, each with the lowest severity they are told
+//! of. A new finding goes to the first contact it is severe enough for, and to every signed
+//! webhook; if nobody acknowledges it in time, it goes to the next such contact, and so on.
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::{AnyConnection, Row};
+
+use crate::db::time::{from_millis, to_millis};
+use crate::directory::settings as school_settings;
+use crate::findings::Opened;
+use crate::policy::Severity;
+
+/// A person alerts go to, with their channels.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub id: i64,
+    pub name: String,
+    pub min_severity: Severity,
+    pub email: Option<String>,
+    pub teams_url: Option<String>,
+    pub slack_url: Option<String>,
+}
+
+impl Contact {
+    fn channels(&self) -> Vec<&'static str> {
+        let mut channels = Vec::new();
+        if self.email.is_some() {
+            channels.push("email");
+        }
+        if self.teams_url.is_some() {
+            channels.push("teams");
+        }
+        if self.slack_url.is_some() {
+            channels.push("slack");
+        }
+        channels
+    }
+}
+
+/// The school's contacts told of findings of `severity`, in escalation order.
+pub async fn eligible_contacts(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    severity: Severity,
+) -> Result<Vec<Contact>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, name, min_severity, email, teams_url, slack_url FROM alert_contacts \
+         WHERE school_id = $1 ORDER BY position",
+    )
+    .bind(school_id)
+    .fetch_all(connection)
+    .await?;
+    let mut contacts = Vec::new();
+    for row in rows {
+        let min_severity = Severity::parse(&row.try_get::<String, _>("min_severity")?).unwrap_or(Severity::Low);
+        if min_severity <= severity {
+            contacts.push(Contact {
+                id: row.try_get("id")?,
+                name: row.try_get("name")?,
+                min_severity,
+                email: row.try_get("email")?,
+                teams_url: row.try_get("teams_url")?,
+                slack_url: row.try_get("slack_url")?,
+            });
+        }
+    }
+    Ok(contacts)
+}
+
+/// Queues the first alert of each opened finding; returns how many deliveries were queued.
+pub async fn queue_first_alerts(
+    connection: &mut AnyConnection,
+    opened: &[Opened],
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let mut queued = 0;
+    for finding in opened {
+        let contacts = eligible_contacts(connection, finding.school_id, finding.severity).await?;
+        if let Some(first) = contacts.first() {
+            queued += queue_for_contact(connection, finding.school_id, finding.finding_id, finding.alert_round, 0, "alert", first, now).await?;
+        }
+        let webhooks = sqlx::query("SELECT id, min_severity FROM alert_webhooks WHERE school_id = $1 ORDER BY id")
+            .bind(finding.school_id)
+            .fetch_all(&mut *connection)
+            .await?;
+        for webhook in webhooks {
+            let min_severity = Severity::parse(&webhook.try_get::<String, _>("min_severity")?).unwrap_or(Severity::Low);
+            if min_severity > finding.severity {
+                continue;
+            }
+            let webhook_id: i64 = webhook.try_get("id")?;
+            queued += insert_delivery(
+                connection,
+                NewDelivery {
+                    school_id: finding.school_id,
+                    finding_id: finding.finding_id,
+                    alert_round: finding.alert_round,
+                    escalation_level: 0,
+                    kind: "alert",
+                    contact_id: None,
+                    webhook_id: Some(webhook_id),
+                    channel: "webhook",
+                    recipient: format!("webhook:{webhook_id}"),
+                },
+                now,
+            )
+            .await?;
+        }
+        sqlx::query("UPDATE findings SET alert_level = 0, alerted_at = $1 WHERE id = $2")
+            .bind(to_millis(now))
+            .bind(finding.finding_id)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(queued)
+}
+
+/// Escalates every open finding whose last alert has gone unacknowledged for longer than
+/// its school allows, to the next contact; returns how many deliveries were queued.
+pub async fn queue_escalations(connection: &mut AnyConnection, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    let candidates = sqlx::query(
+        "SELECT id, school_id, severity, alert_round, alert_level, alerted_at FROM findings \
+         WHERE status = 'open' AND alerted_at IS NOT NULL AND alerted_at <= $1 ORDER BY alerted_at",
+    )
+    .bind(to_millis(now))
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut queued = 0;
+    for row in candidates {
+        let school_id: i64 = row.try_get("school_id")?;
+        let finding_id: i64 = row.try_get("id")?;
+        let level: i64 = row.try_get("alert_level")?;
+        let alerted_at = from_millis(row.try_get("alerted_at")?);
+        let settings = school_settings::load(connection, school_id).await?;
+        if now < alerted_at + Duration::minutes(settings.alerts.escalate_after_mins) {
+            continue;
+        }
+        let severity = Severity::parse(&row.try_get::<String, _>("severity")?).unwrap_or(Severity::Low);
+        let contacts = eligible_contacts(connection, school_id, severity).await?;
+        let Some(next) = contacts.get(level as usize + 1) else {
+            continue;
+        };
+        let round: i64 = row.try_get("alert_round")?;
+        queued += queue_for_contact(connection, school_id, finding_id, round, level + 1, "escalation", next, now).await?;
+        sqlx::query("UPDATE findings SET alert_level = $1, alerted_at = $2 WHERE id = $3 AND alert_level = $4")
+            .bind(level + 1)
+            .bind(to_millis(now))
+            .bind(finding_id)
+            .bind(level)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(queued)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn queue_for_contact(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    finding_id: i64,
+    alert_round: i64,
+    escalation_level: i64,
+    kind: &'static str,
+    contact: &Contact,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let mut queued = 0;
+    for channel in contact.channels() {
+        queued += insert_delivery(
+            connection,
+            NewDelivery {
+                school_id,
+                finding_id,
+                alert_round,
+                escalation_level,
+                kind,
+                contact_id: Some(contact.id),
+                webhook_id: None,
+                channel,
+                recipient: format!("contact:{}", contact.id),
+            },
+            now,
+        )
+        .await?;
+    }
+    Ok(queued)
+}
+
+struct NewDelivery {
+    school_id: i64,
+    finding_id: i64,
+    alert_round: i64,
+    escalation_level: i64,
+    kind: &'static str,
+    contact_id: Option<i64>,
+    webhook_id: Option<i64>,
+    channel: &'static str,
+    recipient: String,
+}
+
+async fn insert_delivery(connection: &mut AnyConnection, delivery: NewDelivery, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+    let result = sqlx::query(
+        "INSERT INTO alert_deliveries (school_id, finding_id, alert_round, escalation_level, kind, contact_id, webhook_id, \
+           channel, recipient, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) ON CONFLICT DO NOTHING",
+    )
+    .bind(delivery.school_id)
+    .bind(delivery.finding_id)
+    .bind(delivery.alert_round)
+    .bind(delivery.escalation_level)
+    .bind(delivery.kind)
+    .bind(delivery.contact_id)
+    .bind(delivery.webhook_id)
+    .bind(delivery.channel)
+    .bind(delivery.recipient)
+    .bind(to_millis(now))
+    .execute(connection)
+    .await?;
+    Ok(result.rows_affected() as usize)
+}

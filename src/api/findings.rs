@@ -1,0 +1,166 @@
+//! `/api/v1/findings`: list and read findings, acknowledge and resolve them.
+
+use axum::extract::{Path, Query, State};
+use axum::Json;
+use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use super::json::JsonBody;
+use super::params::parse_time;
+use crate::db::time::from_millis;
+use crate::error::ApiError;
+use crate::findings::query::{self, FindingFilter, FindingRecord, HistoryEntry};
+use crate::findings::{self, FindingError, Status};
+use crate::policy::Severity;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub struct FindingQuery {
+    school_id: Option<i64>,
+    status: Option<String>,
+    /// One severity or several, comma-separated.
+    severity: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<i64>,
+}
+
+pub async fn list_findings(
+    State(AppState { db, .. }): State<AppState>,
+    Query(query): Query<FindingQuery>,
+) -> Result<Json<Vec<FindingRecord>>, ApiError> {
+    if let Some(status) = &query.status {
+        Status::parse(status).ok_or_else(|| {
+            ApiError::bad_request("invalid_status", "status must be open, acknowledged or resolved")
+        })?;
+    }
+    let mut severities = Vec::new();
+    for severity in query.severity.iter().flat_map(|list| list.split(',')) {
+        let parsed = Severity::parse(severity.trim()).ok_or_else(|| {
+            ApiError::bad_request("invalid_severity", "severity must be low, medium, high or critical")
+        })?;
+        severities.push(parsed.as_str().to_string());
+    }
+    let filter = FindingFilter {
+        school_id: query.school_id,
+        status: query.status,
+        severities,
+        from: query.from.as_deref().map(parse_time).transpose()?,
+        to: query.to.as_deref().map(parse_time).transpose()?,
+        limit: query.limit.unwrap_or(500).clamp(1, 5000),
+    };
+    Ok(Json(query::list(&db, &filter).await?))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Delivery {
+    channel: String,
+    kind: String,
+    escalation_level: i64,
+    recipient: String,
+    status: String,
+    attempts: i64,
+    last_error: Option<String>,
+    sent_at: Option<chrono::DateTime<Utc>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FindingDetail {
+    #[serde(flatten)]
+    finding: FindingRecord,
+    history: Vec<HistoryEntry>,
+    /// Every alert sent (or being sent) about this finding, failures included.
+    deliveries: Vec<Delivery>,
+}
+
+pub async fn get_finding(
+    State(AppState { db, .. }): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<Json<FindingDetail>, ApiError> {
+    let finding = query::find(&db, id).await?.ok_or(ApiError::NotFound("finding"))?;
+    let history = query::history(&db, id).await?;
+    let rows = sqlx::query(
+        "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, sent_at \
+         FROM alert_deliveries WHERE finding_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    let deliveries = rows
+        .iter()
+        .map(|row| {
+            Ok(Delivery {
+                channel: row.try_get("channel")?,
+                kind: row.try_get("kind")?,
+                escalation_level: row.try_get("escalation_level")?,
+                recipient: row.try_get("recipient")?,
+                status: row.try_get("status")?,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
+            })
+        })
+        .collect::<Result<_, sqlx::Error>>()?;
+    Ok(Json(FindingDetail {
+        finding,
+        history,
+        deliveries,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChange {
+    /// Who is acting (until user accounts exist, the admin token does not say).
+    by: String,
+    #[serde(default)]
+    note: Option<String>,
+}
+
+pub async fn acknowledge_finding(
+    State(AppState { db, .. }): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(change): JsonBody<StatusChange>,
+) -> Result<Json<FindingRecord>, ApiError> {
+    let actor = actor(&change)?;
+    let mut tx = db.pool.begin().await?;
+    findings::acknowledge(&mut tx, id, &actor, change.note.as_deref(), Utc::now())
+        .await
+        .map_err(finding_error)?;
+    tx.commit().await?;
+    Ok(Json(query::find(&db, id).await?.ok_or(ApiError::NotFound("finding"))?))
+}
+
+pub async fn resolve_finding(
+    State(AppState { db, .. }): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(change): JsonBody<StatusChange>,
+) -> Result<Json<FindingRecord>, ApiError> {
+    let actor = actor(&change)?;
+    if change.note.as_deref().is_none_or(|note| note.trim().is_empty()) {
+        return Err(ApiError::bad_request("note_required", "resolving a finding needs a note saying what was done"));
+    }
+    let mut tx = db.pool.begin().await?;
+    findings::resolve(&mut tx, id, &actor, change.note.as_deref(), Utc::now())
+        .await
+        .map_err(finding_error)?;
+    tx.commit().await?;
+    Ok(Json(query::find(&db, id).await?.ok_or(ApiError::NotFound("finding"))?))
+}
+
+fn actor(change: &StatusChange) -> Result<String, ApiError> {
+    let by = change.by.trim();
+    if by.is_empty() {
+        return Err(ApiError::bad_request("by_required", "say who is acting in \"by\""));
+    }
+    Ok(format!("admin token: {by}"))
+}
+
+fn finding_error(error: FindingError) -> ApiError {
+    match error {
+        FindingError::NotFound => ApiError::NotFound("finding"),
+        FindingError::AlreadyResolved => ApiError::Conflict("the finding is already resolved".into()),
+        FindingError::Database(error) => error.into(),
+    }
+}

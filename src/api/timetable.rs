@@ -1,0 +1,140 @@
+//! `/api/v1/planned-sessions`, `/api/v1/consents` and meeting outcomes.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{NaiveDate, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::json::JsonBody;
+use super::params::parse_time;
+use crate::error::ApiError;
+use crate::state::AppState;
+use crate::timetable::consents::{self, Consent, NewConsent};
+use crate::timetable::outcomes::{self, NewOutcome};
+use crate::timetable::planned::{self, NewPlannedSession, PlannedSession};
+use crate::timetable::TimetableError;
+
+impl From<TimetableError> for ApiError {
+    fn from(error: TimetableError) -> Self {
+        match error {
+            TimetableError::UnknownPerson(_) => ApiError::bad_request("unknown_person", error.to_string()),
+            TimetableError::WrongKind { .. } => ApiError::bad_request("wrong_person_kind", error.to_string()),
+            TimetableError::Invalid(detail) => ApiError::bad_request("invalid_request", detail),
+            TimetableError::NotFound => ApiError::NotFound("record"),
+            TimetableError::Database(error) => error.into(),
+        }
+    }
+}
+
+type Created = (StatusCode, Json<Value>);
+
+fn created(id: i64) -> Created {
+    (StatusCode::CREATED, Json(json!({ "id": id })))
+}
+
+pub async fn register_planned_session(
+    State(AppState { db, .. }): State<AppState>,
+    JsonBody(new): JsonBody<NewPlannedSession>,
+) -> Result<Created, ApiError> {
+    let mut tx = db.pool.begin().await?;
+    let id = planned::register(&mut tx, &new, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(created(id))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PlannedQuery {
+    school_id: i64,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+pub async fn list_planned_sessions(
+    State(AppState { db, .. }): State<AppState>,
+    Query(query): Query<PlannedQuery>,
+) -> Result<Json<Vec<PlannedSession>>, ApiError> {
+    let from = query.from.as_deref().map(parse_time).transpose()?;
+    let to = query.to.as_deref().map(parse_time).transpose()?;
+    let mut connection = db.pool.acquire().await?;
+    Ok(Json(planned::list(&mut connection, query.school_id, from, to).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    approved_by_ref: String,
+}
+
+pub async fn approve_planned_session(
+    State(AppState { db, .. }): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(approval): JsonBody<Approval>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = db.pool.begin().await?;
+    planned::approve(&mut tx, id, &approval.approved_by_ref, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn cancel_planned_session(
+    State(AppState { db, .. }): State<AppState>,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = db.pool.begin().await?;
+    planned::cancel(&mut tx, id, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn record_consent(
+    State(AppState { db, .. }): State<AppState>,
+    JsonBody(new): JsonBody<NewConsent>,
+) -> Result<Created, ApiError> {
+    let mut tx = db.pool.begin().await?;
+    let id = consents::record(&mut tx, &new, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(created(id))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SchoolQuery {
+    school_id: i64,
+}
+
+pub async fn list_consents(
+    State(AppState { db, .. }): State<AppState>,
+    Query(query): Query<SchoolQuery>,
+) -> Result<Json<Vec<Consent>>, ApiError> {
+    let mut connection = db.pool.acquire().await?;
+    Ok(Json(consents::list(&mut connection, query.school_id).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Withdrawal {
+    withdrawn_on: NaiveDate,
+}
+
+pub async fn withdraw_consent(
+    State(AppState { db, .. }): State<AppState>,
+    Path(id): Path<i64>,
+    JsonBody(withdrawal): JsonBody<Withdrawal>,
+) -> Result<StatusCode, ApiError> {
+    let mut tx = db.pool.begin().await?;
+    consents::withdraw(&mut tx, id, withdrawal.withdrawn_on, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn record_outcome(
+    State(AppState { db, .. }): State<AppState>,
+    Path(meeting_id): Path<i64>,
+    JsonBody(new): JsonBody<NewOutcome>,
+) -> Result<Created, ApiError> {
+    let mut tx = db.pool.begin().await?;
+    let id = outcomes::record(&mut tx, meeting_id, &new, Utc::now()).await?;
+    tx.commit().await?;
+    Ok(created(id))
+}

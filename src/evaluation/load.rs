@@ -1,0 +1,408 @@
+//! Loads the engine's picture of one meeting from storage: the schedule, the call, the
+//! people with their roles, children and consent, the matching planned session, the outcome.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use sqlx::{AnyConnection, Row};
+
+use crate::db::time::{from_millis, to_millis};
+use crate::directory::{PersonKind, StaffRole};
+use crate::policy::view::{
+    InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings, ScheduledView, SessionView,
+};
+
+/// The ids the findings of a loaded meeting are filed under.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadedIds {
+    pub scheduled_meeting_id: Option<i64>,
+    pub meeting_instance_id: Option<i64>,
+}
+
+/// Loads people once per meeting, resolving roles, children and consent on one date.
+struct People<'c> {
+    connection: &'c mut AnyConnection,
+    school_id: i64,
+    on_date: NaiveDate,
+    cache: HashMap<i64, PersonView>,
+}
+
+impl People<'_> {
+    async fn get(&mut self, id: i64) -> Result<PersonView, sqlx::Error> {
+        if let Some(person) = self.cache.get(&id) {
+            return Ok(person.clone());
+        }
+        let row = sqlx::query("SELECT id, display_name, kind, staff_role FROM people WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.connection)
+            .await?;
+        let kind = PersonKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(PersonKind::Staff);
+        let staff_role = row
+            .try_get::<Option<String>, _>("staff_role")?
+            .and_then(|role| StaffRole::parse(&role));
+        let emails = sqlx::query("SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email")
+            .bind(id)
+            .fetch_all(&mut *self.connection)
+            .await?
+            .iter()
+            .map(|row| row.try_get("email"))
+            .collect::<Result<Vec<String>, _>>()?;
+        let children = sqlx::query("SELECT pupil_id FROM guardianships WHERE parent_id = $1 ORDER BY pupil_id")
+            .bind(id)
+            .fetch_all(&mut *self.connection)
+            .await?
+            .iter()
+            .map(|row| row.try_get("pupil_id"))
+            .collect::<Result<Vec<i64>, _>>()?;
+        let has_consent = kind == PersonKind::Pupil && self.consent_on_file(id).await?;
+        let person = PersonView {
+            id,
+            name: row.try_get("display_name")?,
+            kind,
+            staff_role,
+            children,
+            has_consent,
+            emails,
+        };
+        self.cache.insert(id, person.clone());
+        Ok(person)
+    }
+
+    /// A signed agreement in force on the meeting's date: signed on or before it, not expired
+    /// before it, not withdrawn on or before it. Dates are ISO strings, so they compare as text.
+    async fn consent_on_file(&mut self, pupil_id: i64) -> Result<bool, sqlx::Error> {
+        let day = self.on_date.format("%Y-%m-%d").to_string();
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM parental_consents WHERE pupil_id = $1 AND signed_on <= $2 \
+             AND (expires_on IS NULL OR expires_on >= $2) AND (withdrawn_on IS NULL OR withdrawn_on > $2)",
+        )
+        .bind(pupil_id)
+        .bind(day)
+        .fetch_one(&mut *self.connection)
+        .await?;
+        Ok(row.try_get::<i64, _>("n")? > 0)
+    }
+
+    async fn by_platform_id(&mut self, platform: &str, user_id: &str) -> Result<Option<PersonView>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT person_id FROM person_platform_ids WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
+        )
+        .bind(self.school_id)
+        .bind(platform)
+        .bind(user_id)
+        .fetch_optional(&mut *self.connection)
+        .await?;
+        match row {
+            Some(row) => Ok(Some(self.get(row.try_get("person_id")?).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn by_email(&mut self, email: &str) -> Result<Option<PersonView>, sqlx::Error> {
+        let row = sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
+            .bind(self.school_id)
+            .bind(email.trim().to_lowercase())
+            .fetch_optional(&mut *self.connection)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.get(row.try_get("person_id")?).await?)),
+            None => Ok(None),
+        }
+    }
+}
+
+pub(super) async fn school_timezone(connection: &mut AnyConnection, school_id: i64) -> Result<Tz, sqlx::Error> {
+    let row = sqlx::query("SELECT timezone FROM schools WHERE id = $1")
+        .bind(school_id)
+        .fetch_one(connection)
+        .await?;
+    Ok(row.try_get::<String, _>("timezone")?.parse().unwrap_or(Tz::UTC))
+}
+
+fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
+    at.with_timezone(&tz).date_naive()
+}
+
+/// A scheduled meeting's picture, or `None` if it does not exist.
+pub async fn scheduled(
+    connection: &mut AnyConnection,
+    scheduled_id: i64,
+    now: DateTime<Utc>,
+    match_window_mins: i64,
+) -> Result<Option<(LoadedIds, MeetingView)>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT school_id, platform, platform_meeting_id, start_time FROM scheduled_meetings WHERE id = $1",
+    )
+    .bind(scheduled_id)
+    .fetch_optional(&mut *connection)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let school_id: i64 = row.try_get("school_id")?;
+    let platform: String = row.try_get("platform")?;
+    let start = row.try_get::<Option<i64>, _>("start_time")?.map(from_millis);
+    let tz = school_timezone(connection, school_id).await?;
+    let mut people = People {
+        connection,
+        school_id,
+        on_date: local_date(tz, start.unwrap_or(now)),
+        cache: HashMap::new(),
+    };
+    let scheduled = load_schedule(&mut people, scheduled_id, &platform).await?;
+    let children = children_of_invited(&mut people, &scheduled).await?;
+    let planned = match_planned(&mut people, school_id, Some(&scheduled.meeting_id), scheduled.host.as_ref(), start, match_window_mins).await?;
+    let view = MeetingView {
+        scheduled: Some(scheduled),
+        instance: None,
+        planned,
+        settings: PlatformSettings::default(),
+        outcome_logged_at: None,
+        children_of_invited_parents: children,
+    };
+    let ids = LoadedIds {
+        scheduled_meeting_id: Some(scheduled_id),
+        meeting_instance_id: None,
+    };
+    Ok(Some((ids, view)))
+}
+
+/// A call's picture (with its schedule, when it has one), or `None` if it does not exist.
+pub async fn instance(
+    connection: &mut AnyConnection,
+    instance_id: i64,
+    now: DateTime<Utc>,
+    match_window_mins: i64,
+) -> Result<Option<(LoadedIds, MeetingView)>, sqlx::Error> {
+    let Some(row) = sqlx::query(
+        "SELECT school_id, platform, platform_meeting_id, host_user_id, topic, \
+           COALESCE(started_at, start_hint) AS started_at, ended_at FROM meeting_instances WHERE id = $1",
+    )
+    .bind(instance_id)
+    .fetch_optional(&mut *connection)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let school_id: i64 = row.try_get("school_id")?;
+    let platform: String = row.try_get("platform")?;
+    let meeting_id: Option<String> = row.try_get("platform_meeting_id")?;
+    let host_user_id: Option<String> = row.try_get("host_user_id")?;
+    let started_at = row.try_get::<Option<i64>, _>("started_at")?.map(from_millis);
+    let ended_at = row.try_get::<Option<i64>, _>("ended_at")?.map(from_millis);
+    let topic: Option<String> = row.try_get("topic")?;
+
+    let scheduled_id: Option<i64> = match &meeting_id {
+        Some(meeting_id) => sqlx::query(
+            "SELECT id FROM scheduled_meetings WHERE platform = $1 AND platform_meeting_id = $2 AND deleted = $3",
+        )
+        .bind(&platform)
+        .bind(meeting_id)
+        .bind(false)
+        .fetch_optional(&mut *connection)
+        .await?
+        .map(|row| row.try_get("id"))
+        .transpose()?,
+        None => None,
+    };
+    let signals = sqlx::query("SELECT kind, at FROM instance_signals WHERE instance_id = $1 ORDER BY at")
+        .bind(instance_id)
+        .fetch_all(&mut *connection)
+        .await?;
+    let outcome_logged_at = sqlx::query("SELECT MIN(written_at) AS at FROM session_outcomes WHERE meeting_instance_id = $1")
+        .bind(instance_id)
+        .fetch_one(&mut *connection)
+        .await?
+        .try_get::<Option<i64>, _>("at")?
+        .map(from_millis);
+    let session_rows = sqlx::query(
+        "SELECT session_key, platform_user_id, display_name, person_id, joined_at, left_at \
+         FROM participant_sessions WHERE instance_id = $1 ORDER BY joined_at, session_key",
+    )
+    .bind(instance_id)
+    .fetch_all(&mut *connection)
+    .await?;
+
+    let tz = school_timezone(connection, school_id).await?;
+    let mut people = People {
+        connection,
+        school_id,
+        on_date: local_date(tz, started_at.unwrap_or(now)),
+        cache: HashMap::new(),
+    };
+    let mut sessions = Vec::with_capacity(session_rows.len());
+    for row in &session_rows {
+        let person = match row.try_get::<Option<i64>, _>("person_id")? {
+            Some(id) => Some(people.get(id).await?),
+            None => None,
+        };
+        sessions.push(SessionView {
+            session_key: row.try_get("session_key")?,
+            person,
+            display_name: row.try_get("display_name")?,
+            platform_user_id: row.try_get("platform_user_id")?,
+            joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
+            left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
+        });
+    }
+    let host = match &host_user_id {
+        Some(user_id) => people.by_platform_id(&platform, user_id).await?,
+        None => None,
+    };
+    let scheduled = match scheduled_id {
+        Some(id) => Some(load_schedule(&mut people, id, &platform).await?),
+        None => None,
+    };
+    let children = match &scheduled {
+        Some(scheduled) => children_of_invited(&mut people, scheduled).await?,
+        None => Vec::new(),
+    };
+    let planned_start = scheduled.as_ref().and_then(|s| s.start).or(started_at);
+    let planned = match_planned(&mut people, school_id, meeting_id.as_deref(), host.as_ref(), planned_start, match_window_mins).await?;
+    let mut chat_messages_at = Vec::new();
+    let mut recording_started_at = Vec::new();
+    for signal in &signals {
+        let at = from_millis(signal.try_get("at")?);
+        match signal.try_get::<String, _>("kind")?.as_str() {
+            "chat_message" => chat_messages_at.push(at),
+            "recording_started" => recording_started_at.push(at),
+            _ => {}
+        }
+    }
+    let view = MeetingView {
+        scheduled,
+        instance: Some(InstanceView {
+            topic,
+            host,
+            host_user_id,
+            started_at,
+            ended_at,
+            sessions,
+            chat_messages_at,
+            recording_started_at,
+        }),
+        planned,
+        settings: PlatformSettings::default(),
+        outcome_logged_at,
+        children_of_invited_parents: children,
+    };
+    let ids = LoadedIds {
+        scheduled_meeting_id: scheduled_id,
+        meeting_instance_id: Some(instance_id),
+    };
+    Ok(Some((ids, view)))
+}
+
+async fn load_schedule(people: &mut People<'_>, scheduled_id: i64, platform: &str) -> Result<ScheduledView, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT platform_meeting_id, host_user_id, topic, start_time, duration_minutes, alternative_hosts, invitees, deleted \
+         FROM scheduled_meetings WHERE id = $1",
+    )
+    .bind(scheduled_id)
+    .fetch_one(&mut *people.connection)
+    .await?;
+    let host = match row.try_get::<Option<String>, _>("host_user_id")? {
+        Some(user_id) => people.by_platform_id(platform, &user_id).await?,
+        None => None,
+    };
+    let mut invitees = Vec::new();
+    for email in split_list(row.try_get("invitees")?) {
+        let person = people.by_email(&email).await?;
+        invitees.push(InviteeView { email, person });
+    }
+    // Zoom's alternative hosts are emails or user ids.
+    let mut alternative_hosts = Vec::new();
+    for entry in split_list(row.try_get("alternative_hosts")?) {
+        let person = match people.by_email(&entry).await? {
+            Some(person) => Some(person),
+            None => people.by_platform_id(platform, &entry).await?,
+        };
+        alternative_hosts.push(InviteeView { email: entry, person });
+    }
+    Ok(ScheduledView {
+        meeting_id: row.try_get("platform_meeting_id")?,
+        topic: row.try_get("topic")?,
+        host,
+        start: row.try_get::<Option<i64>, _>("start_time")?.map(from_millis),
+        duration_minutes: row.try_get("duration_minutes")?,
+        invitees,
+        alternative_hosts,
+        deleted: row.try_get("deleted")?,
+    })
+}
+
+fn split_list(list: Option<String>) -> Vec<String> {
+    list.unwrap_or_default()
+        .split(';')
+        .map(|entry| entry.trim().to_string())
+        .filter(|entry| !entry.is_empty())
+        .collect()
+}
+
+async fn children_of_invited(people: &mut People<'_>, scheduled: &ScheduledView) -> Result<Vec<PersonView>, sqlx::Error> {
+    let child_ids: Vec<i64> = scheduled
+        .all_invited()
+        .filter_map(|invitee| invitee.person.as_ref())
+        .flat_map(|person| person.children.iter().copied())
+        .collect();
+    let mut children: Vec<PersonView> = Vec::new();
+    for id in child_ids {
+        if !children.iter().any(|child| child.id == id) {
+            children.push(people.get(id).await?);
+        }
+    }
+    Ok(children)
+}
+
+/// The planned session a meeting is: the one naming its platform meeting id, else the
+/// host's session starting within the policy's window of the meeting's start.
+async fn match_planned(
+    people: &mut People<'_>,
+    school_id: i64,
+    meeting_id: Option<&str>,
+    host: Option<&PersonView>,
+    start: Option<DateTime<Utc>>,
+    match_window_mins: i64,
+) -> Result<Option<PlannedView>, sqlx::Error> {
+    const COLUMNS: &str = "id, starts_at, ends_at, registered_at, approved_at, risk_assessment_ref";
+    let mut row = None;
+    if let Some(meeting_id) = meeting_id {
+        row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM planned_sessions WHERE school_id = $1 AND platform_meeting_id = $2 \
+             AND cancelled_at IS NULL ORDER BY starts_at LIMIT 1"
+        ))
+        .bind(school_id)
+        .bind(meeting_id)
+        .fetch_optional(&mut *people.connection)
+        .await?;
+    }
+    if row.is_none() {
+        if let (Some(host), Some(start)) = (host, start) {
+            let window_ms = match_window_mins * 60 * 1000;
+            row = sqlx::query(&format!(
+                "SELECT {COLUMNS} FROM planned_sessions WHERE school_id = $1 AND host_person_id = $2 \
+                 AND cancelled_at IS NULL AND starts_at BETWEEN $3 AND $4 ORDER BY starts_at LIMIT 1"
+            ))
+            .bind(school_id)
+            .bind(host.id)
+            .bind(to_millis(start) - window_ms)
+            .bind(to_millis(start) + window_ms)
+            .fetch_optional(&mut *people.connection)
+            .await?;
+        }
+    }
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    Ok(Some(PlannedView {
+        id: row.try_get("id")?,
+        starts_at: from_millis(row.try_get("starts_at")?),
+        ends_at: from_millis(row.try_get("ends_at")?),
+        registered_at: from_millis(row.try_get("registered_at")?),
+        approved: row.try_get::<Option<i64>, _>("approved_at")?.is_some(),
+        risk_assessed: row
+            .try_get::<Option<String>, _>("risk_assessment_ref")?
+            .is_some_and(|reference| !reference.trim().is_empty()),
+    }))
+}

@@ -1,0 +1,148 @@
+//! The evaluation worker: takes meetings off the evaluation queue, loads their picture, runs
+//! the policy engine, records what changed in the findings and queues the alerts — all in
+//! one transaction — and asks to be woken again when the engine's timers fall due.
+
+mod load;
+pub mod queue;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+use tokio::sync::{watch, Notify};
+
+pub use queue::Target;
+
+use crate::alerts::outbox;
+use crate::db::Db;
+use crate::directory::settings as school_settings;
+use crate::findings::{self, EvaluatedScope};
+use crate::policy::calendar::{BankHolidays, SchoolCalendar};
+use crate::policy::engine;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Evaluated { findings_opened: usize },
+    Empty,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvaluationError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error("school {school_id} has a policy that cannot be used: {reason}")]
+    Policy { school_id: i64, reason: String },
+}
+
+#[derive(Clone)]
+pub struct Evaluator {
+    db: Db,
+    bank_holidays: Arc<BankHolidays>,
+    /// Woken when alerts were queued.
+    alerts_queued: Arc<Notify>,
+}
+
+impl Evaluator {
+    pub fn new(db: Db, bank_holidays: Arc<BankHolidays>, alerts_queued: Arc<Notify>) -> Self {
+        Evaluator {
+            db,
+            bank_holidays,
+            alerts_queued,
+        }
+    }
+
+    /// Evaluates the earliest meeting due at `now`, if any.
+    pub async fn evaluate_next(&self, now: DateTime<Utc>) -> Result<Step, EvaluationError> {
+        let mut tx = self.db.pool.begin().await?;
+        let Some((target, _due)) = queue::claim_due(&mut tx, self.db.backend, now).await? else {
+            tx.rollback().await?;
+            return Ok(Step::Empty);
+        };
+        let Some(school_id) = school_of(&mut tx, target).await? else {
+            tx.commit().await?;
+            return Ok(Step::Evaluated { findings_opened: 0 });
+        };
+        let settings = school_settings::load(&mut tx, school_id).await?;
+        let policy = settings.policy.resolve().map_err(|error| EvaluationError::Policy {
+            school_id,
+            reason: error.to_string(),
+        })?;
+        let window = policy.approved_in_advance.params.match_window_mins;
+        let loaded = match target {
+            Target::Scheduled(id) => load::scheduled(&mut tx, id, now, window).await?,
+            Target::Instance(id) => load::instance(&mut tx, id, now, window).await?,
+        };
+        let Some((ids, view)) = loaded else {
+            tx.commit().await?;
+            return Ok(Step::Evaluated { findings_opened: 0 });
+        };
+        let timezone = load::school_timezone(&mut tx, school_id).await?;
+        let calendar = SchoolCalendar::new(timezone, settings.calendar.clone(), &self.bank_holidays);
+        let evaluation = engine::evaluate(&view, &policy, &calendar, now);
+        let scope = EvaluatedScope {
+            school_id,
+            scheduled_meeting_id: ids.scheduled_meeting_id,
+            meeting_instance_id: ids.meeting_instance_id,
+        };
+        // A call's evaluation owns the call's findings only; its schedule keeps its own.
+        let scope = match target {
+            Target::Instance(_) => scope,
+            Target::Scheduled(_) => EvaluatedScope {
+                meeting_instance_id: None,
+                ..scope
+            },
+        };
+        let opened = findings::apply_evaluation(&mut tx, &scope, &evaluation.findings, now).await?;
+        let queued = outbox::queue_first_alerts(&mut tx, &opened, now).await?;
+        if let Some(next) = evaluation.next_check_at {
+            queue::enqueue(&mut tx, target, next).await?;
+        }
+        tx.commit().await?;
+        if queued > 0 {
+            self.alerts_queued.notify_one();
+        }
+        tracing::debug!(?target, findings = evaluation.findings.len(), opened = opened.len(), "meeting evaluated");
+        Ok(Step::Evaluated {
+            findings_opened: opened.len(),
+        })
+    }
+
+    /// Evaluates until nothing is due at `now` (for tests and tools).
+    pub async fn drain(&self, now: DateTime<Utc>) -> Result<usize, EvaluationError> {
+        let mut opened = 0;
+        while let Step::Evaluated { findings_opened } = self.evaluate_next(now).await? {
+            opened += findings_opened;
+        }
+        Ok(opened)
+    }
+
+    /// Runs until `shutdown`: evaluates whatever is due, then waits for the processor's
+    /// wake-up or the poll interval (timers, other instances).
+    pub async fn run(self, wake: Arc<Notify>, poll_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            match self.evaluate_next(Utc::now()).await {
+                Ok(Step::Evaluated { .. }) => continue,
+                Ok(Step::Empty) => {}
+                Err(error) => tracing::error!(%error, "evaluation step failed"),
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+}
+
+async fn school_of(connection: &mut sqlx::AnyConnection, target: Target) -> Result<Option<i64>, sqlx::Error> {
+    let sql = match target {
+        Target::Scheduled(_) => "SELECT school_id FROM scheduled_meetings WHERE id = $1",
+        Target::Instance(_) => "SELECT school_id FROM meeting_instances WHERE id = $1",
+    };
+    let id = match target {
+        Target::Scheduled(id) | Target::Instance(id) => id,
+    };
+    let row = sqlx::query(sql).bind(id).fetch_optional(connection).await?;
+    row.map(|row| row.try_get("school_id")).transpose()
+}

@@ -1,0 +1,107 @@
+//! The queue of meetings to evaluate: written in the same transaction as the change that
+//! calls for it, so no change goes unchecked, and claimed by the evaluation worker.
+
+use chrono::{DateTime, Utc};
+use sqlx::{Any, AnyConnection, Row, Transaction};
+
+use crate::db::time::{from_millis, to_millis};
+use crate::db::Backend;
+
+/// What to evaluate: a scheduled meeting or a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Scheduled(i64),
+    Instance(i64),
+}
+
+impl Target {
+    fn parts(self) -> (&'static str, i64) {
+        match self {
+            Target::Scheduled(id) => ("scheduled", id),
+            Target::Instance(id) => ("instance", id),
+        }
+    }
+
+    fn from_parts(scope: &str, id: i64) -> Option<Target> {
+        match scope {
+            "scheduled" => Some(Target::Scheduled(id)),
+            "instance" => Some(Target::Instance(id)),
+            _ => None,
+        }
+    }
+}
+
+/// Asks for `target` to be evaluated at `due_at`; an earlier request already queued wins.
+pub async fn enqueue(connection: &mut AnyConnection, target: Target, due_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let (scope, id) = target.parts();
+    sqlx::query(
+        "INSERT INTO evaluation_queue (scope, scope_id, due_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (scope, scope_id) DO UPDATE SET due_at = \
+           CASE WHEN excluded.due_at < evaluation_queue.due_at THEN excluded.due_at ELSE evaluation_queue.due_at END",
+    )
+    .bind(scope)
+    .bind(id)
+    .bind(to_millis(due_at))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// Claims and removes the earliest due target inside `tx` (locked against other instances
+/// until the transaction ends).
+pub async fn claim_due(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    now: DateTime<Utc>,
+) -> Result<Option<(Target, DateTime<Utc>)>, sqlx::Error> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT scope, scope_id, due_at FROM evaluation_queue WHERE due_at <= $1 \
+             ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => {
+            "UPDATE evaluation_queue SET due_at = due_at WHERE rowid = \
+               (SELECT rowid FROM evaluation_queue WHERE due_at <= $1 ORDER BY due_at LIMIT 1) \
+             RETURNING scope, scope_id, due_at"
+        }
+    };
+    let Some(row) = sqlx::query(sql).bind(to_millis(now)).fetch_optional(&mut **tx).await? else {
+        return Ok(None);
+    };
+    let scope: String = row.try_get("scope")?;
+    let id: i64 = row.try_get("scope_id")?;
+    let due_at: i64 = row.try_get("due_at")?;
+    sqlx::query("DELETE FROM evaluation_queue WHERE scope = $1 AND scope_id = $2")
+        .bind(&scope)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(Target::from_parts(&scope, id).map(|target| (target, from_millis(due_at))))
+}
+
+/// Queues every scheduled meeting not yet held and every call not yet ended of a school,
+/// after a change that can affect them all (timetable, consent, policy).
+pub async fn enqueue_school(connection: &mut AnyConnection, school_id: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    let upcoming = sqlx::query(
+        "SELECT id FROM scheduled_meetings WHERE school_id = $1 AND deleted = $2 AND (start_time IS NULL OR start_time >= $3)",
+    )
+    .bind(school_id)
+    .bind(false)
+    .bind(to_millis(now) - 24 * 3600 * 1000)
+    .fetch_all(&mut *connection)
+    .await?;
+    let running = sqlx::query(
+        "SELECT id FROM meeting_instances WHERE school_id = $1 AND (ended_at IS NULL OR ended_at >= $2)",
+    )
+    .bind(school_id)
+    .bind(to_millis(now) - 7 * 24 * 3600 * 1000)
+    .fetch_all(&mut *connection)
+    .await?;
+    for row in upcoming {
+        enqueue(connection, Target::Scheduled(row.try_get("id")?), now).await?;
+    }
+    for row in running {
+        enqueue(connection, Target::Instance(row.try_get("id")?), now).await?;
+    }
+    Ok(())
+}

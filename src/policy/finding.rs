@@ -1,0 +1,86 @@
+//! What the engine concludes: findings, each with a stable identity within its meeting.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::Severity;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleId {
+    SchoolAccount,
+    DslInvited,
+    ChatDisabled,
+    SchoolHours,
+    TwoAdults,
+    ApprovedInAdvance,
+    Recording,
+    ParentalConsent,
+    InviteViaParent,
+    UnknownParticipant,
+    OutcomeLogged,
+}
+
+impl RuleId {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleId::SchoolAccount => "school_account",
+            RuleId::DslInvited => "dsl_invited",
+            RuleId::ChatDisabled => "chat_disabled",
+            RuleId::SchoolHours => "school_hours",
+            RuleId::TwoAdults => "two_adults",
+            RuleId::ApprovedInAdvance => "approved_in_advance",
+            RuleId::Recording => "recording",
+            RuleId::ParentalConsent => "parental_consent",
+            RuleId::InviteViaParent => "invite_via_parent",
+            RuleId::UnknownParticipant => "unknown_participant",
+            RuleId::OutcomeLogged => "outcome_logged",
+        }
+    }
+}
+
+/// Whether a finding is about the meeting as scheduled (found before the call) or about
+/// the call as it happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Scheduled,
+    Instance,
+}
+
+/// A person a finding names, with their role in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Involved {
+    pub person_id: Option<i64>,
+    /// The directory name, or the display name (marked unverified) for unknown people.
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: RuleId,
+    pub scope: Scope,
+    /// What the finding is about within the meeting: `meeting`, `person:12`, `session:16779264`, ...
+    /// Together with the meeting and the rule it is the finding's identity.
+    pub subject: String,
+    pub severity: Severity,
+    /// A short headline.
+    pub title: String,
+    /// The sentence a DSL reads.
+    pub summary: String,
+    /// The policy clause the rule enforces.
+    pub clause: String,
+    pub people: Vec<Involved>,
+    /// When the breach began (or, before the call, when the call is planned for).
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The engine's answer for one meeting.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Evaluation {
+    pub findings: Vec<Finding>,
+    /// When the meeting must be evaluated again even if nothing happens (a grace period
+    /// ends, school hours end while the call runs, the outcome deadline passes).
+    pub next_check_at: Option<DateTime<Utc>>,
+}

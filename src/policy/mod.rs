@@ -1,0 +1,15 @@
+//! The school's safeguarding policy as data, the school calendar, and the pure engine that
+//! checks a meeting against them.
+
+pub mod calendar;
+pub mod engine;
+pub mod finding;
+mod rules;
+pub mod settings;
+pub mod severity;
+pub mod view;
+
+pub use severity::Severity;
+
+#[cfg(test)]
+mod tests;

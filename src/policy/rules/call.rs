@@ -1,0 +1,207 @@
+//! Checks on the call as it happened: when it ran, chat and recording, consent for the
+//! pupils present, who could not be identified, staff not signed in to a school account, and
+//! the outcome record afterwards.
+
+use crate::policy::engine::{involved, named, Context};
+use crate::policy::finding::{Involved, RuleId, Scope};
+use crate::policy::rules::schedule::capitalised;
+use crate::policy::settings::RecordingMode;
+use crate::policy::view::InstanceView;
+
+pub fn check(context: &mut Context) {
+    let Some(instance) = context.view.instance.clone() else {
+        return;
+    };
+    actual_hours(context, &instance);
+    chat_used(context, &instance);
+    recording(context, &instance);
+    consent_of_present(context, &instance);
+    unknown_participants(context, &instance);
+    school_identities(context, &instance);
+    outcome_logged(context, &instance);
+}
+
+fn actual_hours(context: &mut Context, instance: &InstanceView) {
+    let Some(started) = instance.started_at else {
+        return;
+    };
+    let until = instance.ended_at.unwrap_or(context.now);
+    if !context.calendar.within_school_hours(started, started) {
+        let summary = format!(
+            "{} started at {}, outside school hours.",
+            capitalised(&context.meeting_name()),
+            context.when(started)
+        );
+        context.find(RuleId::SchoolHours, Scope::Instance, "actual_time", "Call outside school hours", summary, Vec::new(), started);
+        return;
+    }
+    match context.calendar.hours_end_after(started) {
+        Some(close) if until > close => {
+            let summary = format!(
+                "{} started at {} and was still running when school hours ended at {}.",
+                capitalised(&context.meeting_name()),
+                context.when(started),
+                context.when(close)
+            );
+            context.find(RuleId::SchoolHours, Scope::Instance, "actual_time", "Call ran past school hours", summary, Vec::new(), close);
+        }
+        Some(close) if instance.ended_at.is_none() => context.check_again_at(close + chrono::Duration::seconds(1)),
+        _ => {}
+    }
+}
+
+fn chat_used(context: &mut Context, instance: &InstanceView) {
+    let Some(first) = instance.chat_messages_at.iter().min().copied() else {
+        return;
+    };
+    let count = instance.chat_messages_at.len();
+    let summary = format!(
+        "{} chat message{} sent in {}, the first at {}.",
+        count,
+        if count == 1 { " was" } else { "s were" },
+        context.meeting_name(),
+        context.when(first)
+    );
+    context.find(RuleId::ChatDisabled, Scope::Instance, "chat_used", "Chat used in a call", summary, Vec::new(), first);
+}
+
+fn recording(context: &mut Context, instance: &InstanceView) {
+    let params = context.policy.recording.params.clone();
+    match params.mode {
+        RecordingMode::Forbidden => {
+            if let Some(first) = instance.recording_started_at.iter().min().copied() {
+                let summary = format!("{} was recorded from {}.", capitalised(&context.meeting_name()), context.when(first));
+                context.find(RuleId::Recording, Scope::Instance, "recording", "Call recorded", summary, Vec::new(), first);
+            }
+        }
+        RecordingMode::Required => {
+            if let (Some(ended), true) = (instance.ended_at, instance.recording_started_at.is_empty()) {
+                let summary = format!(
+                    "{} ended at {} and was not recorded.",
+                    capitalised(&context.meeting_name()),
+                    context.when(ended)
+                );
+                context.find(RuleId::Recording, Scope::Instance, "recording", "Call not recorded", summary, Vec::new(), ended);
+            }
+        }
+    }
+}
+
+fn consent_of_present(context: &mut Context, instance: &InstanceView) {
+    let mut reported = Vec::new();
+    for session in &instance.sessions {
+        let (Some(pupil), Some(joined)) = (&session.person, session.joined_at) else {
+            continue;
+        };
+        if pupil.kind != crate::directory::PersonKind::Pupil || pupil.has_consent || reported.contains(&pupil.id) {
+            continue;
+        }
+        reported.push(pupil.id);
+        let summary = format!(
+            "{} joined {} at {} with no signed parental agreement on file.",
+            named(pupil),
+            context.meeting_name(),
+            context.when(joined)
+        );
+        context.find(
+            RuleId::ParentalConsent,
+            Scope::Instance,
+            format!("person:{}", pupil.id),
+            "No parental consent",
+            summary,
+            vec![involved(pupil)],
+            joined,
+        );
+    }
+}
+
+fn unknown_participants(context: &mut Context, instance: &InstanceView) {
+    for session in &instance.sessions {
+        let (None, Some(joined)) = (&session.person, session.joined_at) else {
+            continue;
+        };
+        let shown_as = session
+            .display_name
+            .as_deref()
+            .map(|name| format!(" shown as \u{201c}{name}\u{201d} (a name anyone can type)"))
+            .unwrap_or_default();
+        let summary = format!(
+            "A participant who is not in the school's directory{shown_as} joined {} at {}.",
+            context.meeting_name(),
+            context.when(joined)
+        );
+        let people = vec![Involved {
+            person_id: None,
+            name: session.display_name.clone().unwrap_or_else(|| "unidentified".into()),
+            role: "unknown".into(),
+        }];
+        context.find(
+            RuleId::UnknownParticipant,
+            Scope::Instance,
+            format!("session:{}", session.session_key),
+            "Unknown participant",
+            summary,
+            people,
+            joined,
+        );
+    }
+}
+
+fn school_identities(context: &mut Context, instance: &InstanceView) {
+    if instance.host.is_none() && instance.host_user_id.is_some() {
+        let at = instance.started_at.unwrap_or(context.now);
+        let summary = format!(
+            "{} is hosted by an account that is not linked to anyone in the school's directory.",
+            capitalised(&context.meeting_name())
+        );
+        context.find(RuleId::SchoolAccount, Scope::Instance, "host", "Host not in the directory", summary, Vec::new(), at);
+    }
+    let mut reported = Vec::new();
+    for session in &instance.sessions {
+        let (Some(person), Some(joined)) = (&session.person, session.joined_at) else {
+            continue;
+        };
+        if !person.is_staff() || session.platform_user_id.is_some() || reported.contains(&person.id) {
+            continue;
+        }
+        reported.push(person.id);
+        let summary = format!(
+            "{} joined {} at {} without signing in to a school account.",
+            named(person),
+            context.meeting_name(),
+            context.when(joined)
+        );
+        context.find(
+            RuleId::SchoolAccount,
+            Scope::Instance,
+            format!("person:{}", person.id),
+            "Staff not on a school account",
+            summary,
+            vec![involved(person)],
+            joined,
+        );
+    }
+}
+
+fn outcome_logged(context: &mut Context, instance: &InstanceView) {
+    let Some(ended) = instance.ended_at else {
+        return;
+    };
+    if context.view.outcome_logged_at.is_some() {
+        return;
+    }
+    let deadline = ended + chrono::Duration::hours(context.policy.outcome_logged.params.within_hours);
+    if context.now < deadline {
+        context.check_again_at(deadline);
+        return;
+    }
+    let host = instance.host.as_ref();
+    let summary = format!(
+        "No outcome has been logged for {}{}, which ended at {}.",
+        context.meeting_name(),
+        host.map(|h| format!(" hosted by {}", named(h))).unwrap_or_default(),
+        context.when(ended)
+    );
+    let people = host.map(involved).into_iter().collect();
+    context.find(RuleId::OutcomeLogged, Scope::Instance, "outcome", "No outcome logged", summary, people, deadline);
+}
