@@ -143,8 +143,9 @@ CREATE TABLE alert_deliveries (
     alert_round       BIGINT  NOT NULL,
     escalation_level  BIGINT  NOT NULL,
     kind              TEXT    NOT NULL,
-    contact_id        BIGINT  REFERENCES alert_contacts(id),
-    webhook_id        BIGINT  REFERENCES alert_webhooks(id),
+    -- Not foreign keys: a contact or webhook removed by a later import leaves its history.
+    contact_id        BIGINT,
+    webhook_id        BIGINT,
     channel           TEXT    NOT NULL,
     -- contact:ID or webhook:ID; NULL-free, so the unique key below holds on both backends.
     recipient         TEXT    NOT NULL,

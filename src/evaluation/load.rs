@@ -296,7 +296,8 @@ pub async fn instance(
 
 async fn load_schedule(people: &mut People<'_>, scheduled_id: i64, platform: &str) -> Result<ScheduledView, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT platform_meeting_id, host_user_id, topic, start_time, duration_minutes, alternative_hosts, invitees, deleted \
+        "SELECT platform_meeting_id, host_user_id, topic, start_time, duration_minutes, alternative_hosts, invitees, \
+           CASE WHEN deleted THEN 1 ELSE 0 END AS deleted \
          FROM scheduled_meetings WHERE id = $1",
     )
     .bind(scheduled_id)
@@ -328,7 +329,8 @@ async fn load_schedule(people: &mut People<'_>, scheduled_id: i64, platform: &st
         duration_minutes: row.try_get("duration_minutes")?,
         invitees,
         alternative_hosts,
-        deleted: row.try_get("deleted")?,
+        // Read as a number: the database-neutral driver cannot decode SQLite booleans.
+        deleted: row.try_get::<i64, _>("deleted")? != 0,
     })
 }
 

@@ -3,6 +3,7 @@
 //! file twice changes nothing; people missing from a later file are kept, since the
 //! register still refers to them.
 
+mod alerts;
 mod people_csv;
 mod spec;
 mod store;

@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use super::{people_csv, ImportError};
 use crate::directory::{PersonKind, StaffRole};
+use crate::policy::calendar::CalendarSpec;
+use crate::policy::settings::PolicyChoice;
+use crate::policy::Severity;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -32,6 +35,61 @@ pub struct SchoolSpec {
     /// A CSV of people beside the TOML file (relative paths are from the TOML file's folder).
     #[serde(default)]
     pub people_csv: Option<PathBuf>,
+    /// The policy: a preset and the rules the school overrides. Default: remote-send-pastoral.
+    #[serde(default)]
+    pub policy: Option<PolicyChoice>,
+    /// School days, hours, terms and closures. Default: Monday to Friday 08:30–16:00 in
+    /// England and Wales, every week.
+    #[serde(default)]
+    pub calendar: Option<CalendarSpec>,
+    /// Who is alerted, how, and when alerts escalate.
+    #[serde(default)]
+    pub alerts: Option<AlertsSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSpec {
+    /// Minutes an alert may go unacknowledged before the next contact is told (default 10).
+    #[serde(default)]
+    pub escalate_after_mins: Option<i64>,
+    /// Local hour of the daily digest email (default 17); -1 for none.
+    #[serde(default)]
+    pub digest_hour: Option<i64>,
+    /// In escalation order.
+    #[serde(default)]
+    pub contacts: Vec<ContactSpec>,
+    #[serde(default)]
+    pub webhooks: Vec<WebhookSpec>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSpec {
+    /// The contact's directory ref (a member of staff).
+    pub person: String,
+    /// The lowest severity this contact is told of (default low: everything).
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
+    /// Email the person at their first directory address (default true).
+    #[serde(default)]
+    pub email: Option<bool>,
+    /// The environment variable holding the contact's Teams Workflows webhook URL.
+    #[serde(default)]
+    pub teams_url_env: Option<String>,
+    /// The environment variable holding the contact's Slack incoming webhook URL.
+    #[serde(default)]
+    pub slack_url_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSpec {
+    pub url: String,
+    /// The environment variable holding the signing secret (`whsec_...`); never the secret itself.
+    pub secret_env: String,
+    #[serde(default)]
+    pub min_severity: Option<Severity>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -97,6 +155,20 @@ pub fn read(path: &Path) -> Result<ImportFile, ImportError> {
         }
     }
     Ok(file)
+}
+
+/// Checks the policy resolves and the calendar is valid, naming the school on failure.
+pub fn check_settings(school: &SchoolSpec) -> Result<(), ImportError> {
+    if let Some(policy) = &school.policy {
+        policy
+            .resolve()
+            .map_err(|error| ImportError::Rejected(format!("school {}: policy: {error}", school.slug)))?;
+    }
+    if let Some(calendar) = &school.calendar {
+        crate::policy::calendar::validate(calendar)
+            .map_err(|error| ImportError::Rejected(format!("school {}: calendar: {error}", school.slug)))?;
+    }
+    Ok(())
 }
 
 pub fn check_timezone(school: &SchoolSpec) -> Result<(), ImportError> {

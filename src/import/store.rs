@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::spec::{check_people, check_timezone, CheckedPerson, ImportFile, SchoolSpec};
+use super::spec::{check_people, check_settings, check_timezone, CheckedPerson, ImportFile, SchoolSpec};
 use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
 use crate::db::Db;
@@ -22,12 +22,15 @@ pub struct ImportReport {
     pub people_created: u32,
     pub people_updated: u32,
     pub people_unchanged: u32,
+    /// Schools whose policy, calendar or alert recipients changed.
+    pub settings_updated: u32,
 }
 
 impl ImportReport {
     pub fn changed_anything(&self) -> bool {
         self.schools_created
             + self.schools_updated
+            + self.settings_updated
             + self.accounts_added
             + self.people_created
             + self.people_updated
@@ -41,6 +44,7 @@ pub async fn import(db: &Db, file: &ImportFile) -> Result<ImportReport, ImportEr
     let mut checked = Vec::with_capacity(file.schools.len());
     for school in &file.schools {
         check_timezone(school)?;
+        check_settings(school)?;
         checked.push((school, check_people(&school.slug, &school.people)?));
     }
     let mut report = ImportReport::default();
@@ -59,6 +63,10 @@ pub async fn import(db: &Db, file: &ImportFile) -> Result<ImportReport, ImportEr
             .await?;
         }
         upsert_people(&mut tx, school_id, &school.slug, &people, &mut report).await?;
+        // After the people: alert contacts name them.
+        if super::alerts::sync(&mut tx, school_id, school, Utc::now()).await? {
+            report.settings_updated += 1;
+        }
     }
     tx.commit().await?;
     Ok(report)

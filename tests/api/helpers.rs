@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use chaperone::config::{Secret, Settings};
 use chaperone::db::Db;
+use chaperone::alerts::dispatcher::Dispatcher;
+use chaperone::evaluation::Evaluator;
 use chaperone::processor::Processor;
 use chaperone::startup::Application;
 use chaperone::zoom::signature;
@@ -30,6 +32,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub db: Db,
     pub processor: Processor,
+    pub evaluator: Evaluator,
+    pub dispatcher: Dispatcher,
     pub state: chaperone::state::AppState,
     pub folder: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -126,6 +130,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let db = application.state().db.clone();
     let state = application.state().clone();
     let processor = application.processor();
+    let evaluator = application.evaluator();
+    let dispatcher = application.dispatcher();
     chaperone::import::import_path(&db, &example_school_file(), None)
         .await
         .expect("example school imports");
@@ -138,6 +144,8 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         client: reqwest::Client::new(),
         db,
         processor,
+        evaluator,
+        dispatcher,
         state,
         folder,
         shutdown: Some(shutdown),
@@ -201,6 +209,35 @@ impl TestApp {
 
     pub async fn drain(&self) -> usize {
         self.processor.drain().await.expect("processor drains")
+    }
+
+    /// Processes every event, evaluates every meeting due by `now`, and sends every alert
+    /// due by `now` (escalations included).
+    pub async fn settle_at(&self, now: chrono::DateTime<chrono::Utc>) {
+        self.drain().await;
+        // What the processor just queued is due at its own clock, a moment after `now`.
+        let now = now.max(chrono::Utc::now());
+        self.evaluator.drain(now).await.expect("evaluator drains");
+        self.dispatcher.drain(now).await.expect("dispatcher drains");
+    }
+
+    /// Imports a school file written from `text` into the test's folder.
+    pub async fn import_toml(&self, text: &str) -> chaperone::import::ImportReport {
+        let path = self.folder.path().join(format!("school-{}.toml", NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)));
+        std::fs::write(&path, text).expect("write the school file");
+        chaperone::import::import_path(&self.db, &path, None)
+            .await
+            .expect("school file imports")
+    }
+
+    pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent")
     }
 
     pub async fn get_api(&self, path: &str) -> reqwest::Response {

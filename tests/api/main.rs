@@ -1,10 +1,12 @@
 //! The service driven through its real entry points: HTTP, the binary and the database.
 
+mod alerts;
 mod crash;
 mod helpers;
 mod import;
 mod ops;
 mod processing;
 mod register;
+mod smtp_sink;
 mod zoom_events;
 mod zoom_webhooks;

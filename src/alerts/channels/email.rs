@@ -78,8 +78,14 @@ impl Mailer {
         })
     }
 
-    pub(crate) fn transport(&self) -> &AsyncSmtpTransport<Tokio1Executor> {
-        &self.transport
+    pub(crate) async fn check(&self) -> Result<(), DeliveryError> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(DeliveryError::retryable(
+                "the SMTP server did not answer NOOP",
+            )),
+            Err(error) => Err(smtp_error(error)),
+        }
     }
 
     pub(crate) async fn send(&self, to: &str, message: &AlertMessage) -> Result<(), DeliveryError> {
@@ -266,6 +272,15 @@ mod tests {
             "the HTML part links to acknowledge: {text}"
         );
         assert!(mail.data.is_ascii(), "7-bit clean for any relay");
+    }
+
+    #[tokio::test]
+    async fn the_relay_check_passes_against_a_listening_relay_and_fails_without_one() {
+        let sink = SmtpSink::start().await;
+        channels(sink.port()).check_smtp().await.unwrap();
+        drop(sink);
+        let unconfigured = Channels::new(reqwest::Client::new(), None).unwrap();
+        assert!(unconfigured.check_smtp().await.is_err());
     }
 
     #[tokio::test]

@@ -221,6 +221,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_receiver_answering_too_many_requests_passes_on_its_retry_after() {
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::post(|| async { (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, "7")]) }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let error = post_json(&reqwest::Client::new(), &url, b"{}", &[])
+            .await
+            .unwrap_err();
+        server.abort();
+
+        assert_eq!(error.retry_after(), Some(Duration::from_secs(7)), "{error}");
+    }
+
+    #[tokio::test]
     async fn a_malformed_url_is_permanent() {
         let error = post_json(&reqwest::Client::new(), "not a url", b"{}", &[])
             .await

@@ -14,8 +14,6 @@ mod test_smtp;
 use std::fmt;
 use std::time::Duration;
 
-use lettre::{AsyncSmtpTransport, Tokio1Executor};
-
 use crate::alerts::message::AlertMessage;
 use crate::config::Secret;
 
@@ -139,13 +137,14 @@ impl Channels {
         Ok(Channels { http, smtp })
     }
 
-    /// The SMTP transport, for callers that want to check the relay at start-up
-    /// (`test_connection`).
-    pub fn smtp_transport(&self) -> Option<&AsyncSmtpTransport<Tokio1Executor>> {
-        self.smtp.as_ref().map(email::Mailer::transport)
+    /// Opens a connection to the SMTP relay and says whether it answers, for a start-up or
+    /// readiness check.
+    pub async fn check_smtp(&self) -> Result<(), DeliveryError> {
+        self.mailer()?.check().await
     }
 
-    /// Sends one message to one target. Logs ids only, never addresses, names or text.
+    /// Sends one message to one target. Logs ids only, never addresses, names or text. A
+    /// failure is returned, not logged: the caller logs it once, with its retry decision.
     #[tracing::instrument(
         skip_all,
         fields(
@@ -161,12 +160,7 @@ impl Channels {
     ) -> Result<(), DeliveryError> {
         let started = std::time::Instant::now();
         match target {
-            ChannelTarget::Email { to } => match &self.smtp {
-                Some(mailer) => mailer.send(to, message).await,
-                None => Err(DeliveryError::permanent(
-                    "email is not configured: set the SMTP settings",
-                )),
-            },
+            ChannelTarget::Email { to } => self.mailer()?.send(to, message).await,
             ChannelTarget::Teams { url } => {
                 let body = teams::payload(message);
                 http::post_json(&self.http, url, &body, &[]).await
@@ -184,6 +178,12 @@ impl Channels {
             "alert delivered"
         );
         Ok(())
+    }
+
+    fn mailer(&self) -> Result<&email::Mailer, DeliveryError> {
+        self.smtp.as_ref().ok_or_else(|| {
+            DeliveryError::permanent("email is not configured: set the SMTP settings")
+        })
     }
 }
 

@@ -1,7 +1,6 @@
-//! Microsoft Teams through a Workflows webhook ("Post to a channel when a webhook request is
-//! received"): a message with one Adaptive Card attachment. The Office 365 connector
-//! `MessageCard` format is retired and not used.
-//! <https://learn.microsoft.com/en-us/connectors/teams/?tabs=text1#microsoft-teams-webhook>
+//! Microsoft Teams through a Workflows webhook (the channel's "Send webhook alerts to a channel"
+//! template): a message with one Adaptive Card attachment, which the flow posts. The Office 365
+//! connector `MessageCard` format is retired and not used.
 
 use serde_json::{json, Value};
 

@@ -1,0 +1,221 @@
+//! The parts of a school file beyond the directory: policy, calendar and alert settings, and
+//! the alert contacts and webhooks. Sections a file leaves out keep what is stored. Secrets
+//! (webhook URLs with tokens, signing secrets) are named by environment variable and read at
+//! import time, so the file itself can live in git.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+
+use super::spec::{AlertsSpec, SchoolSpec};
+use super::ImportError;
+use crate::directory::settings::{self, AlertSettings};
+use crate::directory::PersonKind;
+use crate::evaluation::queue;
+use crate::policy::Severity;
+use crate::timetable::person_by_ref;
+
+/// Applies the school's settings and alert recipients; returns whether anything changed.
+pub async fn sync(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    school: &SchoolSpec,
+    now: DateTime<Utc>,
+) -> Result<bool, ImportError> {
+    let mut stored = settings::load(connection, school_id).await?;
+    if let Some(policy) = &school.policy {
+        stored.policy = policy.clone();
+    }
+    if let Some(calendar) = &school.calendar {
+        stored.calendar = calendar.clone();
+    }
+    if let Some(alerts) = &school.alerts {
+        stored.alerts = alert_settings(alerts);
+    }
+    let mut changed = settings::save(connection, school_id, &stored, now).await?;
+    if let Some(alerts) = &school.alerts {
+        changed |= sync_contacts(connection, school_id, &school.slug, alerts).await?;
+        changed |= sync_webhooks(connection, school_id, &school.slug, alerts).await?;
+    }
+    if changed {
+        queue::enqueue_school(connection, school_id, now).await?;
+    }
+    Ok(changed)
+}
+
+fn alert_settings(spec: &AlertsSpec) -> AlertSettings {
+    let defaults = AlertSettings::default();
+    AlertSettings {
+        escalate_after_mins: spec.escalate_after_mins.unwrap_or(defaults.escalate_after_mins),
+        digest_hour: match spec.digest_hour {
+            None => defaults.digest_hour,
+            Some(hour) if (0..24).contains(&hour) => Some(hour as u32),
+            Some(_) => None,
+        },
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct ContactRow {
+    person_id: i64,
+    name: String,
+    min_severity: String,
+    email: Option<String>,
+    teams_url: Option<String>,
+    slack_url: Option<String>,
+}
+
+fn from_environment(slug: &str, owner: &str, variable: &str) -> Result<String, ImportError> {
+    std::env::var(variable)
+        .ok()
+        .filter(|value| !value.trim().is_empty())
+        .ok_or_else(|| {
+            ImportError::Rejected(format!(
+                "school {slug}, {owner}: the environment variable {variable} is not set"
+            ))
+        })
+}
+
+async fn sync_contacts(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    slug: &str,
+    alerts: &AlertsSpec,
+) -> Result<bool, ImportError> {
+    let mut desired = Vec::with_capacity(alerts.contacts.len());
+    for contact in &alerts.contacts {
+        let owner = format!("alert contact {}", contact.person);
+        let person_id = person_by_ref(connection, school_id, &contact.person, Some(PersonKind::Staff))
+            .await
+            .map_err(|error| ImportError::Rejected(format!("school {slug}, {owner}: {error}")))?;
+        let row = sqlx::query("SELECT display_name FROM people WHERE id = $1")
+            .bind(person_id)
+            .fetch_one(&mut *connection)
+            .await?;
+        let email = if contact.email.unwrap_or(true) {
+            let found = sqlx::query("SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email LIMIT 1")
+                .bind(person_id)
+                .fetch_optional(&mut *connection)
+                .await?;
+            Some(
+                found
+                    .ok_or_else(|| ImportError::Rejected(format!("school {slug}, {owner}: has no email address in the directory")))?
+                    .try_get("email")?,
+            )
+        } else {
+            None
+        };
+        let env = |variable: &Option<String>| -> Result<Option<String>, ImportError> {
+            variable.as_deref().map(|v| from_environment(slug, &owner, v)).transpose()
+        };
+        desired.push(ContactRow {
+            person_id,
+            name: row.try_get("display_name")?,
+            min_severity: contact.min_severity.unwrap_or(Severity::Low).as_str().to_string(),
+            email,
+            teams_url: env(&contact.teams_url_env)?,
+            slack_url: env(&contact.slack_url_env)?,
+        });
+    }
+    let existing_rows = sqlx::query(
+        "SELECT position, person_id, name, min_severity, email, teams_url, slack_url FROM alert_contacts \
+         WHERE school_id = $1 ORDER BY position",
+    )
+    .bind(school_id)
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut existing = Vec::new();
+    for row in &existing_rows {
+        existing.push(ContactRow {
+            person_id: row.try_get::<Option<i64>, _>("person_id")?.unwrap_or_default(),
+            name: row.try_get("name")?,
+            min_severity: row.try_get("min_severity")?,
+            email: row.try_get("email")?,
+            teams_url: row.try_get("teams_url")?,
+            slack_url: row.try_get("slack_url")?,
+        });
+    }
+    if existing == desired {
+        return Ok(false);
+    }
+    // Positions are rewritten in place, so deliveries keep pointing at a contact row.
+    for (position, contact) in desired.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO alert_contacts (school_id, position, person_id, name, min_severity, email, teams_url, slack_url) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (school_id, position) DO UPDATE SET person_id = excluded.person_id, name = excluded.name, \
+               min_severity = excluded.min_severity, email = excluded.email, teams_url = excluded.teams_url, \
+               slack_url = excluded.slack_url",
+        )
+        .bind(school_id)
+        .bind(position as i64)
+        .bind(contact.person_id)
+        .bind(&contact.name)
+        .bind(&contact.min_severity)
+        .bind(contact.email.as_deref())
+        .bind(contact.teams_url.as_deref())
+        .bind(contact.slack_url.as_deref())
+        .execute(&mut *connection)
+        .await?;
+    }
+    sqlx::query("DELETE FROM alert_contacts WHERE school_id = $1 AND position >= $2")
+        .bind(school_id)
+        .bind(desired.len() as i64)
+        .execute(&mut *connection)
+        .await?;
+    Ok(true)
+}
+
+async fn sync_webhooks(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    slug: &str,
+    alerts: &AlertsSpec,
+) -> Result<bool, ImportError> {
+    let mut changed = false;
+    let mut urls = Vec::new();
+    for webhook in &alerts.webhooks {
+        if !(webhook.url.starts_with("https://") || webhook.url.starts_with("http://")) {
+            return Err(ImportError::Rejected(format!("school {slug}: webhook URL {} is not http(s)", webhook.url)));
+        }
+        let secret = from_environment(slug, &format!("webhook {}", webhook.url), &webhook.secret_env)?;
+        let severity = webhook.min_severity.unwrap_or(Severity::Low).as_str();
+        let existing = sqlx::query("SELECT secret, min_severity FROM alert_webhooks WHERE school_id = $1 AND url = $2")
+            .bind(school_id)
+            .bind(&webhook.url)
+            .fetch_optional(&mut *connection)
+            .await?;
+        let same = match &existing {
+            Some(row) => row.try_get::<String, _>("secret")? == secret && row.try_get::<String, _>("min_severity")? == severity,
+            None => false,
+        };
+        if !same {
+            sqlx::query(
+                "INSERT INTO alert_webhooks (school_id, url, secret, min_severity) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (school_id, url) DO UPDATE SET secret = excluded.secret, min_severity = excluded.min_severity",
+            )
+            .bind(school_id)
+            .bind(&webhook.url)
+            .bind(&secret)
+            .bind(severity)
+            .execute(&mut *connection)
+            .await?;
+            changed = true;
+        }
+        urls.push(webhook.url.clone());
+    }
+    let stored = sqlx::query("SELECT id, url FROM alert_webhooks WHERE school_id = $1")
+        .bind(school_id)
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in stored {
+        let url: String = row.try_get("url")?;
+        if !urls.contains(&url) {
+            sqlx::query("DELETE FROM alert_webhooks WHERE id = $1")
+                .bind(row.try_get::<i64, _>("id")?)
+                .execute(&mut *connection)
+                .await?;
+            changed = true;
+        }
+    }
+    Ok(changed)
+}

@@ -1,0 +1,416 @@
+//! From signed Zoom webhooks to findings and alerts: email to a real SMTP server, signed
+//! webhooks to a local receiver that verifies them, retries, escalation, acknowledgement.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use chaperone::alerts::channels::verify_standard_webhook;
+use chaperone::config::Secret;
+use chrono::{DateTime, Utc};
+
+use crate::helpers::{spawn_app_with, TestApp};
+use crate::smtp_sink::SmtpSink;
+use crate::zoom_events::{joined, started, Joiner, DSL, HOST, PUPIL};
+
+const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+const DSL_EMAIL: &str = "dsl@greenfield.sch.example";
+const DEPUTY_EMAIL: &str = "m.shaw@greenfield.sch.example";
+
+/// A case-management system: verifies every delivery's Standard Webhooks signature and
+/// refuses the first `fail_first` with 503.
+#[derive(Clone)]
+struct Receiver {
+    received: Arc<Mutex<Vec<serde_json::Value>>>,
+    attempts: Arc<AtomicUsize>,
+    fail_first: usize,
+}
+
+async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let attempt = receiver.attempts.fetch_add(1, Ordering::SeqCst);
+    if attempt < receiver.fail_first {
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    if verify_standard_webhook(&Secret::new(WEBHOOK_SECRET), &headers, &body, Utc::now().timestamp()).is_err() {
+        return StatusCode::UNAUTHORIZED;
+    }
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+    receiver.received.lock().unwrap().push(value);
+    StatusCode::NO_CONTENT
+}
+
+async fn start_receiver(fail_first: usize) -> (Receiver, String) {
+    let receiver = Receiver {
+        received: Arc::default(),
+        attempts: Arc::default(),
+        fail_first,
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks/chaperone", listener.local_addr().unwrap());
+    let app = Router::new().route("/hooks/chaperone", post(receive)).with_state(receiver.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (receiver, url)
+}
+
+struct Scenario {
+    app: TestApp,
+    smtp: SmtpSink,
+    receiver: Receiver,
+}
+
+/// The example school with a policy that checks only `rules` (plus whatever they need),
+/// alerts going to the DSL, then the deputy DSL, and a signed webhook.
+async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
+    let smtp = SmtpSink::start().await;
+    let port = smtp.port().to_string();
+    let app = spawn_app_with(&[
+        ("CHAPERONE__SMTP__HOST", "127.0.0.1"),
+        ("CHAPERONE__SMTP__PORT", &port),
+        ("CHAPERONE__SMTP__SECURITY", "none"),
+        ("CHAPERONE__ALERTS__RETRY_BASE_MS", "10"),
+        ("CHAPERONE__ALERTS__MAX_ATTEMPTS", "5"),
+    ])
+    .await;
+    let (receiver, url) = start_receiver(webhook_failures).await;
+    let secret_variable = format!("CHAPERONE_TEST_WEBHOOK_SECRET_{}", app.folder.path().file_name().unwrap().to_string_lossy().replace(['.', '-'], "_"));
+    std::env::set_var(&secret_variable, WEBHOOK_SECRET);
+    let all = [
+        "school_account",
+        "dsl_invited",
+        "chat_disabled",
+        "school_hours",
+        "two_adults",
+        "approved_in_advance",
+        "recording",
+        "parental_consent",
+        "invite_via_parent",
+        "unknown_participant",
+        "outcome_logged",
+    ];
+    let mut overrides = String::new();
+    for rule in all {
+        overrides.push_str(&format!(
+            "[school.policy.overrides.{rule}]\nenabled = {}\n",
+            rules.contains(&rule)
+        ));
+    }
+    app.import_toml(&format!(
+        r#"
+[[school]]
+slug = "greenfield"
+name = "Greenfield Academy"
+timezone = "Europe/London"
+[school.policy]
+preset = "two-staff-code-of-conduct"
+{overrides}
+[school.policy.overrides.two_adults.grace]
+[school.alerts]
+escalate_after_mins = 10
+[[school.alerts.contacts]]
+person = "STAFF-0001"
+min_severity = "low"
+[[school.alerts.contacts]]
+person = "STAFF-0003"
+min_severity = "medium"
+[[school.alerts.webhooks]]
+url = "{url}"
+secret_env = "{secret_variable}"
+"#
+    )
+    .replace("[school.policy.overrides.two_adults.grace]\n", ""))
+    .await;
+    Scenario { app, smtp, receiver }
+}
+
+fn ago(seconds: i64) -> String {
+    (Utc::now() - chrono::Duration::seconds(seconds)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// A call that started five minutes ago in which the pupil has been with only the host for
+/// four minutes: a two-staff breach past its grace period.
+fn pupil_alone_with_one_adult() -> Vec<String> {
+    vec![
+        started().replace("2025-03-11T14:31:07Z", &ago(300)),
+        joined(&HOST, &ago(300)),
+        joined(&PUPIL, &ago(240)),
+    ]
+}
+
+async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
+    app.get_json("/api/v1/findings").await.as_array().unwrap().clone()
+}
+
+fn link_in(text: &str, prefix: &str) -> String {
+    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
+    text[start..]
+        .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[tokio::test]
+async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_system_by_signed_webhook() {
+    let Scenario { app, smtp, receiver } = scenario(&["two_adults"], 0).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+
+    let findings = findings(&app).await;
+    assert_eq!(findings.len(), 1, "{findings:#?}");
+    let finding = &findings[0];
+    assert_eq!(finding["rule"], "two_adults");
+    assert_eq!(finding["severity"], "critical");
+    assert_eq!(finding["status"], "open");
+    let summary = finding["summary"].as_str().unwrap();
+    assert!(summary.contains("Jamie Smith (pupil)"), "{summary}");
+    assert!(summary.contains("Ravi Patel (staff)"), "{summary}");
+
+    let mail = smtp.wait_for_mail(1, Duration::from_secs(5)).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].recipients, vec![DSL_EMAIL.to_string()]);
+    assert!(mail[0].subject().unwrap().contains("CRITICAL"), "{:?}", mail[0].subject());
+    let text = mail[0].text();
+    assert!(text.contains("Jamie Smith"), "{text}");
+    assert!(!text.contains("Y9 mentoring – J.S. 🎓 café") || text.contains("Y9"), "{text}");
+
+    let received = receiver.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1, "one signed webhook");
+    assert_eq!(received[0]["finding_id"], finding["id"]);
+    assert_eq!(received[0]["rule"], "two_adults");
+
+    // Evaluating again finds the same thing: nothing new is sent.
+    app.deliver(&[joined(&Joiner { session_id: "555", ..DSL }, &ago(5))]).await;
+    app.settle_at(Utc::now()).await;
+    assert_eq!(smtp.received().len(), 1);
+    assert_eq!(receiver.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_once() {
+    let Scenario { app, receiver, .. } = scenario(&["two_adults"], 3).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+    for minutes in 1..=5 {
+        app.settle_at(Utc::now() + chrono::Duration::minutes(minutes)).await;
+    }
+    assert_eq!(receiver.attempts.load(Ordering::SeqCst), 4, "three refusals, then one success");
+    assert_eq!(receiver.received.lock().unwrap().len(), 1);
+    let id = findings(&app).await[0]["id"].as_i64().unwrap();
+    let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
+    let webhook = detail["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "webhook")
+        .unwrap()
+        .clone();
+    assert_eq!(webhook["status"], "sent");
+    assert_eq!(webhook["attempts"], 4);
+}
+
+#[tokio::test]
+async fn a_channel_that_never_recovers_is_marked_failed_visibly() {
+    let Scenario { app, .. } = scenario(&["two_adults"], usize::MAX).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    for minutes in 0..=10 {
+        app.settle_at(Utc::now() + chrono::Duration::minutes(minutes)).await;
+    }
+    let id = findings(&app).await[0]["id"].as_i64().unwrap();
+    let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
+    let webhook = detail["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "webhook")
+        .unwrap()
+        .clone();
+    assert_eq!(webhook["status"], "failed");
+    assert_eq!(webhook["attempts"], 5);
+    assert!(webhook["last_error"].as_str().unwrap().contains("503"), "{webhook}");
+    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("chaperone_alert_deliveries_total{channel=\"webhook\",outcome=\"failed\"} 1"), "{metrics}");
+}
+
+async fn escalation_run(acknowledge_first: bool) -> (Vec<String>, serde_json::Value) {
+    let Scenario { app, smtp, .. } = scenario(&["two_adults"], 0).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    let now = Utc::now();
+    app.settle_at(now).await;
+    let first = smtp.wait_for_mail(1, Duration::from_secs(5)).await;
+    if acknowledge_first {
+        let link = link_in(&first[0].text(), "http://127.0.0.1:8080/acknowledge/");
+        let path = link.trim_start_matches("http://127.0.0.1:8080");
+        let page = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert!(page.text().await.unwrap().contains("<form method=\"post\">"));
+        let status = findings(&app).await[0]["status"].clone();
+        assert_eq!(status, "open", "opening the link alone changes nothing");
+        let done = app.client.post(format!("{}{path}", app.address)).send().await.unwrap();
+        assert_eq!(done.status(), 200);
+    }
+    let later: DateTime<Utc> = now + chrono::Duration::minutes(11);
+    app.settle_at(later).await;
+    let recipients = smtp.received().iter().flat_map(|m| m.recipients.clone()).collect();
+    (recipients, findings(&app).await[0].clone())
+}
+
+#[tokio::test]
+async fn an_alert_nobody_acknowledges_escalates_to_the_next_contact() {
+    let (recipients, finding) = escalation_run(false).await;
+    assert_eq!(recipients, vec![DSL_EMAIL.to_string(), DEPUTY_EMAIL.to_string()]);
+    assert_eq!(finding["alert_level"], 1);
+}
+
+#[tokio::test]
+async fn an_acknowledged_alert_does_not_escalate() {
+    let (recipients, finding) = escalation_run(true).await;
+    assert_eq!(recipients, vec![DSL_EMAIL.to_string()]);
+    assert_eq!(finding["status"], "acknowledged");
+    assert!(finding["acknowledged_by"].as_str().unwrap().contains("Dana Lee"), "{finding}");
+}
+
+#[tokio::test]
+async fn a_meeting_scheduled_without_the_dsl_is_flagged_before_the_call_and_resolves_when_fixed() {
+    let Scenario { app, smtp, .. } = scenario(&["dsl_invited"], 0).await;
+    // The organiser invites the pupil's parent and nobody from safeguarding.
+    let created = crate::zoom_events::created("2030-03-12T14:30:00Z", "")
+        .replace(DSL_EMAIL, "sam.smith@home.example");
+    app.deliver(&[created]).await;
+    app.settle_at(Utc::now()).await;
+    let open = findings(&app).await;
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0]["rule"], "dsl_invited");
+    assert_eq!(open[0]["scope"], "scheduled");
+    assert!(open[0]["summary"].as_str().unwrap().contains("does not invite a DSL"));
+    assert_eq!(smtp.wait_for_mail(1, Duration::from_secs(5)).await.len(), 1);
+
+    // The organiser adds the DSL as alternative host: the finding resolves itself.
+    let fixed = serde_json::json!({
+        "event": "meeting.updated",
+        "event_ts": 1741700100999i64,
+        "payload": {
+            "account_id": crate::helpers::SCHOOL_ACCOUNT,
+            "operator_id": crate::helpers::HOST_ZOOM_ID,
+            "time_stamp": 1741700100999i64,
+            "object": {"id": 84712345678i64, "settings": {"alternative_hosts": DSL_EMAIL}},
+            "old_object": {"id": 84712345678i64, "settings": {"alternative_hosts": ""}}
+        }
+    });
+    app.deliver(&[fixed.to_string()]).await;
+    app.settle_at(Utc::now()).await;
+    let after = findings(&app).await;
+    assert_eq!(after[0]["status"], "resolved");
+    assert_eq!(after[0]["resolved_by"], "chaperone");
+    let id = after[0]["id"].as_i64().unwrap();
+    let history = app.get_json(&format!("/api/v1/findings/{id}")).await["history"].clone();
+    let changes: Vec<&str> = history.as_array().unwrap().iter().map(|h| h["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, vec!["opened", "resolved"]);
+}
+
+#[tokio::test]
+async fn findings_are_acknowledged_and_resolved_through_the_api_and_keep_their_history() {
+    let Scenario { app, .. } = scenario(&["two_adults"], 0).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+    let id = findings(&app).await[0]["id"].as_i64().unwrap();
+
+    let no_note = app
+        .post_json(&format!("/api/v1/findings/{id}/resolve"), serde_json::json!({"by": "Dana Lee"}))
+        .await;
+    assert_eq!(no_note.status(), 400);
+    let acknowledged = app
+        .post_json(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::json!({"by": "Dana Lee"}))
+        .await;
+    assert_eq!(acknowledged.status(), 200);
+    let resolved = app
+        .post_json(
+            &format!("/api/v1/findings/{id}/resolve"),
+            serde_json::json!({"by": "Dana Lee", "note": "Spoke to the teacher; a second adult joins from now on."}),
+        )
+        .await;
+    assert_eq!(resolved.status(), 200);
+    let again = app
+        .post_json(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::json!({"by": "Dana Lee"}))
+        .await;
+    assert_eq!(again.status(), 409);
+
+    // A person's resolution stands when the engine finds the same thing again.
+    app.settle_at(Utc::now() + chrono::Duration::minutes(1)).await;
+    let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
+    assert_eq!(detail["status"], "resolved");
+    let changes: Vec<&str> = detail["history"].as_array().unwrap().iter().map(|h| h["change"].as_str().unwrap()).collect();
+    assert_eq!(changes, vec!["opened", "acknowledged", "resolved"]);
+    let filtered = app.get_json("/api/v1/findings?status=open&severity=critical,high").await;
+    assert_eq!(filtered.as_array().unwrap().len(), 0);
+    let bad = app.get_api("/api/v1/findings?severity=urgent").await;
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn a_call_matching_an_approved_planned_session_is_not_flagged_and_an_unplanned_one_is() {
+    let Scenario { app, .. } = scenario(&["approved_in_advance"], 0).await;
+    let school_id = app.get_json("/api/v1/schools").await[0]["id"].as_i64().unwrap();
+    let start = Utc::now();
+    let registered = app
+        .post_json(
+            "/api/v1/planned-sessions",
+            serde_json::json!({
+                "school_id": school_id,
+                "host_ref": "STAFF-0002",
+                "pupil_refs": ["PUPIL-1001"],
+                "starts_at": start - chrono::Duration::minutes(3),
+                "ends_at": start + chrono::Duration::minutes(30),
+                "purpose": "Mentoring",
+                "approved_by_ref": "STAFF-0004",
+                "risk_assessment_ref": "RA-2026-14"
+            }),
+        )
+        .await;
+    assert_eq!(registered.status(), 201, "{}", registered.text().await.unwrap());
+    // The call starts after it was put on the timetable.
+    let soon = |seconds: i64| (Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    app.deliver(&[
+        started().replace("2025-03-11T14:31:07Z", &soon(2)),
+        joined(&HOST, &soon(2)),
+        joined(&PUPIL, &soon(3)),
+    ])
+    .await;
+    app.settle_at(Utc::now() + chrono::Duration::minutes(1)).await;
+    assert_eq!(findings(&app).await.len(), 0, "the call is on the timetable");
+
+    let unknown = app
+        .post_json(
+            "/api/v1/planned-sessions",
+            serde_json::json!({"school_id": school_id, "host_ref": "NOBODY", "starts_at": start, "ends_at": start, "purpose": "x"}),
+        )
+        .await;
+    assert_eq!(unknown.status(), 400);
+    let body: serde_json::Value = unknown.json().await.unwrap();
+    assert!(body["code"] == "unknown_person" || body["code"] == "invalid_request", "{body}");
+}
+
+#[tokio::test]
+async fn consent_recorded_through_the_api_clears_a_consent_finding() {
+    let Scenario { app, .. } = scenario(&["parental_consent"], 0).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+    let open = findings(&app).await;
+    assert_eq!(open.len(), 1, "{open:#?}");
+    assert_eq!(open[0]["rule"], "parental_consent");
+
+    let school_id = app.get_json("/api/v1/schools").await[0]["id"].as_i64().unwrap();
+    let recorded = app
+        .post_json(
+            "/api/v1/consents",
+            serde_json::json!({"school_id": school_id, "pupil_ref": "PUPIL-1001", "parent_ref": "PARENT-2001", "signed_on": "2020-09-01"}),
+        )
+        .await;
+    assert_eq!(recorded.status(), 201);
+    app.settle_at(Utc::now()).await;
+    assert_eq!(findings(&app).await[0]["status"], "resolved");
+}
