@@ -21,7 +21,10 @@ pub fn router() -> Router<AppState> {
     )
 }
 
-async fn show_acknowledge_page(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn show_acknowledge_page(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
     let grant = match state.links.verify(&token, Utc::now()) {
         Ok(grant) => grant,
         Err(error) => return link_refused(error),
@@ -45,15 +48,26 @@ async fn show_acknowledge_page(State(state): State<AppState>, Path(token): Path<
                 ),
             )
         }
-        Ok(None) => page(StatusCode::NOT_FOUND, "Not found", "<p>This finding does not exist.</p>"),
+        Ok(None) => page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "<p>This finding does not exist.</p>",
+        ),
         Err(error) => {
             tracing::error!(%error, "cannot load a finding for its acknowledge page");
-            page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "<p>Please try again.</p>")
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "<p>Please try again.</p>",
+            )
         }
     }
 }
 
-async fn acknowledge_from_link(State(state): State<AppState>, Path(token): Path<String>) -> Response {
+async fn acknowledge_from_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+) -> Response {
     let grant = match state.links.verify(&token, Utc::now()) {
         Ok(grant) => grant,
         Err(error) => return link_refused(error),
@@ -64,10 +78,18 @@ async fn acknowledge_from_link(State(state): State<AppState>, Path(token): Path<
             "Acknowledged",
             "<p>Thank you. The finding is acknowledged and will not be escalated further.</p>",
         ),
-        Err(FindingError::NotFound) => page(StatusCode::NOT_FOUND, "Not found", "<p>This finding does not exist.</p>"),
+        Err(FindingError::NotFound) => page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "<p>This finding does not exist.</p>",
+        ),
         Err(FindingError::Database(error)) => {
             tracing::error!(%error, finding_id = grant.finding_id, "acknowledgement from a link failed");
-            page(StatusCode::INTERNAL_SERVER_ERROR, "Error", "<p>Please try again.</p>")
+            page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Error",
+                "<p>Please try again.</p>",
+            )
         }
     }
 }
@@ -83,16 +105,29 @@ async fn acknowledge(state: &AppState, grant: AcknowledgeGrant) -> Result<(), Fi
             .await?
             .map(|row| row.try_get::<String, _>("name"))
             .transpose()?;
-        format!("contact:{} ({})", grant.contact_id, name.unwrap_or_default())
+        format!(
+            "contact:{} ({})",
+            grant.contact_id,
+            name.unwrap_or_default()
+        )
     };
-    findings::acknowledge(&mut tx, grant.finding_id, &actor, Some("acknowledged from an alert link"), Utc::now()).await?;
+    findings::acknowledge(
+        &mut tx,
+        grant.finding_id,
+        &actor,
+        Some("acknowledged from an alert link"),
+        Utc::now(),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
 
 fn link_refused(error: LinkError) -> Response {
     let body = match error {
-        LinkError::Expired => "<p>This link has expired. Open the finding in chaperone instead.</p>",
+        LinkError::Expired => {
+            "<p>This link has expired. Open the finding in chaperone instead.</p>"
+        }
         LinkError::Invalid => "<p>This link is not valid.</p>",
     };
     page(StatusCode::FORBIDDEN, "Link not accepted", body)
@@ -107,5 +142,8 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }

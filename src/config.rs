@@ -278,10 +278,15 @@ impl Settings {
         if !["starttls", "tls", "none"].contains(&self.smtp.security.as_str()) {
             return Err(ConfigError::Rule {
                 setting: "CHAPERONE__SMTP__SECURITY",
-                problem: format!("must be starttls, tls or none (got {:?})", self.smtp.security),
+                problem: format!(
+                    "must be starttls, tls or none (got {:?})",
+                    self.smtp.security
+                ),
             });
         }
-        if !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://")) {
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
             return Err(ConfigError::Rule {
                 setting: "CHAPERONE__SERVER__PUBLIC_URL",
                 problem: "must be an http:// or https:// address people can open".into(),

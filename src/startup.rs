@@ -125,7 +125,11 @@ impl Application {
 
     /// The policy evaluation worker, for tests and tools that drain it.
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator::new(self.state.db.clone(), self.bank_holidays.clone(), self.wake_dispatcher.clone())
+        Evaluator::new(
+            self.state.db.clone(),
+            self.bank_holidays.clone(),
+            self.wake_dispatcher.clone(),
+        )
     }
 
     /// The alert dispatcher, for tests and tools that drain it.
@@ -159,7 +163,8 @@ impl Application {
 
         let mut workers = Vec::new();
         if settings.server.worker_enabled {
-            let retention = std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
+            let retention =
+                std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
             workers.push(tokio::spawn(processor.run(
                 self.wake_processor.clone(),
                 settings.processor.poll_interval,
@@ -216,9 +221,13 @@ fn load_bank_holidays(settings: &Settings) -> anyhow::Result<BankHolidays> {
     if path.is_empty() {
         return Ok(BankHolidays::shipped());
     }
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read the bank holidays file {path} (CHAPERONE__EVALUATION__BANK_HOLIDAYS_FILE)"))?;
-    BankHolidays::from_toml(&text).with_context(|| format!("the bank holidays file {path} is not valid"))
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read the bank holidays file {path} (CHAPERONE__EVALUATION__BANK_HOLIDAYS_FILE)"
+        )
+    })?;
+    BankHolidays::from_toml(&text)
+        .with_context(|| format!("the bank holidays file {path} is not valid"))
 }
 
 /// The mail relay for email alerts, if one is configured.

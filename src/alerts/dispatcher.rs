@@ -39,7 +39,10 @@ impl RetryPolicy {
             return retry_after;
         }
         let exponent = attempts.saturating_sub(1).min(20);
-        let delay = self.base_delay.saturating_mul(1 << exponent).min(self.max_delay);
+        let delay = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
         let jitter = 0.8 + fastrand::f64() * 0.4;
         delay.mul_f64(jitter)
     }
@@ -52,6 +55,9 @@ pub enum DispatchStep {
     Failed,
     Empty,
 }
+
+/// How often the dispatcher looks for daily digests that fell due.
+const DIGEST_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A lease long enough for any one send to finish (HTTP and SMTP time out well before).
 const LEASE: Duration = Duration::from_secs(120);
@@ -123,7 +129,8 @@ impl Dispatcher {
                 let reason = error.to_string();
                 if retry {
                     let delay = self.retry.delay(attempts, error.retry_after());
-                    let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+                    let next = now
+                        + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
                     sqlx::query(
                         "UPDATE alert_deliveries SET next_attempt_at = $1, lease_until = NULL, last_error = $2 WHERE id = $3",
                     )
@@ -132,7 +139,13 @@ impl Dispatcher {
                     .bind(claimed.id)
                     .execute(&self.db.pool)
                     .await?;
-                    tracing::warn!(delivery_id = claimed.id, channel, attempts, delay_ms = delay.as_millis() as u64, "alert delivery failed; will retry");
+                    tracing::warn!(
+                        delivery_id = claimed.id,
+                        channel,
+                        attempts,
+                        delay_ms = delay.as_millis() as u64,
+                        "alert delivery failed; will retry"
+                    );
                     DispatchStep::Retrying
                 } else {
                     sqlx::query("UPDATE alert_deliveries SET status = 'failed', lease_until = NULL, last_error = $1 WHERE id = $2")
@@ -140,7 +153,13 @@ impl Dispatcher {
                         .bind(claimed.id)
                         .execute(&self.db.pool)
                         .await?;
-                    tracing::error!(delivery_id = claimed.id, finding_id = claimed.finding_id, channel, attempts, "alert delivery failed for good");
+                    tracing::error!(
+                        delivery_id = claimed.id,
+                        finding_id = claimed.finding_id,
+                        channel,
+                        attempts,
+                        "alert delivery failed for good"
+                    );
                     DispatchStep::Failed
                 }
             }
@@ -172,9 +191,26 @@ impl Dispatcher {
         }
     }
 
-    pub async fn run(self, wake: Arc<Notify>, poll_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    /// Sends the daily digests due at `now`; returns how many emails went out.
+    pub async fn send_digests(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+        super::digest::send_due(&self.db, &self.channels, now).await
+    }
+
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        poll_interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut digests_checked: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             let now = Utc::now();
+            if digests_checked.is_none_or(|at| at.elapsed() >= DIGEST_CHECK_INTERVAL) {
+                digests_checked = Some(std::time::Instant::now());
+                if let Err(error) = self.send_digests(now).await {
+                    tracing::error!(%error, "daily digest check failed");
+                }
+            }
             let busy = match self.dispatch_next(now).await {
                 Ok(DispatchStep::Empty) => match self.escalate(now).await {
                     Ok(queued) => queued > 0,
@@ -221,7 +257,11 @@ impl Dispatcher {
     }
 
     /// The target and the message of a delivery; `None` if its recipient was removed.
-    async fn compose(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Option<(ChannelTarget, AlertMessage)>, sqlx::Error> {
+    async fn compose(
+        &self,
+        claimed: &Claimed,
+        now: DateTime<Utc>,
+    ) -> Result<Option<(ChannelTarget, AlertMessage)>, sqlx::Error> {
         let finding = sqlx::query(
             "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name \
              FROM findings f JOIN schools s ON s.id = f.school_id WHERE f.id = $1",
@@ -229,12 +269,18 @@ impl Dispatcher {
         .bind(claimed.finding_id)
         .fetch_one(&self.db.pool)
         .await?;
-        let target = match (claimed.channel.as_str(), claimed.contact_id, claimed.webhook_id) {
+        let target = match (
+            claimed.channel.as_str(),
+            claimed.contact_id,
+            claimed.webhook_id,
+        ) {
             (_, Some(contact_id), _) => {
-                let row = sqlx::query("SELECT email, teams_url, slack_url FROM alert_contacts WHERE id = $1")
-                    .bind(contact_id)
-                    .fetch_optional(&self.db.pool)
-                    .await?;
+                let row = sqlx::query(
+                    "SELECT email, teams_url, slack_url FROM alert_contacts WHERE id = $1",
+                )
+                .bind(contact_id)
+                .fetch_optional(&self.db.pool)
+                .await?;
                 let Some(row) = row else {
                     return Ok(None);
                 };
@@ -272,16 +318,25 @@ impl Dispatcher {
             message_id: format!("chaperone-delivery-{}", claimed.id),
             finding_id: claimed.finding_id,
             school_name: finding.try_get("school_name")?,
-            severity: Severity::parse(&finding.try_get::<String, _>("severity")?).unwrap_or(Severity::High),
+            severity: Severity::parse(&finding.try_get::<String, _>("severity")?)
+                .unwrap_or(Severity::High),
             rule: finding.try_get("rule")?,
             title: finding.try_get("title")?,
             summary: finding.try_get("summary")?,
             occurred_at: from_millis(finding.try_get("occurred_at")?),
             finding_url: format!("{}/api/v1/findings/{}", self.public_url, claimed.finding_id),
             join_url: None,
-            acknowledge_url: format!("{}/acknowledge/{}", self.public_url, self.links.acknowledge_token(grant, now)),
+            acknowledge_url: format!(
+                "{}/acknowledge/{}",
+                self.public_url,
+                self.links.acknowledge_token(grant, now)
+            ),
             escalation_level: claimed.escalation_level as u32,
-            kind: if claimed.kind == "escalation" { "escalation" } else { "alert" },
+            kind: if claimed.kind == "escalation" {
+                "escalation"
+            } else {
+                "alert"
+            },
         };
         Ok(Some((target, message)))
     }
@@ -332,14 +387,23 @@ mod tests {
     fn delays_double_with_jitter_and_stop_at_the_cap() {
         for (attempts, nominal) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0)] {
             let delay = POLICY.delay(attempts, None).as_secs_f64();
-            assert!(delay >= nominal * 0.8 && delay <= nominal * 1.2, "attempt {attempts}: {delay}");
+            assert!(
+                delay >= nominal * 0.8 && delay <= nominal * 1.2,
+                "attempt {attempts}: {delay}"
+            );
         }
         assert!(POLICY.delay(30, None) <= Duration::from_secs_f64(600.0 * 1.2));
     }
 
     #[test]
     fn retry_after_is_honoured() {
-        assert_eq!(POLICY.delay(1, Some(Duration::from_secs(42))), Duration::from_secs(42));
-        assert_eq!(POLICY.delay(1, Some(Duration::from_secs(3600))), Duration::from_secs(3600));
+        assert_eq!(
+            POLICY.delay(1, Some(Duration::from_secs(42))),
+            Duration::from_secs(42)
+        );
+        assert_eq!(
+            POLICY.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(3600)
+        );
     }
 }

@@ -38,7 +38,8 @@ pub struct LinkSigner {
 
 impl LinkSigner {
     pub fn new(admin_token: &Secret) -> Self {
-        let mut mac = HmacSha256::new_from_slice(admin_token.expose().as_bytes()).expect("any key length");
+        let mut mac =
+            HmacSha256::new_from_slice(admin_token.expose().as_bytes()).expect("any key length");
         mac.update(b"chaperone acknowledge links v1");
         LinkSigner {
             key: mac.finalize().into_bytes().into(),
@@ -48,17 +49,28 @@ impl LinkSigner {
     pub fn acknowledge_token(&self, grant: AcknowledgeGrant, now: DateTime<Utc>) -> String {
         let expires = (now + Duration::days(LINK_LIFETIME_DAYS)).timestamp();
         let payload = format!("{}.{}.{}", grant.finding_id, grant.contact_id, expires);
-        format!("{}.{}", URL_SAFE_NO_PAD.encode(&payload), URL_SAFE_NO_PAD.encode(self.sign(&payload)))
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(&payload),
+            URL_SAFE_NO_PAD.encode(self.sign(&payload))
+        )
     }
 
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AcknowledgeGrant, LinkError> {
         let (payload, signature) = token.split_once('.').ok_or(LinkError::Invalid)?;
-        let payload = String::from_utf8(URL_SAFE_NO_PAD.decode(payload).map_err(|_| LinkError::Invalid)?)
+        let payload = String::from_utf8(
+            URL_SAFE_NO_PAD
+                .decode(payload)
+                .map_err(|_| LinkError::Invalid)?,
+        )
+        .map_err(|_| LinkError::Invalid)?;
+        let signature = URL_SAFE_NO_PAD
+            .decode(signature)
             .map_err(|_| LinkError::Invalid)?;
-        let signature = URL_SAFE_NO_PAD.decode(signature).map_err(|_| LinkError::Invalid)?;
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
         mac.update(payload.as_bytes());
-        mac.verify_slice(&signature).map_err(|_| LinkError::Invalid)?;
+        mac.verify_slice(&signature)
+            .map_err(|_| LinkError::Invalid)?;
         let parts: Vec<i64> = payload
             .split('.')
             .map(|part| part.parse().map_err(|_| LinkError::Invalid))
@@ -69,7 +81,10 @@ impl LinkSigner {
         if now.timestamp() > expires {
             return Err(LinkError::Expired);
         }
-        Ok(AcknowledgeGrant { finding_id, contact_id })
+        Ok(AcknowledgeGrant {
+            finding_id,
+            contact_id,
+        })
     }
 
     fn sign(&self, payload: &str) -> Vec<u8> {
@@ -90,16 +105,28 @@ mod tests {
     #[test]
     fn a_signed_link_verifies_until_it_expires() {
         let now = Utc::now();
-        let grant = AcknowledgeGrant { finding_id: 7, contact_id: 2 };
+        let grant = AcknowledgeGrant {
+            finding_id: 7,
+            contact_id: 2,
+        };
         let token = signer().acknowledge_token(grant, now);
         assert_eq!(signer().verify(&token, now), Ok(grant));
-        assert_eq!(signer().verify(&token, now + Duration::days(LINK_LIFETIME_DAYS + 1)), Err(LinkError::Expired));
+        assert_eq!(
+            signer().verify(&token, now + Duration::days(LINK_LIFETIME_DAYS + 1)),
+            Err(LinkError::Expired)
+        );
     }
 
     #[test]
     fn a_changed_link_or_another_key_is_invalid() {
         let now = Utc::now();
-        let token = signer().acknowledge_token(AcknowledgeGrant { finding_id: 7, contact_id: 2 }, now);
+        let token = signer().acknowledge_token(
+            AcknowledgeGrant {
+                finding_id: 7,
+                contact_id: 2,
+            },
+            now,
+        );
         let (_, signature) = token.split_once('.').unwrap();
         let forged = format!("{}.{signature}", URL_SAFE_NO_PAD.encode("8.2.99999999999"));
         assert_eq!(signer().verify(&forged, now), Err(LinkError::Invalid));

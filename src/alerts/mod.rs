@@ -1,6 +1,7 @@
 //! Alerts: what a finding tells the DSL, and the channels it travels by.
 
 pub mod channels;
+pub mod digest;
 pub mod dispatcher;
 pub mod links;
 pub mod message;

@@ -56,7 +56,8 @@ pub async fn eligible_contacts(
     .await?;
     let mut contacts = Vec::new();
     for row in rows {
-        let min_severity = Severity::parse(&row.try_get::<String, _>("min_severity")?).unwrap_or(Severity::Low);
+        let min_severity =
+            Severity::parse(&row.try_get::<String, _>("min_severity")?).unwrap_or(Severity::Low);
         if min_severity <= severity {
             contacts.push(Contact {
                 id: row.try_get("id")?,
@@ -81,14 +82,27 @@ pub async fn queue_first_alerts(
     for finding in opened {
         let contacts = eligible_contacts(connection, finding.school_id, finding.severity).await?;
         if let Some(first) = contacts.first() {
-            queued += queue_for_contact(connection, finding.school_id, finding.finding_id, finding.alert_round, 0, "alert", first, now).await?;
-        }
-        let webhooks = sqlx::query("SELECT id, min_severity FROM alert_webhooks WHERE school_id = $1 ORDER BY id")
-            .bind(finding.school_id)
-            .fetch_all(&mut *connection)
+            queued += queue_for_contact(
+                connection,
+                finding.school_id,
+                finding.finding_id,
+                finding.alert_round,
+                0,
+                "alert",
+                first,
+                now,
+            )
             .await?;
+        }
+        let webhooks = sqlx::query(
+            "SELECT id, min_severity FROM alert_webhooks WHERE school_id = $1 ORDER BY id",
+        )
+        .bind(finding.school_id)
+        .fetch_all(&mut *connection)
+        .await?;
         for webhook in webhooks {
-            let min_severity = Severity::parse(&webhook.try_get::<String, _>("min_severity")?).unwrap_or(Severity::Low);
+            let min_severity = Severity::parse(&webhook.try_get::<String, _>("min_severity")?)
+                .unwrap_or(Severity::Low);
             if min_severity > finding.severity {
                 continue;
             }
@@ -121,7 +135,10 @@ pub async fn queue_first_alerts(
 
 /// Escalates every open finding whose last alert has gone unacknowledged for longer than
 /// its school allows, to the next contact; returns how many deliveries were queued.
-pub async fn queue_escalations(connection: &mut AnyConnection, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+pub async fn queue_escalations(
+    connection: &mut AnyConnection,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
     let candidates = sqlx::query(
         "SELECT id, school_id, severity, alert_round, alert_level, alerted_at FROM findings \
          WHERE status = 'open' AND alerted_at IS NOT NULL AND alerted_at <= $1 ORDER BY alerted_at",
@@ -139,13 +156,24 @@ pub async fn queue_escalations(connection: &mut AnyConnection, now: DateTime<Utc
         if now < alerted_at + Duration::minutes(settings.alerts.escalate_after_mins) {
             continue;
         }
-        let severity = Severity::parse(&row.try_get::<String, _>("severity")?).unwrap_or(Severity::Low);
+        let severity =
+            Severity::parse(&row.try_get::<String, _>("severity")?).unwrap_or(Severity::Low);
         let contacts = eligible_contacts(connection, school_id, severity).await?;
         let Some(next) = contacts.get(level as usize + 1) else {
             continue;
         };
         let round: i64 = row.try_get("alert_round")?;
-        queued += queue_for_contact(connection, school_id, finding_id, round, level + 1, "escalation", next, now).await?;
+        queued += queue_for_contact(
+            connection,
+            school_id,
+            finding_id,
+            round,
+            level + 1,
+            "escalation",
+            next,
+            now,
+        )
+        .await?;
         sqlx::query("UPDATE findings SET alert_level = $1, alerted_at = $2 WHERE id = $3 AND alert_level = $4")
             .bind(level + 1)
             .bind(to_millis(now))
@@ -202,7 +230,11 @@ struct NewDelivery {
     recipient: String,
 }
 
-async fn insert_delivery(connection: &mut AnyConnection, delivery: NewDelivery, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+async fn insert_delivery(
+    connection: &mut AnyConnection,
+    delivery: NewDelivery,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO alert_deliveries (school_id, finding_id, alert_round, escalation_level, kind, contact_id, webhook_id, \
            channel, recipient, status, attempts, next_attempt_at, created_at) \

@@ -32,13 +32,19 @@ pub async fn list_findings(
 ) -> Result<Json<Vec<FindingRecord>>, ApiError> {
     if let Some(status) = &query.status {
         Status::parse(status).ok_or_else(|| {
-            ApiError::bad_request("invalid_status", "status must be open, acknowledged or resolved")
+            ApiError::bad_request(
+                "invalid_status",
+                "status must be open, acknowledged or resolved",
+            )
         })?;
     }
     let mut severities = Vec::new();
     for severity in query.severity.iter().flat_map(|list| list.split(',')) {
         let parsed = Severity::parse(severity.trim()).ok_or_else(|| {
-            ApiError::bad_request("invalid_severity", "severity must be low, medium, high or critical")
+            ApiError::bad_request(
+                "invalid_severity",
+                "severity must be low, medium, high or critical",
+            )
         })?;
         severities.push(parsed.as_str().to_string());
     }
@@ -78,7 +84,9 @@ pub async fn get_finding(
     State(AppState { db, .. }): State<AppState>,
     Path(id): Path<i64>,
 ) -> Result<Json<FindingDetail>, ApiError> {
-    let finding = query::find(&db, id).await?.ok_or(ApiError::NotFound("finding"))?;
+    let finding = query::find(&db, id)
+        .await?
+        .ok_or(ApiError::NotFound("finding"))?;
     let history = query::history(&db, id).await?;
     let rows = sqlx::query(
         "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, sent_at \
@@ -129,7 +137,11 @@ pub async fn acknowledge_finding(
         .await
         .map_err(finding_error)?;
     tx.commit().await?;
-    Ok(Json(query::find(&db, id).await?.ok_or(ApiError::NotFound("finding"))?))
+    Ok(Json(
+        query::find(&db, id)
+            .await?
+            .ok_or(ApiError::NotFound("finding"))?,
+    ))
 }
 
 pub async fn resolve_finding(
@@ -138,21 +150,35 @@ pub async fn resolve_finding(
     JsonBody(change): JsonBody<StatusChange>,
 ) -> Result<Json<FindingRecord>, ApiError> {
     let actor = actor(&change)?;
-    if change.note.as_deref().is_none_or(|note| note.trim().is_empty()) {
-        return Err(ApiError::bad_request("note_required", "resolving a finding needs a note saying what was done"));
+    if change
+        .note
+        .as_deref()
+        .is_none_or(|note| note.trim().is_empty())
+    {
+        return Err(ApiError::bad_request(
+            "note_required",
+            "resolving a finding needs a note saying what was done",
+        ));
     }
     let mut tx = db.pool.begin().await?;
     findings::resolve(&mut tx, id, &actor, change.note.as_deref(), Utc::now())
         .await
         .map_err(finding_error)?;
     tx.commit().await?;
-    Ok(Json(query::find(&db, id).await?.ok_or(ApiError::NotFound("finding"))?))
+    Ok(Json(
+        query::find(&db, id)
+            .await?
+            .ok_or(ApiError::NotFound("finding"))?,
+    ))
 }
 
 fn actor(change: &StatusChange) -> Result<String, ApiError> {
     let by = change.by.trim();
     if by.is_empty() {
-        return Err(ApiError::bad_request("by_required", "say who is acting in \"by\""));
+        return Err(ApiError::bad_request(
+            "by_required",
+            "say who is acting in \"by\"",
+        ));
     }
     Ok(format!("admin token: {by}"))
 }
@@ -160,7 +186,9 @@ fn actor(change: &StatusChange) -> Result<String, ApiError> {
 fn finding_error(error: FindingError) -> ApiError {
     match error {
         FindingError::NotFound => ApiError::NotFound("finding"),
-        FindingError::AlreadyResolved => ApiError::Conflict("the finding is already resolved".into()),
+        FindingError::AlreadyResolved => {
+            ApiError::Conflict("the finding is already resolved".into())
+        }
         FindingError::Database(error) => error.into(),
     }
 }

@@ -21,19 +21,40 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/meetings/{id}", get(meetings::get_meeting))
         .route("/api/v1/register", get(register::export_register_json))
         .route("/api/v1/register.csv", get(register::export_register_csv))
-        .route("/api/v1/meetings/{id}/outcome", post(timetable::record_outcome))
+        .route(
+            "/api/v1/meetings/{id}/outcome",
+            post(timetable::record_outcome),
+        )
         .route("/api/v1/findings", get(findings::list_findings))
         .route("/api/v1/findings/{id}", get(findings::get_finding))
-        .route("/api/v1/findings/{id}/acknowledge", post(findings::acknowledge_finding))
-        .route("/api/v1/findings/{id}/resolve", post(findings::resolve_finding))
+        .route(
+            "/api/v1/findings/{id}/acknowledge",
+            post(findings::acknowledge_finding),
+        )
+        .route(
+            "/api/v1/findings/{id}/resolve",
+            post(findings::resolve_finding),
+        )
         .route(
             "/api/v1/planned-sessions",
             get(timetable::list_planned_sessions).post(timetable::register_planned_session),
         )
-        .route("/api/v1/planned-sessions/{id}/approve", post(timetable::approve_planned_session))
-        .route("/api/v1/planned-sessions/{id}/cancel", post(timetable::cancel_planned_session))
-        .route("/api/v1/consents", get(timetable::list_consents).post(timetable::record_consent))
-        .route("/api/v1/consents/{id}/withdraw", post(timetable::withdraw_consent))
+        .route(
+            "/api/v1/planned-sessions/{id}/approve",
+            post(timetable::approve_planned_session),
+        )
+        .route(
+            "/api/v1/planned-sessions/{id}/cancel",
+            post(timetable::cancel_planned_session),
+        )
+        .route(
+            "/api/v1/consents",
+            get(timetable::list_consents).post(timetable::record_consent),
+        )
+        .route(
+            "/api/v1/consents/{id}/withdraw",
+            post(timetable::withdraw_consent),
+        )
         .route_layer(middleware::from_fn_with_state(
             state,
             auth::require_bearer_token,

@@ -19,8 +19,12 @@ use crate::timetable::TimetableError;
 impl From<TimetableError> for ApiError {
     fn from(error: TimetableError) -> Self {
         match error {
-            TimetableError::UnknownPerson(_) => ApiError::bad_request("unknown_person", error.to_string()),
-            TimetableError::WrongKind { .. } => ApiError::bad_request("wrong_person_kind", error.to_string()),
+            TimetableError::UnknownPerson(_) => {
+                ApiError::bad_request("unknown_person", error.to_string())
+            }
+            TimetableError::WrongKind { .. } => {
+                ApiError::bad_request("wrong_person_kind", error.to_string())
+            }
             TimetableError::Invalid(detail) => ApiError::bad_request("invalid_request", detail),
             TimetableError::NotFound => ApiError::NotFound("record"),
             TimetableError::Database(error) => error.into(),
@@ -58,7 +62,9 @@ pub async fn list_planned_sessions(
     let from = query.from.as_deref().map(parse_time).transpose()?;
     let to = query.to.as_deref().map(parse_time).transpose()?;
     let mut connection = db.pool.acquire().await?;
-    Ok(Json(planned::list(&mut connection, query.school_id, from, to).await?))
+    Ok(Json(
+        planned::list(&mut connection, query.school_id, from, to).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -108,7 +114,9 @@ pub async fn list_consents(
     Query(query): Query<SchoolQuery>,
 ) -> Result<Json<Vec<Consent>>, ApiError> {
     let mut connection = db.pool.acquire().await?;
-    Ok(Json(consents::list(&mut connection, query.school_id).await?))
+    Ok(Json(
+        consents::list(&mut connection, query.school_id).await?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]

@@ -44,11 +44,15 @@ pub struct SchoolSettings {
     pub alerts: AlertSettings,
 }
 
-pub async fn load(connection: &mut AnyConnection, school_id: i64) -> Result<SchoolSettings, sqlx::Error> {
-    let row = sqlx::query("SELECT policy, calendar, alerts FROM school_settings WHERE school_id = $1")
-        .bind(school_id)
-        .fetch_optional(connection)
-        .await?;
+pub async fn load(
+    connection: &mut AnyConnection,
+    school_id: i64,
+) -> Result<SchoolSettings, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT policy, calendar, alerts FROM school_settings WHERE school_id = $1")
+            .bind(school_id)
+            .fetch_optional(connection)
+            .await?;
     let Some(row) = row else {
         return Ok(SchoolSettings::default());
     };
@@ -71,10 +75,11 @@ pub async fn save(
     let policy = serde_json::to_string(&settings.policy).expect("settings serialise");
     let calendar = serde_json::to_string(&settings.calendar).expect("settings serialise");
     let alerts = serde_json::to_string(&settings.alerts).expect("settings serialise");
-    let existing = sqlx::query("SELECT policy, calendar, alerts FROM school_settings WHERE school_id = $1")
-        .bind(school_id)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let existing =
+        sqlx::query("SELECT policy, calendar, alerts FROM school_settings WHERE school_id = $1")
+            .bind(school_id)
+            .fetch_optional(&mut *connection)
+            .await?;
     if let Some(row) = &existing {
         let same = row.try_get::<String, _>("policy")? == policy
             && row.try_get::<String, _>("calendar")? == calendar

@@ -10,7 +10,8 @@ use sqlx::{AnyConnection, Row};
 use crate::db::time::{from_millis, to_millis};
 use crate::directory::{PersonKind, StaffRole};
 use crate::policy::view::{
-    InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings, ScheduledView, SessionView,
+    InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings,
+    ScheduledView, SessionView,
 };
 
 /// The ids the findings of a loaded meeting are filed under.
@@ -33,28 +34,33 @@ impl People<'_> {
         if let Some(person) = self.cache.get(&id) {
             return Ok(person.clone());
         }
-        let row = sqlx::query("SELECT id, display_name, kind, staff_role FROM people WHERE id = $1")
-            .bind(id)
-            .fetch_one(&mut *self.connection)
-            .await?;
-        let kind = PersonKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(PersonKind::Staff);
+        let row =
+            sqlx::query("SELECT id, display_name, kind, staff_role FROM people WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *self.connection)
+                .await?;
+        let kind =
+            PersonKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(PersonKind::Staff);
         let staff_role = row
             .try_get::<Option<String>, _>("staff_role")?
             .and_then(|role| StaffRole::parse(&role));
-        let emails = sqlx::query("SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email")
-            .bind(id)
-            .fetch_all(&mut *self.connection)
-            .await?
-            .iter()
-            .map(|row| row.try_get("email"))
-            .collect::<Result<Vec<String>, _>>()?;
-        let children = sqlx::query("SELECT pupil_id FROM guardianships WHERE parent_id = $1 ORDER BY pupil_id")
-            .bind(id)
-            .fetch_all(&mut *self.connection)
-            .await?
-            .iter()
-            .map(|row| row.try_get("pupil_id"))
-            .collect::<Result<Vec<i64>, _>>()?;
+        let emails =
+            sqlx::query("SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email")
+                .bind(id)
+                .fetch_all(&mut *self.connection)
+                .await?
+                .iter()
+                .map(|row| row.try_get("email"))
+                .collect::<Result<Vec<String>, _>>()?;
+        let children = sqlx::query(
+            "SELECT pupil_id FROM guardianships WHERE parent_id = $1 ORDER BY pupil_id",
+        )
+        .bind(id)
+        .fetch_all(&mut *self.connection)
+        .await?
+        .iter()
+        .map(|row| row.try_get("pupil_id"))
+        .collect::<Result<Vec<i64>, _>>()?;
         let has_consent = kind == PersonKind::Pupil && self.consent_on_file(id).await?;
         let person = PersonView {
             id,
@@ -84,7 +90,11 @@ impl People<'_> {
         Ok(row.try_get::<i64, _>("n")? > 0)
     }
 
-    async fn by_platform_id(&mut self, platform: &str, user_id: &str) -> Result<Option<PersonView>, sqlx::Error> {
+    async fn by_platform_id(
+        &mut self,
+        platform: &str,
+        user_id: &str,
+    ) -> Result<Option<PersonView>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT person_id FROM person_platform_ids WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
         )
@@ -100,11 +110,12 @@ impl People<'_> {
     }
 
     async fn by_email(&mut self, email: &str) -> Result<Option<PersonView>, sqlx::Error> {
-        let row = sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
-            .bind(self.school_id)
-            .bind(email.trim().to_lowercase())
-            .fetch_optional(&mut *self.connection)
-            .await?;
+        let row =
+            sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
+                .bind(self.school_id)
+                .bind(email.trim().to_lowercase())
+                .fetch_optional(&mut *self.connection)
+                .await?;
         match row {
             Some(row) => Ok(Some(self.get(row.try_get("person_id")?).await?)),
             None => Ok(None),
@@ -112,12 +123,18 @@ impl People<'_> {
     }
 }
 
-pub(super) async fn school_timezone(connection: &mut AnyConnection, school_id: i64) -> Result<Tz, sqlx::Error> {
+pub(super) async fn school_timezone(
+    connection: &mut AnyConnection,
+    school_id: i64,
+) -> Result<Tz, sqlx::Error> {
     let row = sqlx::query("SELECT timezone FROM schools WHERE id = $1")
         .bind(school_id)
         .fetch_one(connection)
         .await?;
-    Ok(row.try_get::<String, _>("timezone")?.parse().unwrap_or(Tz::UTC))
+    Ok(row
+        .try_get::<String, _>("timezone")?
+        .parse()
+        .unwrap_or(Tz::UTC))
 }
 
 fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
@@ -142,7 +159,9 @@ pub async fn scheduled(
     };
     let school_id: i64 = row.try_get("school_id")?;
     let platform: String = row.try_get("platform")?;
-    let start = row.try_get::<Option<i64>, _>("start_time")?.map(from_millis);
+    let start = row
+        .try_get::<Option<i64>, _>("start_time")?
+        .map(from_millis);
     let tz = school_timezone(connection, school_id).await?;
     let mut people = People {
         connection,
@@ -152,7 +171,15 @@ pub async fn scheduled(
     };
     let scheduled = load_schedule(&mut people, scheduled_id, &platform).await?;
     let children = children_of_invited(&mut people, &scheduled).await?;
-    let planned = match_planned(&mut people, school_id, Some(&scheduled.meeting_id), scheduled.host.as_ref(), start, match_window_mins).await?;
+    let planned = match_planned(
+        &mut people,
+        school_id,
+        Some(&scheduled.meeting_id),
+        scheduled.host.as_ref(),
+        start,
+        match_window_mins,
+    )
+    .await?;
     let view = MeetingView {
         scheduled: Some(scheduled),
         instance: None,
@@ -189,7 +216,9 @@ pub async fn instance(
     let platform: String = row.try_get("platform")?;
     let meeting_id: Option<String> = row.try_get("platform_meeting_id")?;
     let host_user_id: Option<String> = row.try_get("host_user_id")?;
-    let started_at = row.try_get::<Option<i64>, _>("started_at")?.map(from_millis);
+    let started_at = row
+        .try_get::<Option<i64>, _>("started_at")?
+        .map(from_millis);
     let ended_at = row.try_get::<Option<i64>, _>("ended_at")?.map(from_millis);
     let topic: Option<String> = row.try_get("topic")?;
 
@@ -206,16 +235,19 @@ pub async fn instance(
         .transpose()?,
         None => None,
     };
-    let signals = sqlx::query("SELECT kind, at FROM instance_signals WHERE instance_id = $1 ORDER BY at")
-        .bind(instance_id)
-        .fetch_all(&mut *connection)
-        .await?;
-    let outcome_logged_at = sqlx::query("SELECT MIN(written_at) AS at FROM session_outcomes WHERE meeting_instance_id = $1")
-        .bind(instance_id)
-        .fetch_one(&mut *connection)
-        .await?
-        .try_get::<Option<i64>, _>("at")?
-        .map(from_millis);
+    let signals =
+        sqlx::query("SELECT kind, at FROM instance_signals WHERE instance_id = $1 ORDER BY at")
+            .bind(instance_id)
+            .fetch_all(&mut *connection)
+            .await?;
+    let outcome_logged_at = sqlx::query(
+        "SELECT MIN(written_at) AS at FROM session_outcomes WHERE meeting_instance_id = $1",
+    )
+    .bind(instance_id)
+    .fetch_one(&mut *connection)
+    .await?
+    .try_get::<Option<i64>, _>("at")?
+    .map(from_millis);
     let session_rows = sqlx::query(
         "SELECT session_key, platform_user_id, display_name, person_id, joined_at, left_at \
          FROM participant_sessions WHERE instance_id = $1 ORDER BY joined_at, session_key",
@@ -259,7 +291,15 @@ pub async fn instance(
         None => Vec::new(),
     };
     let planned_start = scheduled.as_ref().and_then(|s| s.start).or(started_at);
-    let planned = match_planned(&mut people, school_id, meeting_id.as_deref(), host.as_ref(), planned_start, match_window_mins).await?;
+    let planned = match_planned(
+        &mut people,
+        school_id,
+        meeting_id.as_deref(),
+        host.as_ref(),
+        planned_start,
+        match_window_mins,
+    )
+    .await?;
     let mut chat_messages_at = Vec::new();
     let mut recording_started_at = Vec::new();
     for signal in &signals {
@@ -294,7 +334,11 @@ pub async fn instance(
     Ok(Some((ids, view)))
 }
 
-async fn load_schedule(people: &mut People<'_>, scheduled_id: i64, platform: &str) -> Result<ScheduledView, sqlx::Error> {
+async fn load_schedule(
+    people: &mut People<'_>,
+    scheduled_id: i64,
+    platform: &str,
+) -> Result<ScheduledView, sqlx::Error> {
     let row = sqlx::query(
         "SELECT platform_meeting_id, host_user_id, topic, start_time, duration_minutes, alternative_hosts, invitees, \
            CASE WHEN deleted THEN 1 ELSE 0 END AS deleted \
@@ -319,13 +363,18 @@ async fn load_schedule(people: &mut People<'_>, scheduled_id: i64, platform: &st
             Some(person) => Some(person),
             None => people.by_platform_id(platform, &entry).await?,
         };
-        alternative_hosts.push(InviteeView { email: entry, person });
+        alternative_hosts.push(InviteeView {
+            email: entry,
+            person,
+        });
     }
     Ok(ScheduledView {
         meeting_id: row.try_get("platform_meeting_id")?,
         topic: row.try_get("topic")?,
         host,
-        start: row.try_get::<Option<i64>, _>("start_time")?.map(from_millis),
+        start: row
+            .try_get::<Option<i64>, _>("start_time")?
+            .map(from_millis),
         duration_minutes: row.try_get("duration_minutes")?,
         invitees,
         alternative_hosts,
@@ -342,7 +391,10 @@ fn split_list(list: Option<String>) -> Vec<String> {
         .collect()
 }
 
-async fn children_of_invited(people: &mut People<'_>, scheduled: &ScheduledView) -> Result<Vec<PersonView>, sqlx::Error> {
+async fn children_of_invited(
+    people: &mut People<'_>,
+    scheduled: &ScheduledView,
+) -> Result<Vec<PersonView>, sqlx::Error> {
     let child_ids: Vec<i64> = scheduled
         .all_invited()
         .filter_map(|invitee| invitee.person.as_ref())

@@ -64,10 +64,13 @@ impl Evaluator {
             return Ok(Step::Evaluated { findings_opened: 0 });
         };
         let settings = school_settings::load(&mut tx, school_id).await?;
-        let policy = settings.policy.resolve().map_err(|error| EvaluationError::Policy {
-            school_id,
-            reason: error.to_string(),
-        })?;
+        let policy = settings
+            .policy
+            .resolve()
+            .map_err(|error| EvaluationError::Policy {
+                school_id,
+                reason: error.to_string(),
+            })?;
         let window = policy.approved_in_advance.params.match_window_mins;
         let loaded = match target {
             Target::Scheduled(id) => load::scheduled(&mut tx, id, now, window).await?,
@@ -78,7 +81,8 @@ impl Evaluator {
             return Ok(Step::Evaluated { findings_opened: 0 });
         };
         let timezone = load::school_timezone(&mut tx, school_id).await?;
-        let calendar = SchoolCalendar::new(timezone, settings.calendar.clone(), &self.bank_holidays);
+        let calendar =
+            SchoolCalendar::new(timezone, settings.calendar.clone(), &self.bank_holidays);
         let evaluation = engine::evaluate(&view, &policy, &calendar, now);
         let scope = EvaluatedScope {
             school_id,
@@ -102,7 +106,12 @@ impl Evaluator {
         if queued > 0 {
             self.alerts_queued.notify_one();
         }
-        tracing::debug!(?target, findings = evaluation.findings.len(), opened = opened.len(), "meeting evaluated");
+        tracing::debug!(
+            ?target,
+            findings = evaluation.findings.len(),
+            opened = opened.len(),
+            "meeting evaluated"
+        );
         Ok(Step::Evaluated {
             findings_opened: opened.len(),
         })
@@ -119,7 +128,12 @@ impl Evaluator {
 
     /// Runs until `shutdown`: evaluates whatever is due, then waits for the processor's
     /// wake-up or the poll interval (timers, other instances).
-    pub async fn run(self, wake: Arc<Notify>, poll_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        poll_interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         while !*shutdown.borrow() {
             match self.evaluate_next(Utc::now()).await {
                 Ok(Step::Evaluated { .. }) => continue,
@@ -135,7 +149,10 @@ impl Evaluator {
     }
 }
 
-async fn school_of(connection: &mut sqlx::AnyConnection, target: Target) -> Result<Option<i64>, sqlx::Error> {
+async fn school_of(
+    connection: &mut sqlx::AnyConnection,
+    target: Target,
+) -> Result<Option<i64>, sqlx::Error> {
     let sql = match target {
         Target::Scheduled(_) => "SELECT school_id FROM scheduled_meetings WHERE id = $1",
         Target::Instance(_) => "SELECT school_id FROM meeting_instances WHERE id = $1",

@@ -32,7 +32,11 @@ impl Target {
 }
 
 /// Asks for `target` to be evaluated at `due_at`; an earlier request already queued wins.
-pub async fn enqueue(connection: &mut AnyConnection, target: Target, due_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn enqueue(
+    connection: &mut AnyConnection,
+    target: Target,
+    due_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let (scope, id) = target.parts();
     sqlx::query(
         "INSERT INTO evaluation_queue (scope, scope_id, due_at) VALUES ($1, $2, $3) \
@@ -65,7 +69,11 @@ pub async fn claim_due(
              RETURNING scope, scope_id, due_at"
         }
     };
-    let Some(row) = sqlx::query(sql).bind(to_millis(now)).fetch_optional(&mut **tx).await? else {
+    let Some(row) = sqlx::query(sql)
+        .bind(to_millis(now))
+        .fetch_optional(&mut **tx)
+        .await?
+    else {
         return Ok(None);
     };
     let scope: String = row.try_get("scope")?;
@@ -81,7 +89,11 @@ pub async fn claim_due(
 
 /// Queues every scheduled meeting not yet held and every call not yet ended of a school,
 /// after a change that can affect them all (timetable, consent, policy).
-pub async fn enqueue_school(connection: &mut AnyConnection, school_id: i64, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+pub async fn enqueue_school(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
     let upcoming = sqlx::query(
         "SELECT id FROM scheduled_meetings WHERE school_id = $1 AND deleted = $2 AND (start_time IS NULL OR start_time >= $3)",
     )

@@ -101,7 +101,15 @@ pub async fn acknowledge(
     note: Option<&str>,
     at: DateTime<Utc>,
 ) -> Result<(), FindingError> {
-    change_status(connection, finding_id, Status::Acknowledged, actor, note, at).await
+    change_status(
+        connection,
+        finding_id,
+        Status::Acknowledged,
+        actor,
+        note,
+        at,
+    )
+    .await
 }
 
 /// A person resolves a finding, with what was done.
@@ -154,6 +162,15 @@ async fn change_status(
         query = query.bind(note);
     }
     query.execute(&mut *connection).await?;
-    record_history(connection, finding_id, version, at, status.as_str(), actor, note).await?;
+    record_history(
+        connection,
+        finding_id,
+        version,
+        at,
+        status.as_str(),
+        actor,
+        note,
+    )
+    .await?;
     Ok(())
 }

@@ -108,7 +108,8 @@ pub async fn history(db: &Db, id: i64) -> Result<Vec<HistoryEntry>, sqlx::Error>
                 change: row.try_get("change")?,
                 actor: row.try_get("actor")?,
                 note: row.try_get("note")?,
-                snapshot: serde_json::from_str(&row.try_get::<String, _>("snapshot")?).unwrap_or_default(),
+                snapshot: serde_json::from_str(&row.try_get::<String, _>("snapshot")?)
+                    .unwrap_or_default(),
             })
         })
         .collect()

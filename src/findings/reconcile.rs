@@ -34,7 +34,11 @@ impl EvaluatedScope {
             Scope::Instance => "instance",
             Scope::Scheduled => "scheduled",
         };
-        format!("{prefix}:{id}/{}/{}", finding.rule.as_str(), finding.subject)
+        format!(
+            "{prefix}:{id}/{}/{}",
+            finding.rule.as_str(),
+            finding.subject
+        )
     }
 }
 
@@ -119,8 +123,26 @@ pub async fn apply_evaluation(
                 if existing.resolved_by.as_deref() == Some(ENGINE_ACTOR) {
                     let version = existing.version + 1;
                     let round = existing.alert_round + 1;
-                    update(connection, existing.id, finding, &people, version, now, Some(round)).await?;
-                    record_history(connection, existing.id, version, now, "reopened", ENGINE_ACTOR, None).await?;
+                    update(
+                        connection,
+                        existing.id,
+                        finding,
+                        &people,
+                        version,
+                        now,
+                        Some(round),
+                    )
+                    .await?;
+                    record_history(
+                        connection,
+                        existing.id,
+                        version,
+                        now,
+                        "reopened",
+                        ENGINE_ACTOR,
+                        None,
+                    )
+                    .await?;
                     opened.push(Opened {
                         finding_id: existing.id,
                         school_id: scope.school_id,
@@ -135,8 +157,26 @@ pub async fn apply_evaluation(
                     || existing.people != people;
                 if changed {
                     let version = existing.version + 1;
-                    update(connection, existing.id, finding, &people, version, now, None).await?;
-                    record_history(connection, existing.id, version, now, "updated", ENGINE_ACTOR, None).await?;
+                    update(
+                        connection,
+                        existing.id,
+                        finding,
+                        &people,
+                        version,
+                        now,
+                        None,
+                    )
+                    .await?;
+                    record_history(
+                        connection,
+                        existing.id,
+                        version,
+                        now,
+                        "updated",
+                        ENGINE_ACTOR,
+                        None,
+                    )
+                    .await?;
                 }
             }
         }
@@ -158,12 +198,22 @@ pub async fn apply_evaluation(
         .bind(existing.id)
         .execute(&mut *connection)
         .await?;
-        record_history(connection, existing.id, version, now, "resolved", ENGINE_ACTOR, Some(NO_LONGER_FOUND)).await?;
+        record_history(
+            connection,
+            existing.id,
+            version,
+            now,
+            "resolved",
+            ENGINE_ACTOR,
+            Some(NO_LONGER_FOUND),
+        )
+        .await?;
     }
     Ok(opened)
 }
 
-const NO_LONGER_FOUND: &str = "The condition no longer holds (the meeting or the directory changed).";
+const NO_LONGER_FOUND: &str =
+    "The condition no longer holds (the meeting or the directory changed).";
 
 async fn insert(
     connection: &mut AnyConnection,

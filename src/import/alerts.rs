@@ -45,7 +45,9 @@ pub async fn sync(
 fn alert_settings(spec: &AlertsSpec) -> AlertSettings {
     let defaults = AlertSettings::default();
     AlertSettings {
-        escalate_after_mins: spec.escalate_after_mins.unwrap_or(defaults.escalate_after_mins),
+        escalate_after_mins: spec
+            .escalate_after_mins
+            .unwrap_or(defaults.escalate_after_mins),
         digest_hour: match spec.digest_hour {
             None => defaults.digest_hour,
             Some(hour) if (0..24).contains(&hour) => Some(hour as u32),
@@ -84,33 +86,51 @@ async fn sync_contacts(
     let mut desired = Vec::with_capacity(alerts.contacts.len());
     for contact in &alerts.contacts {
         let owner = format!("alert contact {}", contact.person);
-        let person_id = person_by_ref(connection, school_id, &contact.person, Some(PersonKind::Staff))
-            .await
-            .map_err(|error| ImportError::Rejected(format!("school {slug}, {owner}: {error}")))?;
+        let person_id = person_by_ref(
+            connection,
+            school_id,
+            &contact.person,
+            Some(PersonKind::Staff),
+        )
+        .await
+        .map_err(|error| ImportError::Rejected(format!("school {slug}, {owner}: {error}")))?;
         let row = sqlx::query("SELECT display_name FROM people WHERE id = $1")
             .bind(person_id)
             .fetch_one(&mut *connection)
             .await?;
         let email = if contact.email.unwrap_or(true) {
-            let found = sqlx::query("SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email LIMIT 1")
-                .bind(person_id)
-                .fetch_optional(&mut *connection)
-                .await?;
+            let found = sqlx::query(
+                "SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email LIMIT 1",
+            )
+            .bind(person_id)
+            .fetch_optional(&mut *connection)
+            .await?;
             Some(
                 found
-                    .ok_or_else(|| ImportError::Rejected(format!("school {slug}, {owner}: has no email address in the directory")))?
+                    .ok_or_else(|| {
+                        ImportError::Rejected(format!(
+                            "school {slug}, {owner}: has no email address in the directory"
+                        ))
+                    })?
                     .try_get("email")?,
             )
         } else {
             None
         };
         let env = |variable: &Option<String>| -> Result<Option<String>, ImportError> {
-            variable.as_deref().map(|v| from_environment(slug, &owner, v)).transpose()
+            variable
+                .as_deref()
+                .map(|v| from_environment(slug, &owner, v))
+                .transpose()
         };
         desired.push(ContactRow {
             person_id,
             name: row.try_get("display_name")?,
-            min_severity: contact.min_severity.unwrap_or(Severity::Low).as_str().to_string(),
+            min_severity: contact
+                .min_severity
+                .unwrap_or(Severity::Low)
+                .as_str()
+                .to_string(),
             email,
             teams_url: env(&contact.teams_url_env)?,
             slack_url: env(&contact.slack_url_env)?,
@@ -126,7 +146,9 @@ async fn sync_contacts(
     let mut existing = Vec::new();
     for row in &existing_rows {
         existing.push(ContactRow {
-            person_id: row.try_get::<Option<i64>, _>("person_id")?.unwrap_or_default(),
+            person_id: row
+                .try_get::<Option<i64>, _>("person_id")?
+                .unwrap_or_default(),
             name: row.try_get("name")?,
             min_severity: row.try_get("min_severity")?,
             email: row.try_get("email")?,
@@ -175,17 +197,29 @@ async fn sync_webhooks(
     let mut urls = Vec::new();
     for webhook in &alerts.webhooks {
         if !(webhook.url.starts_with("https://") || webhook.url.starts_with("http://")) {
-            return Err(ImportError::Rejected(format!("school {slug}: webhook URL {} is not http(s)", webhook.url)));
+            return Err(ImportError::Rejected(format!(
+                "school {slug}: webhook URL {} is not http(s)",
+                webhook.url
+            )));
         }
-        let secret = from_environment(slug, &format!("webhook {}", webhook.url), &webhook.secret_env)?;
+        let secret = from_environment(
+            slug,
+            &format!("webhook {}", webhook.url),
+            &webhook.secret_env,
+        )?;
         let severity = webhook.min_severity.unwrap_or(Severity::Low).as_str();
-        let existing = sqlx::query("SELECT secret, min_severity FROM alert_webhooks WHERE school_id = $1 AND url = $2")
-            .bind(school_id)
-            .bind(&webhook.url)
-            .fetch_optional(&mut *connection)
-            .await?;
+        let existing = sqlx::query(
+            "SELECT secret, min_severity FROM alert_webhooks WHERE school_id = $1 AND url = $2",
+        )
+        .bind(school_id)
+        .bind(&webhook.url)
+        .fetch_optional(&mut *connection)
+        .await?;
         let same = match &existing {
-            Some(row) => row.try_get::<String, _>("secret")? == secret && row.try_get::<String, _>("min_severity")? == severity,
+            Some(row) => {
+                row.try_get::<String, _>("secret")? == secret
+                    && row.try_get::<String, _>("min_severity")? == severity
+            }
             None => false,
         };
         if !same {

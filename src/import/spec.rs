@@ -160,13 +160,14 @@ pub fn read(path: &Path) -> Result<ImportFile, ImportError> {
 /// Checks the policy resolves and the calendar is valid, naming the school on failure.
 pub fn check_settings(school: &SchoolSpec) -> Result<(), ImportError> {
     if let Some(policy) = &school.policy {
-        policy
-            .resolve()
-            .map_err(|error| ImportError::Rejected(format!("school {}: policy: {error}", school.slug)))?;
+        policy.resolve().map_err(|error| {
+            ImportError::Rejected(format!("school {}: policy: {error}", school.slug))
+        })?;
     }
     if let Some(calendar) = &school.calendar {
-        crate::policy::calendar::validate(calendar)
-            .map_err(|error| ImportError::Rejected(format!("school {}: calendar: {error}", school.slug)))?;
+        crate::policy::calendar::validate(calendar).map_err(|error| {
+            ImportError::Rejected(format!("school {}: calendar: {error}", school.slug))
+        })?;
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ use chrono::Utc;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::spec::{check_people, check_settings, check_timezone, CheckedPerson, ImportFile, SchoolSpec};
+use super::spec::{
+    check_people, check_settings, check_timezone, CheckedPerson, ImportFile, SchoolSpec,
+};
 use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
 use crate::db::Db;

@@ -8,12 +8,12 @@
 use chrono::{DateTime, Utc};
 
 use super::calendar::SchoolCalendar;
-use crate::directory::PersonKind;
 use super::finding::{Evaluation, Finding, Involved, RuleId, Scope};
 use super::rules;
 use super::settings::Policy;
 use super::view::{MeetingView, PersonView};
 use super::Severity;
+use crate::directory::PersonKind;
 
 /// Everything a rule reads, and where it writes.
 pub struct Context<'a> {
@@ -90,7 +90,9 @@ pub fn pupils_involved(view: &MeetingView) -> Vec<&PersonView> {
 }
 
 fn involves_pupil(view: &MeetingView) -> bool {
-    view.planned.is_some() || !view.children_of_invited_parents.is_empty() || !pupils_involved(view).is_empty()
+    view.planned.is_some()
+        || !view.children_of_invited_parents.is_empty()
+        || !pupils_involved(view).is_empty()
 }
 
 impl Context<'_> {
@@ -99,7 +101,11 @@ impl Context<'_> {
         let p = self.policy;
         macro_rules! of {
             ($field:ident) => {
-                (p.$field.enabled, p.$field.severity, p.$field.clause.as_str())
+                (
+                    p.$field.enabled,
+                    p.$field.severity,
+                    p.$field.clause.as_str(),
+                )
             };
         }
         match rule {

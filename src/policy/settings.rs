@@ -159,7 +159,9 @@ mod tests {
 
     #[test]
     fn overrides_change_only_what_they_name() {
-        let overrides: toml::Table = "[two_adults]\nparent_counts = true\nseverity = \"high\"\n".parse().unwrap();
+        let overrides: toml::Table = "[two_adults]\nparent_counts = true\nseverity = \"high\"\n"
+            .parse()
+            .unwrap();
         let policy = PolicyChoice {
             preset: "two-staff-code-of-conduct".into(),
             overrides,
@@ -178,11 +180,19 @@ mod tests {
             preset: "lenient".into(),
             overrides: toml::Table::new(),
         };
-        assert!(unknown.resolve().unwrap_err().to_string().contains("lenient"));
+        assert!(unknown
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("lenient"));
         let typo = PolicyChoice {
             preset: "two-staff-code-of-conduct".into(),
             overrides: "[two_adult]\nenabled = false\n".parse().unwrap(),
         };
-        assert!(typo.resolve().unwrap_err().to_string().contains("two_adult"));
+        assert!(typo
+            .resolve()
+            .unwrap_err()
+            .to_string()
+            .contains("two_adult"));
     }
 }

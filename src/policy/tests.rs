@@ -11,7 +11,9 @@ use super::view::*;
 use crate::directory::{PersonKind, StaffRole};
 
 fn t(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn person(id: i64, name: &str, kind: PersonKind, role: Option<StaffRole>) -> PersonView {
@@ -48,7 +50,10 @@ fn parent_of_pupil() -> PersonView {
 fn session(key: &str, who: Option<PersonView>, joined: &str, left: Option<&str>) -> SessionView {
     SessionView {
         session_key: key.into(),
-        platform_user_id: who.as_ref().filter(|p| p.is_staff()).map(|p| format!("zoom-{}", p.id)),
+        platform_user_id: who
+            .as_ref()
+            .filter(|p| p.is_staff())
+            .map(|p| format!("zoom-{}", p.id)),
         person: who,
         display_name: Some("shown name".into()),
         joined_at: Some(t(joined)),
@@ -99,7 +104,10 @@ fn policy(preset: &str, overrides: &str) -> Policy {
 
 /// Two staff required, a 60-second grace period, and every other rule on.
 fn strict() -> Policy {
-    let mut policy = policy("two-staff-code-of-conduct", "[two_adults]\ngrace_secs = 60\n");
+    let mut policy = policy(
+        "two-staff-code-of-conduct",
+        "[two_adults]\ngrace_secs = 60\n",
+    );
     policy.dsl_invited.enabled = true;
     policy.approved_in_advance.enabled = true;
     policy.outcome_logged.enabled = true;
@@ -116,7 +124,11 @@ fn run(view: &MeetingView, policy: &Policy, now: &str) -> Evaluation {
 }
 
 fn of_rule(evaluation: &Evaluation, rule: RuleId) -> Vec<&Finding> {
-    evaluation.findings.iter().filter(|f| f.rule == rule).collect()
+    evaluation
+        .findings
+        .iter()
+        .filter(|f| f.rule == rule)
+        .collect()
 }
 
 const AFTER: &str = "2025-03-11T15:05:00Z";
@@ -131,7 +143,12 @@ fn two_adults_grace_period_and_breach_table() {
             vec![
                 session("1", Some(teacher()), "2025-03-11T14:30:00Z", None),
                 session("10", Some(pupil()), "2025-03-11T14:31:00Z", None),
-                session("2", Some(second_teacher()), &second_joins.to_rfc3339(), None),
+                session(
+                    "2",
+                    Some(second_teacher()),
+                    &second_joins.to_rfc3339(),
+                    None,
+                ),
             ],
             Some("2025-03-11T15:00:00Z"),
         );
@@ -142,8 +159,18 @@ fn two_adults_grace_period_and_breach_table() {
             let finding = found[0];
             assert_eq!(finding.subject, "person:10");
             assert_eq!(finding.scope, Scope::Instance);
-            assert!(finding.summary.contains("Jamie Smith (pupil)"), "{}", finding.summary);
-            assert!(finding.summary.contains("only 1 adult (Ravi Patel (staff))"), "{}", finding.summary);
+            assert!(
+                finding.summary.contains("Jamie Smith (pupil)"),
+                "{}",
+                finding.summary
+            );
+            assert!(
+                finding
+                    .summary
+                    .contains("only 1 adult (Ravi Patel (staff))"),
+                "{}",
+                finding.summary
+            );
             assert!(finding.summary.contains("14:31"), "{}", finding.summary);
             assert_eq!(finding.occurred_at, t("2025-03-11T14:31:00Z"));
         }
@@ -155,7 +182,12 @@ fn a_rejoin_that_briefly_drops_the_staff_count_is_not_a_breach() {
     let view = call(
         vec![
             session("1", Some(teacher()), "2025-03-11T14:30:00Z", None),
-            session("2", Some(second_teacher()), "2025-03-11T14:30:00Z", Some("2025-03-11T14:40:00Z")),
+            session(
+                "2",
+                Some(second_teacher()),
+                "2025-03-11T14:30:00Z",
+                Some("2025-03-11T14:40:00Z"),
+            ),
             session("2b", Some(second_teacher()), "2025-03-11T14:40:20Z", None),
             session("10", Some(pupil()), "2025-03-11T14:30:30Z", None),
         ],
@@ -168,8 +200,18 @@ fn a_rejoin_that_briefly_drops_the_staff_count_is_not_a_breach() {
 fn a_pupil_alone_with_nobody_is_a_breach_naming_no_staff() {
     let view = call(
         vec![
-            session("1", Some(teacher()), "2025-03-11T14:30:00Z", Some("2025-03-11T14:35:00Z")),
-            session("2", Some(second_teacher()), "2025-03-11T14:30:00Z", Some("2025-03-11T14:35:00Z")),
+            session(
+                "1",
+                Some(teacher()),
+                "2025-03-11T14:30:00Z",
+                Some("2025-03-11T14:35:00Z"),
+            ),
+            session(
+                "2",
+                Some(second_teacher()),
+                "2025-03-11T14:30:00Z",
+                Some("2025-03-11T14:35:00Z"),
+            ),
             session("10", Some(pupil()), "2025-03-11T14:30:30Z", None),
         ],
         Some("2025-03-11T15:00:00Z"),
@@ -177,7 +219,11 @@ fn a_pupil_alone_with_nobody_is_a_breach_naming_no_staff() {
     let found = run(&view, &strict(), AFTER);
     let breach = of_rule(&found, RuleId::TwoAdults);
     assert_eq!(breach.len(), 1);
-    assert!(breach[0].summary.contains("with no member of staff"), "{}", breach[0].summary);
+    assert!(
+        breach[0].summary.contains("with no member of staff"),
+        "{}",
+        breach[0].summary
+    );
 }
 
 #[test]
@@ -196,12 +242,22 @@ fn a_parent_counts_as_an_adult_only_where_the_policy_says_and_only_for_their_chi
     counts.two_adults.params.parent_counts = true;
     let view = with_parent(parent_of_pupil());
     assert!(of_rule(&run(&view, &counts, AFTER), RuleId::TwoAdults).is_empty());
-    assert_eq!(of_rule(&run(&view, &strict(), AFTER), RuleId::TwoAdults).len(), 1);
+    assert_eq!(
+        of_rule(&run(&view, &strict(), AFTER), RuleId::TwoAdults).len(),
+        1
+    );
     let someone_elses = PersonView {
         children: vec![99],
         ..parent_of_pupil()
     };
-    assert_eq!(of_rule(&run(&with_parent(someone_elses), &counts, AFTER), RuleId::TwoAdults).len(), 1);
+    assert_eq!(
+        of_rule(
+            &run(&with_parent(someone_elses), &counts, AFTER),
+            RuleId::TwoAdults
+        )
+        .len(),
+        1
+    );
 }
 
 #[test]
@@ -219,7 +275,11 @@ fn an_ongoing_shortfall_inside_the_grace_period_asks_to_be_checked_when_it_ends(
     let later = run(&view, &strict(), "2025-03-11T14:32:01Z");
     let breach = of_rule(&later, RuleId::TwoAdults);
     assert_eq!(breach.len(), 1);
-    assert!(breach[0].summary.contains("still is"), "{}", breach[0].summary);
+    assert!(
+        breach[0].summary.contains("still is"),
+        "{}",
+        breach[0].summary
+    );
 }
 
 #[test]
@@ -239,7 +299,11 @@ fn an_unknown_participant_is_flagged_and_their_display_name_is_not_trusted() {
     let unknown = of_rule(&evaluation, RuleId::UnknownParticipant);
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].subject, "session:77");
-    assert!(unknown[0].summary.contains("a name anyone can type"), "{}", unknown[0].summary);
+    assert!(
+        unknown[0].summary.contains("a name anyone can type"),
+        "{}",
+        unknown[0].summary
+    );
     // The impostor does not count as the DSL for anything.
     assert!(of_rule(&evaluation, RuleId::TwoAdults).is_empty());
 }
@@ -312,17 +376,26 @@ fn a_call_still_running_when_school_hours_end_is_flagged_then_and_not_before() {
     let after = run(&view, &strict(), "2025-03-11T16:00:01Z");
     let found = of_rule(&after, RuleId::SchoolHours);
     assert_eq!(found.len(), 1);
-    assert!(found[0].summary.contains("still running"), "{}", found[0].summary);
+    assert!(
+        found[0].summary.contains("still running"),
+        "{}",
+        found[0].summary
+    );
 }
 
 #[test]
 fn chat_seen_in_a_call_is_a_finding() {
     let mut view = compliant_call_at("2025-03-11T10:00:00Z");
-    view.instance.as_mut().unwrap().chat_messages_at = vec![t("2025-03-11T10:05:00Z"), t("2025-03-11T10:06:00Z")];
+    view.instance.as_mut().unwrap().chat_messages_at =
+        vec![t("2025-03-11T10:05:00Z"), t("2025-03-11T10:06:00Z")];
     let found = run(&view, &strict(), "2025-03-11T11:00:00Z");
     let chat = of_rule(&found, RuleId::ChatDisabled);
     assert_eq!(chat.len(), 1);
-    assert!(chat[0].summary.starts_with("2 chat messages were sent"), "{}", chat[0].summary);
+    assert!(
+        chat[0].summary.starts_with("2 chat messages were sent"),
+        "{}",
+        chat[0].summary
+    );
 }
 
 #[test]
@@ -334,10 +407,22 @@ fn recording_is_checked_as_forbidden_or_required() {
     let mut required = strict();
     required.recording.params.mode = RecordingMode::Required;
     let now = "2025-03-11T11:00:00Z";
-    assert_eq!(of_rule(&run(&recorded, &forbidden, now), RuleId::Recording).len(), 1);
-    assert_eq!(of_rule(&run(&unrecorded, &forbidden, now), RuleId::Recording).len(), 0);
-    assert_eq!(of_rule(&run(&recorded, &required, now), RuleId::Recording).len(), 0);
-    assert_eq!(of_rule(&run(&unrecorded, &required, now), RuleId::Recording).len(), 1);
+    assert_eq!(
+        of_rule(&run(&recorded, &forbidden, now), RuleId::Recording).len(),
+        1
+    );
+    assert_eq!(
+        of_rule(&run(&unrecorded, &forbidden, now), RuleId::Recording).len(),
+        0
+    );
+    assert_eq!(
+        of_rule(&run(&recorded, &required, now), RuleId::Recording).len(),
+        0
+    );
+    assert_eq!(
+        of_rule(&run(&unrecorded, &required, now), RuleId::Recording).len(),
+        1
+    );
 }
 
 #[test]
@@ -365,7 +450,10 @@ fn a_staff_only_meeting_is_not_checked() {
             Some("2025-03-11T20:00:00Z"),
         )
     };
-    assert_eq!(run(&view, &strict(), "2025-03-11T21:00:00Z").findings, Vec::new());
+    assert_eq!(
+        run(&view, &strict(), "2025-03-11T21:00:00Z").findings,
+        Vec::new()
+    );
 }
 
 /// A scheduled meeting (no call yet) inviting `invitees`.
@@ -407,7 +495,11 @@ fn before_the_call_a_missing_dsl_invitation_is_found_and_an_alternative_host_cou
     let dsl_missing = of_rule(&found, RuleId::DslInvited);
     assert_eq!(dsl_missing.len(), 1);
     assert_eq!(dsl_missing[0].scope, Scope::Scheduled);
-    assert!(dsl_missing[0].summary.contains("does not invite a DSL"), "{}", dsl_missing[0].summary);
+    assert!(
+        dsl_missing[0].summary.contains("does not invite a DSL"),
+        "{}",
+        dsl_missing[0].summary
+    );
 
     let mut with_dsl = scheduled(vec![invitee(parent_of_pupil())], vec![invitee(dsl())]);
     with_dsl.children_of_invited_parents = vec![pupil()];
@@ -498,7 +590,11 @@ fn a_disabled_rule_finds_nothing() {
     view.instance.as_mut().unwrap().chat_messages_at = vec![t("2025-03-11T10:05:00Z")];
     let mut policy = strict();
     policy.chat_disabled.enabled = false;
-    assert!(of_rule(&run(&view, &policy, "2025-03-11T11:00:00Z"), RuleId::ChatDisabled).is_empty());
+    assert!(of_rule(
+        &run(&view, &policy, "2025-03-11T11:00:00Z"),
+        RuleId::ChatDisabled
+    )
+    .is_empty());
 }
 
 #[test]

@@ -18,8 +18,14 @@ pub async fn apply(
     event: &MeetingEvent,
 ) -> Result<Target, sqlx::Error> {
     let (instance, at, bounds) = match event {
-        MeetingEvent::ScheduleChanged { meeting_id, at, change } => {
-            let id = apply_schedule_change(connection, school_id, platform, meeting_id, *at, change).await?;
+        MeetingEvent::ScheduleChanged {
+            meeting_id,
+            at,
+            change,
+        } => {
+            let id =
+                apply_schedule_change(connection, school_id, platform, meeting_id, *at, change)
+                    .await?;
             return Ok(Target::Scheduled(id));
         }
         MeetingEvent::InstanceStarted { instance, at } => (instance, at, Bounds::started(*at)),
@@ -28,15 +34,43 @@ pub async fn apply(
         | MeetingEvent::ParticipantLeft { instance, at, .. }
         | MeetingEvent::Signal { instance, at, .. } => (instance, at, Bounds::none()),
     };
-    let instance_id = upsert_instance(connection, school_id, platform, instance, *at, bounds).await?;
+    let instance_id =
+        upsert_instance(connection, school_id, platform, instance, *at, bounds).await?;
     match event {
-        MeetingEvent::ParticipantJoined { participant, at, .. } => {
-            upsert_session(connection, school_id, platform, instance_id, participant, Some(*at), None).await?;
+        MeetingEvent::ParticipantJoined {
+            participant, at, ..
+        } => {
+            upsert_session(
+                connection,
+                school_id,
+                platform,
+                instance_id,
+                participant,
+                Some(*at),
+                None,
+            )
+            .await?;
         }
-        MeetingEvent::ParticipantLeft { participant, at, .. } => {
-            upsert_session(connection, school_id, platform, instance_id, participant, None, Some(*at)).await?;
+        MeetingEvent::ParticipantLeft {
+            participant, at, ..
+        } => {
+            upsert_session(
+                connection,
+                school_id,
+                platform,
+                instance_id,
+                participant,
+                None,
+                Some(*at),
+            )
+            .await?;
         }
-        MeetingEvent::Signal { signal, source_ref, at, .. } => {
+        MeetingEvent::Signal {
+            signal,
+            source_ref,
+            at,
+            ..
+        } => {
             sqlx::query(
                 "INSERT INTO instance_signals (instance_id, kind, at, source_ref) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",

@@ -35,7 +35,12 @@ pub struct Processor {
 }
 
 impl Processor {
-    pub fn new(db: Db, metrics: Arc<Metrics>, max_attempts: u32, meeting_changed: Arc<Notify>) -> Self {
+    pub fn new(
+        db: Db,
+        metrics: Arc<Metrics>,
+        max_attempts: u32,
+        meeting_changed: Arc<Notify>,
+    ) -> Self {
         Processor {
             db,
             metrics,

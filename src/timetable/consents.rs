@@ -33,13 +33,36 @@ pub struct Consent {
     pub withdrawn_on: Option<String>,
 }
 
-pub async fn record(connection: &mut AnyConnection, new: &NewConsent, now: DateTime<Utc>) -> Result<i64, TimetableError> {
-    if new.expires_on.is_some_and(|expires| expires < new.signed_on) {
-        return Err(TimetableError::Invalid("expires_on must not be before signed_on".into()));
+pub async fn record(
+    connection: &mut AnyConnection,
+    new: &NewConsent,
+    now: DateTime<Utc>,
+) -> Result<i64, TimetableError> {
+    if new
+        .expires_on
+        .is_some_and(|expires| expires < new.signed_on)
+    {
+        return Err(TimetableError::Invalid(
+            "expires_on must not be before signed_on".into(),
+        ));
     }
-    let pupil = person_by_ref(connection, new.school_id, &new.pupil_ref, Some(PersonKind::Pupil)).await?;
+    let pupil = person_by_ref(
+        connection,
+        new.school_id,
+        &new.pupil_ref,
+        Some(PersonKind::Pupil),
+    )
+    .await?;
     let parent = match &new.parent_ref {
-        Some(reference) => Some(person_by_ref(connection, new.school_id, reference, Some(PersonKind::Parent)).await?),
+        Some(reference) => Some(
+            person_by_ref(
+                connection,
+                new.school_id,
+                reference,
+                Some(PersonKind::Parent),
+            )
+            .await?,
+        ),
         None => None,
     };
     let row = sqlx::query(
@@ -79,7 +102,10 @@ pub async fn withdraw(
     Ok(())
 }
 
-pub async fn list(connection: &mut AnyConnection, school_id: i64) -> Result<Vec<Consent>, sqlx::Error> {
+pub async fn list(
+    connection: &mut AnyConnection,
+    school_id: i64,
+) -> Result<Vec<Consent>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, pupil_id, parent_id, signed_on, expires_on, withdrawn_on FROM parental_consents \
          WHERE school_id = $1 ORDER BY pupil_id, signed_on",

@@ -15,7 +15,10 @@ pub enum TimetableError {
     #[error("no person with ref {0:?} in this school")]
     UnknownPerson(String),
     #[error("person {reference:?} is not a {expected}")]
-    WrongKind { reference: String, expected: &'static str },
+    WrongKind {
+        reference: String,
+        expected: &'static str,
+    },
     #[error("{0}")]
     Invalid(String),
     #[error("not found")]

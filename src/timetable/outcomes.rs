@@ -34,7 +34,9 @@ pub async fn record(
         .ok_or(TimetableError::NotFound)?;
     let school_id: i64 = row.try_get("school_id")?;
     let author = match &new.written_by_ref {
-        Some(reference) => Some(person_by_ref(connection, school_id, reference, Some(PersonKind::Staff)).await?),
+        Some(reference) => {
+            Some(person_by_ref(connection, school_id, reference, Some(PersonKind::Staff)).await?)
+        }
         None => None,
     };
     let row = sqlx::query(

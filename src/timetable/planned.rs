@@ -55,22 +55,56 @@ pub async fn register(
     now: DateTime<Utc>,
 ) -> Result<i64, TimetableError> {
     if new.ends_at <= new.starts_at {
-        return Err(TimetableError::Invalid("ends_at must be after starts_at".into()));
+        return Err(TimetableError::Invalid(
+            "ends_at must be after starts_at".into(),
+        ));
     }
     if new.purpose.trim().is_empty() {
-        return Err(TimetableError::Invalid("purpose must say what the session is for".into()));
+        return Err(TimetableError::Invalid(
+            "purpose must say what the session is for".into(),
+        ));
     }
-    let host = person_by_ref(connection, new.school_id, &new.host_ref, Some(PersonKind::Staff)).await?;
+    let host = person_by_ref(
+        connection,
+        new.school_id,
+        &new.host_ref,
+        Some(PersonKind::Staff),
+    )
+    .await?;
     let approver = match &new.approved_by_ref {
-        Some(reference) => Some(person_by_ref(connection, new.school_id, reference, Some(PersonKind::Staff)).await?),
+        Some(reference) => Some(
+            person_by_ref(
+                connection,
+                new.school_id,
+                reference,
+                Some(PersonKind::Staff),
+            )
+            .await?,
+        ),
         None => None,
     };
     let mut people = Vec::new();
     for reference in &new.pupil_refs {
-        people.push(person_by_ref(connection, new.school_id, reference, Some(PersonKind::Pupil)).await?);
+        people.push(
+            person_by_ref(
+                connection,
+                new.school_id,
+                reference,
+                Some(PersonKind::Pupil),
+            )
+            .await?,
+        );
     }
     for reference in &new.staff_refs {
-        people.push(person_by_ref(connection, new.school_id, reference, Some(PersonKind::Staff)).await?);
+        people.push(
+            person_by_ref(
+                connection,
+                new.school_id,
+                reference,
+                Some(PersonKind::Staff),
+            )
+            .await?,
+        );
     }
     let row = sqlx::query(
         "INSERT INTO planned_sessions (school_id, host_person_id, platform_meeting_id, starts_at, ends_at, purpose, \
@@ -109,7 +143,13 @@ pub async fn approve(
     now: DateTime<Utc>,
 ) -> Result<(), TimetableError> {
     let school_id = school_of(connection, id).await?;
-    let approver = person_by_ref(connection, school_id, approved_by_ref, Some(PersonKind::Staff)).await?;
+    let approver = person_by_ref(
+        connection,
+        school_id,
+        approved_by_ref,
+        Some(PersonKind::Staff),
+    )
+    .await?;
     sqlx::query("UPDATE planned_sessions SET approved_by = $1, approved_at = $2 WHERE id = $3")
         .bind(approver)
         .bind(to_millis(now))
@@ -120,13 +160,19 @@ pub async fn approve(
     Ok(())
 }
 
-pub async fn cancel(connection: &mut AnyConnection, id: i64, now: DateTime<Utc>) -> Result<(), TimetableError> {
+pub async fn cancel(
+    connection: &mut AnyConnection,
+    id: i64,
+    now: DateTime<Utc>,
+) -> Result<(), TimetableError> {
     let school_id = school_of(connection, id).await?;
-    sqlx::query("UPDATE planned_sessions SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL")
-        .bind(to_millis(now))
-        .bind(id)
-        .execute(&mut *connection)
-        .await?;
+    sqlx::query(
+        "UPDATE planned_sessions SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL",
+    )
+    .bind(to_millis(now))
+    .bind(id)
+    .execute(&mut *connection)
+    .await?;
     queue::enqueue_school(connection, school_id, now).await?;
     Ok(())
 }

@@ -36,7 +36,14 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
     if attempt < receiver.fail_first {
         return StatusCode::SERVICE_UNAVAILABLE;
     }
-    if verify_standard_webhook(&Secret::new(WEBHOOK_SECRET), &headers, &body, Utc::now().timestamp()).is_err() {
+    if verify_standard_webhook(
+        &Secret::new(WEBHOOK_SECRET),
+        &headers,
+        &body,
+        Utc::now().timestamp(),
+    )
+    .is_err()
+    {
         return StatusCode::UNAUTHORIZED;
     }
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
@@ -52,7 +59,9 @@ async fn start_receiver(fail_first: usize) -> (Receiver, String) {
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/chaperone", listener.local_addr().unwrap());
-    let app = Router::new().route("/hooks/chaperone", post(receive)).with_state(receiver.clone());
+    let app = Router::new()
+        .route("/hooks/chaperone", post(receive))
+        .with_state(receiver.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     (receiver, url)
 }
@@ -66,9 +75,17 @@ struct Scenario {
 /// The example school with a policy that checks only `rules` (plus whatever they need),
 /// alerts going to the DSL, then the deputy DSL, and a signed webhook.
 async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
+    scenario_with(rules, webhook_failures, false).await
+}
+
+async fn scenario_with(rules: &[&str], webhook_failures: usize, workers: bool) -> Scenario {
     let smtp = SmtpSink::start().await;
     let port = smtp.port().to_string();
     let app = spawn_app_with(&[
+        (
+            "CHAPERONE__SERVER__WORKER_ENABLED",
+            if workers { "true" } else { "false" },
+        ),
         ("CHAPERONE__SMTP__HOST", "127.0.0.1"),
         ("CHAPERONE__SMTP__PORT", &port),
         ("CHAPERONE__SMTP__SECURITY", "none"),
@@ -77,7 +94,15 @@ async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
     ])
     .await;
     let (receiver, url) = start_receiver(webhook_failures).await;
-    let secret_variable = format!("CHAPERONE_TEST_WEBHOOK_SECRET_{}", app.folder.path().file_name().unwrap().to_string_lossy().replace(['.', '-'], "_"));
+    let secret_variable = format!(
+        "CHAPERONE_TEST_WEBHOOK_SECRET_{}",
+        app.folder
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace(['.', '-'], "_")
+    );
     std::env::set_var(&secret_variable, WEBHOOK_SECRET);
     let all = [
         "school_account",
@@ -99,8 +124,9 @@ async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
             rules.contains(&rule)
         ));
     }
-    app.import_toml(&format!(
-        r#"
+    app.import_toml(
+        &format!(
+            r#"
 [[school]]
 slug = "greenfield"
 name = "Greenfield Academy"
@@ -121,14 +147,20 @@ min_severity = "medium"
 url = "{url}"
 secret_env = "{secret_variable}"
 "#
+        )
+        .replace("[school.policy.overrides.two_adults.grace]\n", ""),
     )
-    .replace("[school.policy.overrides.two_adults.grace]\n", ""))
     .await;
-    Scenario { app, smtp, receiver }
+    Scenario {
+        app,
+        smtp,
+        receiver,
+    }
 }
 
 fn ago(seconds: i64) -> String {
-    (Utc::now() - chrono::Duration::seconds(seconds)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    (Utc::now() - chrono::Duration::seconds(seconds))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A call that started five minutes ago in which the pupil has been with only the host for
@@ -142,11 +174,17 @@ fn pupil_alone_with_one_adult() -> Vec<String> {
 }
 
 async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
-    app.get_json("/api/v1/findings").await.as_array().unwrap().clone()
+    app.get_json("/api/v1/findings")
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 fn link_in(text: &str, prefix: &str) -> String {
-    let start = text.find(prefix).unwrap_or_else(|| panic!("no {prefix} link in {text}"));
+    let start = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("no {prefix} link in {text}"));
     text[start..]
         .split(|c: char| c.is_whitespace() || c == '"' || c == '<' || c == '>')
         .next()
@@ -155,8 +193,13 @@ fn link_in(text: &str, prefix: &str) -> String {
 }
 
 #[tokio::test]
-async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_system_by_signed_webhook() {
-    let Scenario { app, smtp, receiver } = scenario(&["two_adults"], 0).await;
+async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_system_by_signed_webhook(
+) {
+    let Scenario {
+        app,
+        smtp,
+        receiver,
+    } = scenario(&["two_adults"], 0).await;
     app.deliver(&pupil_alone_with_one_adult()).await;
     app.settle_at(Utc::now()).await;
 
@@ -173,10 +216,17 @@ async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_syst
     let mail = smtp.wait_for_mail(1, Duration::from_secs(5)).await;
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].recipients, vec![DSL_EMAIL.to_string()]);
-    assert!(mail[0].subject().unwrap().contains("CRITICAL"), "{:?}", mail[0].subject());
+    assert!(
+        mail[0].subject().unwrap().contains("CRITICAL"),
+        "{:?}",
+        mail[0].subject()
+    );
     let text = mail[0].text();
     assert!(text.contains("Jamie Smith"), "{text}");
-    assert!(!text.contains("Y9 mentoring – J.S. 🎓 café") || text.contains("Y9"), "{text}");
+    assert!(
+        !text.contains("Y9 mentoring – J.S. 🎓 café") || text.contains("Y9"),
+        "{text}"
+    );
 
     let received = receiver.received.lock().unwrap().clone();
     assert_eq!(received.len(), 1, "one signed webhook");
@@ -184,7 +234,14 @@ async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_syst
     assert_eq!(received[0]["rule"], "two_adults");
 
     // Evaluating again finds the same thing: nothing new is sent.
-    app.deliver(&[joined(&Joiner { session_id: "555", ..DSL }, &ago(5))]).await;
+    app.deliver(&[joined(
+        &Joiner {
+            session_id: "555",
+            ..DSL
+        },
+        &ago(5),
+    )])
+    .await;
     app.settle_at(Utc::now()).await;
     assert_eq!(smtp.received().len(), 1);
     assert_eq!(receiver.received.lock().unwrap().len(), 1);
@@ -196,9 +253,14 @@ async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_on
     app.deliver(&pupil_alone_with_one_adult()).await;
     app.settle_at(Utc::now()).await;
     for minutes in 1..=5 {
-        app.settle_at(Utc::now() + chrono::Duration::minutes(minutes)).await;
+        app.settle_at(Utc::now() + chrono::Duration::minutes(minutes))
+            .await;
     }
-    assert_eq!(receiver.attempts.load(Ordering::SeqCst), 4, "three refusals, then one success");
+    assert_eq!(
+        receiver.attempts.load(Ordering::SeqCst),
+        4,
+        "three refusals, then one success"
+    );
     assert_eq!(receiver.received.lock().unwrap().len(), 1);
     let id = findings(&app).await[0]["id"].as_i64().unwrap();
     let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
@@ -218,7 +280,8 @@ async fn a_channel_that_never_recovers_is_marked_failed_visibly() {
     let Scenario { app, .. } = scenario(&["two_adults"], usize::MAX).await;
     app.deliver(&pupil_alone_with_one_adult()).await;
     for minutes in 0..=10 {
-        app.settle_at(Utc::now() + chrono::Duration::minutes(minutes)).await;
+        app.settle_at(Utc::now() + chrono::Duration::minutes(minutes))
+            .await;
     }
     let id = findings(&app).await[0]["id"].as_i64().unwrap();
     let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
@@ -231,9 +294,24 @@ async fn a_channel_that_never_recovers_is_marked_failed_visibly() {
         .clone();
     assert_eq!(webhook["status"], "failed");
     assert_eq!(webhook["attempts"], 5);
-    assert!(webhook["last_error"].as_str().unwrap().contains("503"), "{webhook}");
-    let metrics = app.client.get(format!("{}/metrics", app.address)).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("chaperone_alert_deliveries_total{channel=\"webhook\",outcome=\"failed\"} 1"), "{metrics}");
+    assert!(
+        webhook["last_error"].as_str().unwrap().contains("503"),
+        "{webhook}"
+    );
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .contains("chaperone_alert_deliveries_total{channel=\"webhook\",outcome=\"failed\"} 1"),
+        "{metrics}"
+    );
 }
 
 async fn escalation_run(acknowledge_first: bool) -> (Vec<String>, serde_json::Value) {
@@ -245,24 +323,45 @@ async fn escalation_run(acknowledge_first: bool) -> (Vec<String>, serde_json::Va
     if acknowledge_first {
         let link = link_in(&first[0].text(), "http://127.0.0.1:8080/acknowledge/");
         let path = link.trim_start_matches("http://127.0.0.1:8080");
-        let page = app.client.get(format!("{}{path}", app.address)).send().await.unwrap();
+        let page = app
+            .client
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(page.status(), 200);
-        assert!(page.text().await.unwrap().contains("<form method=\"post\">"));
+        assert!(page
+            .text()
+            .await
+            .unwrap()
+            .contains("<form method=\"post\">"));
         let status = findings(&app).await[0]["status"].clone();
         assert_eq!(status, "open", "opening the link alone changes nothing");
-        let done = app.client.post(format!("{}{path}", app.address)).send().await.unwrap();
+        let done = app
+            .client
+            .post(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(done.status(), 200);
     }
     let later: DateTime<Utc> = now + chrono::Duration::minutes(11);
     app.settle_at(later).await;
-    let recipients = smtp.received().iter().flat_map(|m| m.recipients.clone()).collect();
+    let recipients = smtp
+        .received()
+        .iter()
+        .flat_map(|m| m.recipients.clone())
+        .collect();
     (recipients, findings(&app).await[0].clone())
 }
 
 #[tokio::test]
 async fn an_alert_nobody_acknowledges_escalates_to_the_next_contact() {
     let (recipients, finding) = escalation_run(false).await;
-    assert_eq!(recipients, vec![DSL_EMAIL.to_string(), DEPUTY_EMAIL.to_string()]);
+    assert_eq!(
+        recipients,
+        vec![DSL_EMAIL.to_string(), DEPUTY_EMAIL.to_string()]
+    );
     assert_eq!(finding["alert_level"], 1);
 }
 
@@ -271,7 +370,13 @@ async fn an_acknowledged_alert_does_not_escalate() {
     let (recipients, finding) = escalation_run(true).await;
     assert_eq!(recipients, vec![DSL_EMAIL.to_string()]);
     assert_eq!(finding["status"], "acknowledged");
-    assert!(finding["acknowledged_by"].as_str().unwrap().contains("Dana Lee"), "{finding}");
+    assert!(
+        finding["acknowledged_by"]
+            .as_str()
+            .unwrap()
+            .contains("Dana Lee"),
+        "{finding}"
+    );
 }
 
 #[tokio::test]
@@ -286,7 +391,10 @@ async fn a_meeting_scheduled_without_the_dsl_is_flagged_before_the_call_and_reso
     assert_eq!(open.len(), 1, "{open:#?}");
     assert_eq!(open[0]["rule"], "dsl_invited");
     assert_eq!(open[0]["scope"], "scheduled");
-    assert!(open[0]["summary"].as_str().unwrap().contains("does not invite a DSL"));
+    assert!(open[0]["summary"]
+        .as_str()
+        .unwrap()
+        .contains("does not invite a DSL"));
     assert_eq!(smtp.wait_for_mail(1, Duration::from_secs(5)).await.len(), 1);
 
     // The organiser adds the DSL as alternative host: the finding resolves itself.
@@ -308,7 +416,12 @@ async fn a_meeting_scheduled_without_the_dsl_is_flagged_before_the_call_and_reso
     assert_eq!(after[0]["resolved_by"], "chaperone");
     let id = after[0]["id"].as_i64().unwrap();
     let history = app.get_json(&format!("/api/v1/findings/{id}")).await["history"].clone();
-    let changes: Vec<&str> = history.as_array().unwrap().iter().map(|h| h["change"].as_str().unwrap()).collect();
+    let changes: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["change"].as_str().unwrap())
+        .collect();
     assert_eq!(changes, vec!["opened", "resolved"]);
 }
 
@@ -320,11 +433,17 @@ async fn findings_are_acknowledged_and_resolved_through_the_api_and_keep_their_h
     let id = findings(&app).await[0]["id"].as_i64().unwrap();
 
     let no_note = app
-        .post_json(&format!("/api/v1/findings/{id}/resolve"), serde_json::json!({"by": "Dana Lee"}))
+        .post_json(
+            &format!("/api/v1/findings/{id}/resolve"),
+            serde_json::json!({"by": "Dana Lee"}),
+        )
         .await;
     assert_eq!(no_note.status(), 400);
     let acknowledged = app
-        .post_json(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::json!({"by": "Dana Lee"}))
+        .post_json(
+            &format!("/api/v1/findings/{id}/acknowledge"),
+            serde_json::json!({"by": "Dana Lee"}),
+        )
         .await;
     assert_eq!(acknowledged.status(), 200);
     let resolved = app
@@ -335,17 +454,28 @@ async fn findings_are_acknowledged_and_resolved_through_the_api_and_keep_their_h
         .await;
     assert_eq!(resolved.status(), 200);
     let again = app
-        .post_json(&format!("/api/v1/findings/{id}/acknowledge"), serde_json::json!({"by": "Dana Lee"}))
+        .post_json(
+            &format!("/api/v1/findings/{id}/acknowledge"),
+            serde_json::json!({"by": "Dana Lee"}),
+        )
         .await;
     assert_eq!(again.status(), 409);
 
     // A person's resolution stands when the engine finds the same thing again.
-    app.settle_at(Utc::now() + chrono::Duration::minutes(1)).await;
+    app.settle_at(Utc::now() + chrono::Duration::minutes(1))
+        .await;
     let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
     assert_eq!(detail["status"], "resolved");
-    let changes: Vec<&str> = detail["history"].as_array().unwrap().iter().map(|h| h["change"].as_str().unwrap()).collect();
+    let changes: Vec<&str> = detail["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["change"].as_str().unwrap())
+        .collect();
     assert_eq!(changes, vec!["opened", "acknowledged", "resolved"]);
-    let filtered = app.get_json("/api/v1/findings?status=open&severity=critical,high").await;
+    let filtered = app
+        .get_json("/api/v1/findings?status=open&severity=critical,high")
+        .await;
     assert_eq!(filtered.as_array().unwrap().len(), 0);
     let bad = app.get_api("/api/v1/findings?severity=urgent").await;
     assert_eq!(bad.status(), 400);
@@ -354,7 +484,9 @@ async fn findings_are_acknowledged_and_resolved_through_the_api_and_keep_their_h
 #[tokio::test]
 async fn a_call_matching_an_approved_planned_session_is_not_flagged_and_an_unplanned_one_is() {
     let Scenario { app, .. } = scenario(&["approved_in_advance"], 0).await;
-    let school_id = app.get_json("/api/v1/schools").await[0]["id"].as_i64().unwrap();
+    let school_id = app.get_json("/api/v1/schools").await[0]["id"]
+        .as_i64()
+        .unwrap();
     let start = Utc::now();
     let registered = app
         .post_json(
@@ -371,17 +503,30 @@ async fn a_call_matching_an_approved_planned_session_is_not_flagged_and_an_unpla
             }),
         )
         .await;
-    assert_eq!(registered.status(), 201, "{}", registered.text().await.unwrap());
+    assert_eq!(
+        registered.status(),
+        201,
+        "{}",
+        registered.text().await.unwrap()
+    );
     // The call starts after it was put on the timetable.
-    let soon = |seconds: i64| (Utc::now() + chrono::Duration::seconds(seconds)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let soon = |seconds: i64| {
+        (Utc::now() + chrono::Duration::seconds(seconds))
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
     app.deliver(&[
         started().replace("2025-03-11T14:31:07Z", &soon(2)),
         joined(&HOST, &soon(2)),
         joined(&PUPIL, &soon(3)),
     ])
     .await;
-    app.settle_at(Utc::now() + chrono::Duration::minutes(1)).await;
-    assert_eq!(findings(&app).await.len(), 0, "the call is on the timetable");
+    app.settle_at(Utc::now() + chrono::Duration::minutes(1))
+        .await;
+    assert_eq!(
+        findings(&app).await.len(),
+        0,
+        "the call is on the timetable"
+    );
 
     let unknown = app
         .post_json(
@@ -391,7 +536,10 @@ async fn a_call_matching_an_approved_planned_session_is_not_flagged_and_an_unpla
         .await;
     assert_eq!(unknown.status(), 400);
     let body: serde_json::Value = unknown.json().await.unwrap();
-    assert!(body["code"] == "unknown_person" || body["code"] == "invalid_request", "{body}");
+    assert!(
+        body["code"] == "unknown_person" || body["code"] == "invalid_request",
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -403,7 +551,9 @@ async fn consent_recorded_through_the_api_clears_a_consent_finding() {
     assert_eq!(open.len(), 1, "{open:#?}");
     assert_eq!(open[0]["rule"], "parental_consent");
 
-    let school_id = app.get_json("/api/v1/schools").await[0]["id"].as_i64().unwrap();
+    let school_id = app.get_json("/api/v1/schools").await[0]["id"]
+        .as_i64()
+        .unwrap();
     let recorded = app
         .post_json(
             "/api/v1/consents",
@@ -413,4 +563,128 @@ async fn consent_recorded_through_the_api_clears_a_consent_finding() {
     assert_eq!(recorded.status(), 201);
     app.settle_at(Utc::now()).await;
     assert_eq!(findings(&app).await[0]["status"], "resolved");
+}
+
+#[tokio::test]
+async fn the_daily_digest_goes_once_to_every_contact_with_the_days_calls_and_findings() {
+    let Scenario { app, smtp, .. } = scenario(&["two_adults"], 0).await;
+    app.import_toml(
+        "[[school]]\nslug = \"greenfield\"\nname = \"Greenfield Academy\"\ntimezone = \"Europe/London\"\n\
+         [school.alerts]\ndigest_hour = 0\n\
+         [[school.alerts.contacts]]\nperson = \"STAFF-0001\"\n[[school.alerts.contacts]]\nperson = \"STAFF-0003\"\n",
+    )
+    .await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+    let alerts = smtp.wait_for_mail(1, Duration::from_secs(5)).await.len();
+
+    let sent = app.dispatcher.send_digests(Utc::now()).await.unwrap();
+    assert_eq!(sent, 2);
+    let mail = smtp.wait_for_mail(alerts + 2, Duration::from_secs(5)).await;
+    let digests: Vec<_> = mail
+        .iter()
+        .filter(|m| m.subject().unwrap_or_default().contains("Daily digest"))
+        .collect();
+    assert_eq!(digests.len(), 2);
+    let text = digests[0].text();
+    assert!(text.contains("Calls held: 1"), "{text}");
+    assert!(text.contains("critical: 1 (1 still open)"), "{text}");
+    assert!(
+        !text.contains("Jamie"),
+        "a digest carries counts, not names: {text}"
+    );
+    assert_eq!(
+        app.dispatcher.send_digests(Utc::now()).await.unwrap(),
+        0,
+        "once a day"
+    );
+}
+
+/// Teams and Slack incoming webhooks: record what they receive.
+async fn start_chat_receiver() -> (Arc<Mutex<Vec<(String, serde_json::Value)>>>, String) {
+    let received: Arc<Mutex<Vec<(String, serde_json::Value)>>> = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = received.clone();
+    let app = Router::new().route(
+        "/{service}",
+        post(
+            move |axum::extract::Path(service): axum::extract::Path<String>, body: Bytes| {
+                let store = store.clone();
+                async move {
+                    let value: serde_json::Value =
+                        serde_json::from_slice(&body).unwrap_or_default();
+                    store.lock().unwrap().push((service, value));
+                    StatusCode::OK
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (received, base)
+}
+
+#[tokio::test]
+async fn a_contact_on_teams_and_slack_gets_an_adaptive_card_and_a_slack_message() {
+    let Scenario { app, .. } = scenario(&["two_adults"], 0).await;
+    let (received, base) = start_chat_receiver().await;
+    let suffix = app
+        .folder
+        .path()
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace(['.', '-'], "_");
+    let teams_variable = format!("CHAPERONE_TEST_TEAMS_{suffix}");
+    let slack_variable = format!("CHAPERONE_TEST_SLACK_{suffix}");
+    std::env::set_var(&teams_variable, format!("{base}/teams"));
+    std::env::set_var(&slack_variable, format!("{base}/slack"));
+    app.import_toml(&format!(
+        "[[school]]\nslug = \"greenfield\"\nname = \"Greenfield Academy\"\ntimezone = \"Europe/London\"\n\
+         [school.alerts]\n[[school.alerts.contacts]]\nperson = \"STAFF-0001\"\nemail = false\n\
+         teams_url_env = \"{teams_variable}\"\nslack_url_env = \"{slack_variable}\"\n"
+    ))
+    .await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+    let received = received.lock().unwrap().clone();
+    let teams = received
+        .iter()
+        .find(|(service, _)| service == "teams")
+        .expect("a Teams post")
+        .1
+        .clone();
+    let slack = received
+        .iter()
+        .find(|(service, _)| service == "slack")
+        .expect("a Slack post")
+        .1
+        .clone();
+    assert_eq!(
+        teams["attachments"][0]["contentType"],
+        "application/vnd.microsoft.card.adaptive"
+    );
+    assert!(teams.to_string().contains("/acknowledge/"), "{teams}");
+    assert!(slack["blocks"].is_array(), "{slack}");
+    assert!(slack.to_string().contains("Jamie Smith"), "{slack}");
+}
+
+#[tokio::test]
+async fn with_the_workers_running_the_dsl_is_emailed_within_seconds_of_the_webhook() {
+    let Scenario {
+        app,
+        smtp,
+        receiver,
+    } = scenario_with(&["two_adults"], 0, true).await;
+    let sent = std::time::Instant::now();
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    let mail = smtp.wait_for_mail(1, Duration::from_secs(10)).await;
+    assert_eq!(mail[0].recipients, vec![DSL_EMAIL.to_string()]);
+    assert!(sent.elapsed() < Duration::from_secs(10));
+    let webhook_arrived = crate::helpers::eventually(Duration::from_secs(10), || {
+        let count = receiver.received.lock().unwrap().len();
+        async move { count == 1 }
+    })
+    .await;
+    assert!(webhook_arrived, "the signed webhook did not arrive");
 }

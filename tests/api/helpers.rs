@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use chaperone::alerts::dispatcher::Dispatcher;
 use chaperone::config::{Secret, Settings};
 use chaperone::db::Db;
-use chaperone::alerts::dispatcher::Dispatcher;
 use chaperone::evaluation::Evaluator;
 use chaperone::processor::Processor;
 use chaperone::startup::Application;
@@ -223,7 +223,10 @@ impl TestApp {
 
     /// Imports a school file written from `text` into the test's folder.
     pub async fn import_toml(&self, text: &str) -> chaperone::import::ImportReport {
-        let path = self.folder.path().join(format!("school-{}.toml", NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)));
+        let path = self.folder.path().join(format!(
+            "school-{}.toml",
+            NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::write(&path, text).expect("write the school file");
         chaperone::import::import_path(&self.db, &path, None)
             .await

@@ -89,16 +89,45 @@ impl Mailer {
     }
 
     pub(crate) async fn send(&self, to: &str, message: &AlertMessage) -> Result<(), DeliveryError> {
-        let to: Mailbox = to
-            .parse()
-            .map_err(|_| DeliveryError::permanent("the email address is not valid"))?;
-        let email = compose(self.from.clone(), to, message)?;
+        let email = compose(self.from.clone(), mailbox(to)?, message)?;
         self.transport
             .send(email)
             .await
             .map(|_| ())
             .map_err(smtp_error)
     }
+
+    /// A plain-text message that is not about one finding (the daily digest).
+    pub(crate) async fn send_text(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        let email = Message::builder()
+            .from(self.from.clone())
+            .to(mailbox(to)?)
+            .subject(subject)
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".into(),
+            ))
+            .body(text.to_string())
+            .map_err(|error| {
+                DeliveryError::permanent(format!("cannot build the email: {error}"))
+            })?;
+        self.transport
+            .send(email)
+            .await
+            .map(|_| ())
+            .map_err(smtp_error)
+    }
+}
+
+fn mailbox(address: &str) -> Result<Mailbox, DeliveryError> {
+    address
+        .parse()
+        .map_err(|_| DeliveryError::permanent("the email address is not valid"))
 }
 
 fn compose(from: Mailbox, to: Mailbox, message: &AlertMessage) -> Result<Message, DeliveryError> {

@@ -180,6 +180,16 @@ impl Channels {
         Ok(())
     }
 
+    /// Sends a plain-text email that is not about one finding (the daily digest).
+    pub async fn send_text_email(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+    ) -> Result<(), DeliveryError> {
+        self.mailer()?.send_text(to, subject, text).await
+    }
+
     fn mailer(&self) -> Result<&email::Mailer, DeliveryError> {
         self.smtp.as_ref().ok_or_else(|| {
             DeliveryError::permanent("email is not configured: set the SMTP settings")

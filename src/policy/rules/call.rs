@@ -32,7 +32,15 @@ fn actual_hours(context: &mut Context, instance: &InstanceView) {
             capitalised(&context.meeting_name()),
             context.when(started)
         );
-        context.find(RuleId::SchoolHours, Scope::Instance, "actual_time", "Call outside school hours", summary, Vec::new(), started);
+        context.find(
+            RuleId::SchoolHours,
+            Scope::Instance,
+            "actual_time",
+            "Call outside school hours",
+            summary,
+            Vec::new(),
+            started,
+        );
         return;
     }
     match context.calendar.hours_end_after(started) {
@@ -43,9 +51,19 @@ fn actual_hours(context: &mut Context, instance: &InstanceView) {
                 context.when(started),
                 context.when(close)
             );
-            context.find(RuleId::SchoolHours, Scope::Instance, "actual_time", "Call ran past school hours", summary, Vec::new(), close);
+            context.find(
+                RuleId::SchoolHours,
+                Scope::Instance,
+                "actual_time",
+                "Call ran past school hours",
+                summary,
+                Vec::new(),
+                close,
+            );
         }
-        Some(close) if instance.ended_at.is_none() => context.check_again_at(close + chrono::Duration::seconds(1)),
+        Some(close) if instance.ended_at.is_none() => {
+            context.check_again_at(close + chrono::Duration::seconds(1))
+        }
         _ => {}
     }
 }
@@ -62,7 +80,15 @@ fn chat_used(context: &mut Context, instance: &InstanceView) {
         context.meeting_name(),
         context.when(first)
     );
-    context.find(RuleId::ChatDisabled, Scope::Instance, "chat_used", "Chat used in a call", summary, Vec::new(), first);
+    context.find(
+        RuleId::ChatDisabled,
+        Scope::Instance,
+        "chat_used",
+        "Chat used in a call",
+        summary,
+        Vec::new(),
+        first,
+    );
 }
 
 fn recording(context: &mut Context, instance: &InstanceView) {
@@ -70,18 +96,40 @@ fn recording(context: &mut Context, instance: &InstanceView) {
     match params.mode {
         RecordingMode::Forbidden => {
             if let Some(first) = instance.recording_started_at.iter().min().copied() {
-                let summary = format!("{} was recorded from {}.", capitalised(&context.meeting_name()), context.when(first));
-                context.find(RuleId::Recording, Scope::Instance, "recording", "Call recorded", summary, Vec::new(), first);
+                let summary = format!(
+                    "{} was recorded from {}.",
+                    capitalised(&context.meeting_name()),
+                    context.when(first)
+                );
+                context.find(
+                    RuleId::Recording,
+                    Scope::Instance,
+                    "recording",
+                    "Call recorded",
+                    summary,
+                    Vec::new(),
+                    first,
+                );
             }
         }
         RecordingMode::Required => {
-            if let (Some(ended), true) = (instance.ended_at, instance.recording_started_at.is_empty()) {
+            if let (Some(ended), true) =
+                (instance.ended_at, instance.recording_started_at.is_empty())
+            {
                 let summary = format!(
                     "{} ended at {} and was not recorded.",
                     capitalised(&context.meeting_name()),
                     context.when(ended)
                 );
-                context.find(RuleId::Recording, Scope::Instance, "recording", "Call not recorded", summary, Vec::new(), ended);
+                context.find(
+                    RuleId::Recording,
+                    Scope::Instance,
+                    "recording",
+                    "Call not recorded",
+                    summary,
+                    Vec::new(),
+                    ended,
+                );
             }
         }
     }
@@ -93,7 +141,10 @@ fn consent_of_present(context: &mut Context, instance: &InstanceView) {
         let (Some(pupil), Some(joined)) = (&session.person, session.joined_at) else {
             continue;
         };
-        if pupil.kind != crate::directory::PersonKind::Pupil || pupil.has_consent || reported.contains(&pupil.id) {
+        if pupil.kind != crate::directory::PersonKind::Pupil
+            || pupil.has_consent
+            || reported.contains(&pupil.id)
+        {
             continue;
         }
         reported.push(pupil.id);
@@ -132,7 +183,10 @@ fn unknown_participants(context: &mut Context, instance: &InstanceView) {
         );
         let people = vec![Involved {
             person_id: None,
-            name: session.display_name.clone().unwrap_or_else(|| "unidentified".into()),
+            name: session
+                .display_name
+                .clone()
+                .unwrap_or_else(|| "unidentified".into()),
             role: "unknown".into(),
         }];
         context.find(
@@ -154,14 +208,23 @@ fn school_identities(context: &mut Context, instance: &InstanceView) {
             "{} is hosted by an account that is not linked to anyone in the school's directory.",
             capitalised(&context.meeting_name())
         );
-        context.find(RuleId::SchoolAccount, Scope::Instance, "host", "Host not in the directory", summary, Vec::new(), at);
+        context.find(
+            RuleId::SchoolAccount,
+            Scope::Instance,
+            "host",
+            "Host not in the directory",
+            summary,
+            Vec::new(),
+            at,
+        );
     }
     let mut reported = Vec::new();
     for session in &instance.sessions {
         let (Some(person), Some(joined)) = (&session.person, session.joined_at) else {
             continue;
         };
-        if !person.is_staff() || session.platform_user_id.is_some() || reported.contains(&person.id) {
+        if !person.is_staff() || session.platform_user_id.is_some() || reported.contains(&person.id)
+        {
             continue;
         }
         reported.push(person.id);
@@ -190,7 +253,8 @@ fn outcome_logged(context: &mut Context, instance: &InstanceView) {
     if context.view.outcome_logged_at.is_some() {
         return;
     }
-    let deadline = ended + chrono::Duration::hours(context.policy.outcome_logged.params.within_hours);
+    let deadline =
+        ended + chrono::Duration::hours(context.policy.outcome_logged.params.within_hours);
     if context.now < deadline {
         context.check_again_at(deadline);
         return;
@@ -199,9 +263,18 @@ fn outcome_logged(context: &mut Context, instance: &InstanceView) {
     let summary = format!(
         "No outcome has been logged for {}{}, which ended at {}.",
         context.meeting_name(),
-        host.map(|h| format!(" hosted by {}", named(h))).unwrap_or_default(),
+        host.map(|h| format!(" hosted by {}", named(h)))
+            .unwrap_or_default(),
         context.when(ended)
     );
     let people = host.map(involved).into_iter().collect();
-    context.find(RuleId::OutcomeLogged, Scope::Instance, "outcome", "No outcome logged", summary, people, deadline);
+    context.find(
+        RuleId::OutcomeLogged,
+        Scope::Instance,
+        "outcome",
+        "No outcome logged",
+        summary,
+        people,
+        deadline,
+    );
 }

@@ -35,13 +35,22 @@ fn planned_start(context: &Context) -> Option<DateTime<Utc>> {
 fn dsl_invited(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) {
     let view = context.view;
     let invited = view.scheduled.as_ref().is_some_and(|scheduled| {
-        scheduled.host.as_ref().is_some_and(|h| h.is_safeguarding_lead())
-            || scheduled
-                .all_invited()
-                .any(|invitee| invitee.person.as_ref().is_some_and(|p| p.is_safeguarding_lead()))
+        scheduled
+            .host
+            .as_ref()
+            .is_some_and(|h| h.is_safeguarding_lead())
+            || scheduled.all_invited().any(|invitee| {
+                invitee
+                    .person
+                    .as_ref()
+                    .is_some_and(|p| p.is_safeguarding_lead())
+            })
     });
     let present = view.instance.as_ref().is_some_and(|instance| {
-        instance.host.as_ref().is_some_and(|h| h.is_safeguarding_lead())
+        instance
+            .host
+            .as_ref()
+            .is_some_and(|h| h.is_safeguarding_lead())
             || instance
                 .sessions
                 .iter()
@@ -55,7 +64,9 @@ fn dsl_invited(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) 
         .as_ref()
         .and_then(|s| s.host.as_ref())
         .or_else(|| view.instance.as_ref().and_then(|i| i.host.as_ref()));
-    let by = organiser.map(|o| format!(" organised by {}", named(o))).unwrap_or_default();
+    let by = organiser
+        .map(|o| format!(" organised by {}", named(o)))
+        .unwrap_or_default();
     let summary = if view.scheduled.is_some() {
         format!(
             "{}{by}, planned for {}, does not invite a DSL or senior leader, so none can join at any time.",
@@ -70,7 +81,15 @@ fn dsl_invited(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) 
         )
     };
     let people = organiser.map(involved).into_iter().collect();
-    context.find(RuleId::DslInvited, scope, "meeting", "No DSL invited", summary, people, planned_for);
+    context.find(
+        RuleId::DslInvited,
+        scope,
+        "meeting",
+        "No DSL invited",
+        summary,
+        people,
+        planned_for,
+    );
 }
 
 fn invite_via_parent(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) {
@@ -106,7 +125,9 @@ fn approved_in_advance(context: &mut Context, scope: Scope, planned_for: DateTim
     let name = capitalised(&context.meeting_name());
     let when = context.when(planned_for);
     let problem = match &context.view.planned {
-        None => Some(format!("{name}, at {when}, is not on the timetable of planned sessions.")),
+        None => Some(format!(
+            "{name}, at {when}, is not on the timetable of planned sessions."
+        )),
         Some(planned) if planned.registered_at >= planned_for => Some(format!(
             "{name}, at {when}, was put on the timetable only after it started."
         )),

@@ -39,7 +39,10 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
         (left > joined).then_some((joined, left))
     };
     let counts_as_adult = |person: &PersonView| {
-        person.is_staff() || (params.parent_counts && person.kind == PersonKind::Parent && person.children.contains(&pupil.id))
+        person.is_staff()
+            || (params.parent_counts
+                && person.kind == PersonKind::Parent
+                && person.children.contains(&pupil.id))
     };
     let presence = merge(
         instance
@@ -86,7 +89,11 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
         count => format!(
             "only {count} adult{} ({})",
             if count == 1 { "" } else { "s" },
-            present.iter().map(|p| named(p)).collect::<Vec<_>>().join(", ")
+            present
+                .iter()
+                .map(|p| named(p))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let still = instance.ended_at.is_none() && until >= now;
@@ -137,7 +144,11 @@ fn merge(mut intervals: Vec<Interval>) -> Vec<Interval> {
 }
 
 /// The stretches of `presence` during which fewer than `required` adults were present.
-fn shortfalls(presence: &[Interval], adults: &[(Interval, &PersonView)], required: usize) -> Vec<Interval> {
+fn shortfalls(
+    presence: &[Interval],
+    adults: &[(Interval, &PersonView)],
+    required: usize,
+) -> Vec<Interval> {
     let mut result: Vec<Interval> = Vec::new();
     for &(start, end) in presence {
         let mut points = vec![start, end];
