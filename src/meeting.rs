@@ -81,6 +81,8 @@ pub struct ScheduleChange {
     pub alternative_hosts: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitees: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_url: Option<String>,
 }
 
 /// Activity inside a call that is recorded as a point in time.

@@ -83,6 +83,8 @@ CREATE TABLE scheduled_meetings (
     timezone             TEXT,
     alternative_hosts    TEXT,
     invitees             TEXT,
+    -- The link to join, so an alert can offer it to the DSL while the call runs.
+    join_url             TEXT,
     deleted              BOOLEAN NOT NULL DEFAULT FALSE,
     revised_at           BIGINT  NOT NULL,
     UNIQUE (platform, platform_meeting_id)

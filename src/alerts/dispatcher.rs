@@ -263,8 +263,14 @@ impl Dispatcher {
         now: DateTime<Utc>,
     ) -> Result<Option<(ChannelTarget, AlertMessage)>, sqlx::Error> {
         let finding = sqlx::query(
-            "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name \
-             FROM findings f JOIN schools s ON s.id = f.school_id WHERE f.id = $1",
+            "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name, \
+               COALESCE(direct.join_url, via_call.join_url) AS join_url, i.ended_at \
+             FROM findings f JOIN schools s ON s.id = f.school_id \
+             LEFT JOIN scheduled_meetings direct ON direct.id = f.scheduled_meeting_id \
+             LEFT JOIN meeting_instances i ON i.id = f.meeting_instance_id \
+             LEFT JOIN scheduled_meetings via_call ON via_call.platform = i.platform \
+               AND via_call.platform_meeting_id = i.platform_meeting_id \
+             WHERE f.id = $1",
         )
         .bind(claimed.finding_id)
         .fetch_one(&self.db.pool)
@@ -325,7 +331,12 @@ impl Dispatcher {
             summary: finding.try_get("summary")?,
             occurred_at: from_millis(finding.try_get("occurred_at")?),
             finding_url: format!("{}/api/v1/findings/{}", self.public_url, claimed.finding_id),
-            join_url: None,
+            // Offered while the call can still be joined: before it, or while it runs.
+            join_url: if finding.try_get::<Option<i64>, _>("ended_at")?.is_none() {
+                finding.try_get("join_url")?
+            } else {
+                None
+            },
             acknowledge_url: format!(
                 "{}/acknowledge/{}",
                 self.public_url,

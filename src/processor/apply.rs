@@ -270,7 +270,7 @@ async fn apply_schedule_change(
 
     sqlx::query(
         "UPDATE scheduled_meetings SET host_user_id = $1, topic = $2, start_time = $3, \
-           duration_minutes = $4, timezone = $5, alternative_hosts = $6, invitees = $7, deleted = $8, \
+           duration_minutes = $4, timezone = $5, alternative_hosts = $6, invitees = $7, deleted = $8, join_url = $11, \
            revised_at = $9 \
          WHERE id = $10",
     )
@@ -284,6 +284,7 @@ async fn apply_schedule_change(
     .bind(state.deleted)
     .bind(latest_at)
     .bind(scheduled_id)
+    .bind(state.join_url)
     .execute(&mut *connection)
     .await?;
     Ok(scheduled_id)
@@ -296,6 +297,7 @@ fn fold(state: &mut ScheduleChange, change: ScheduleChange) {
         ($($field:ident),*) => { $( if change.$field.is_some() { state.$field = change.$field; } )* };
     }
     take!(
+        join_url,
         host_user_id,
         topic,
         start_time,

@@ -73,6 +73,8 @@ struct ScheduleObject {
     timezone: Option<String>,
     #[serde(default)]
     settings: Option<ScheduleSettings>,
+    #[serde(default)]
+    join_url: Option<String>,
     /// On `meeting.deleted`, present when only some occurrences were deleted.
     #[serde(default)]
     occurrences: Option<Vec<serde_json::Value>>,
@@ -259,6 +261,7 @@ fn schedule_event(
             .as_ref()
             .and_then(|s| s.alternative_hosts.as_deref())
             .map(split_alternative_hosts),
+        join_url: object.join_url.filter(|url| url.starts_with("https://")),
         invitees: settings.and_then(|s| s.meeting_invitees).map(|invitees| {
             invitees
                 .into_iter()
