@@ -688,3 +688,56 @@ async fn with_the_workers_running_the_dsl_is_emailed_within_seconds_of_the_webho
     .await;
     assert!(webhook_arrived, "the signed webhook did not arrive");
 }
+
+#[tokio::test]
+async fn two_dispatchers_draining_one_outbox_send_each_alert_once() {
+    let Scenario {
+        app,
+        smtp,
+        receiver,
+    } = scenario(&["two_adults", "unknown_participant"], 0).await;
+    let mut events = pupil_alone_with_one_adult();
+    for guest in 0..8 {
+        let session_id: &'static str = Box::leak(format!("9{guest:07}").into_boxed_str());
+        events.push(joined(
+            &Joiner {
+                session_id,
+                name: "Guest",
+                zoom_user_id: "",
+                email: "",
+            },
+            &ago(60),
+        ));
+    }
+    app.deliver(&events).await;
+    app.drain().await;
+    app.evaluator.drain(Utc::now()).await.unwrap();
+    // A second instance's dispatcher on the same database.
+    let other = app.dispatcher.clone();
+    let now = Utc::now();
+    let (first, second) = tokio::join!(app.dispatcher.drain(now), other.drain(now));
+    let sent = first.unwrap().len() + second.unwrap().len();
+    let findings = findings(&app).await.len();
+    assert_eq!(
+        findings, 9,
+        "one two-adults finding and eight unknown guests"
+    );
+    assert_eq!(sent, findings * 2, "an email and a webhook per finding");
+    assert_eq!(receiver.received.lock().unwrap().len(), findings);
+    assert_eq!(
+        smtp.wait_for_mail(findings, Duration::from_secs(5))
+            .await
+            .len(),
+        findings
+    );
+    let mut ids: Vec<i64> = receiver
+        .received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["finding_id"].as_i64().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), findings, "no finding alerted twice");
+}
