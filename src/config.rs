@@ -79,6 +79,7 @@ pub struct Settings {
     pub inbox: InboxSettings,
     pub processor: ProcessorSettings,
     pub evaluation: EvaluationSettings,
+    pub enrichment: EnrichmentSettings,
     pub alerts: AlertSettings,
     pub smtp: SmtpSettings,
     pub zoom: ZoomSettings,
@@ -147,6 +148,29 @@ pub struct EvaluationSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct EnrichmentSettings {
+    #[serde(rename = "retry_base_secs", deserialize_with = "secs")]
+    pub retry_base: Duration,
+    #[serde(rename = "retry_max_delay_secs", deserialize_with = "secs")]
+    pub retry_max_delay: Duration,
+    pub max_attempts: u32,
+    #[serde(rename = "poll_interval_ms", deserialize_with = "millis")]
+    pub poll_interval: Duration,
+    /// First request for a call's participant report, after its end.
+    #[serde(rename = "reconcile_after_secs", deserialize_with = "secs")]
+    pub reconcile_after: Duration,
+    /// Give up on a call's participant report this long after its end.
+    #[serde(rename = "reconcile_deadline_mins", deserialize_with = "minutes")]
+    pub reconcile_deadline: Duration,
+    /// No events for this long in school hours prompts the silence check.
+    #[serde(rename = "silence_after_mins", deserialize_with = "minutes")]
+    pub silence_after: Duration,
+    #[serde(rename = "silence_check_interval_secs", deserialize_with = "secs")]
+    pub silence_check_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct AlertSettings {
     /// Wait before the second attempt; doubles with each attempt.
     #[serde(rename = "retry_base_ms", deserialize_with = "millis")]
@@ -193,6 +217,14 @@ pub struct ZoomSettings {
     /// How old a signature timestamp may be.
     #[serde(rename = "max_signature_age_secs", deserialize_with = "secs")]
     pub max_signature_age: Duration,
+    /// Zoom's REST API base, e.g. `https://api.zoom.us/v2`.
+    pub api_base_url: String,
+    /// Zoom's OAuth token endpoint.
+    pub oauth_token_url: String,
+    /// Requests per second chaperone allows itself per Zoom account.
+    pub api_requests_per_second: u32,
+    /// Requests in flight chaperone allows itself per Zoom account.
+    pub api_concurrency: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -218,6 +250,10 @@ pub enum LogFormat {
 
 fn secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     u64::deserialize(deserializer).map(Duration::from_secs)
+}
+
+fn minutes<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    u64::deserialize(deserializer).map(|minutes| Duration::from_secs(minutes * 60))
 }
 
 fn millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {

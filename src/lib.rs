@@ -17,6 +17,8 @@ pub mod config;
 pub mod db;
 /// Schools, monitored accounts and people.
 pub mod directory;
+/// Reading what webhooks do not carry from the platforms' APIs, and reconciliation.
+pub mod enrichment;
 /// HTTP errors.
 pub mod error;
 /// The policy evaluation worker and its queue.
@@ -37,6 +39,8 @@ pub mod policy;
 pub mod processor;
 /// The attendance register.
 pub mod register;
+/// Retry schedules with backoff and jitter.
+pub mod retry;
 /// Start-up, the router and shutdown.
 pub mod startup;
 /// Shared handles for handlers and workers.

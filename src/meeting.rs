@@ -177,6 +177,8 @@ impl MeetingEvent {
 pub struct AcceptedEvent {
     pub platform: Platform,
     pub school_id: i64,
+    /// The platform account the event came from (Zoom's `account_id`).
+    pub account_id: String,
     /// Derived from the event's content: a redelivery has the same key.
     pub dedup_key: String,
     pub event: MeetingEvent,

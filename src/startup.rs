@@ -12,17 +12,22 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::alerts::channels::{Channels, SmtpSecurity, SmtpSettings};
-use crate::alerts::dispatcher::{Dispatcher, RetryPolicy};
+use crate::alerts::dispatcher::Dispatcher;
+use crate::retry::RetryPolicy;
 use crate::alerts::links::LinkSigner;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
+use crate::enrichment::worker::{Enricher, SilenceCheck};
+use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
 use crate::inbox::writer::InboxWriter;
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
+use crate::zoom::api::{ZoomApi, ZoomApiSettings};
+use crate::zoom::enrich::ZoomFetcher;
 use crate::{acknowledge, api, ops, webhooks};
 
 /// The whole HTTP surface: webhooks, the admin API and the operations endpoints.
@@ -44,8 +49,10 @@ pub struct Application {
     wake_processor: Arc<Notify>,
     wake_evaluator: Arc<Notify>,
     wake_dispatcher: Arc<Notify>,
+    wake_enricher: Arc<Notify>,
     bank_holidays: Arc<BankHolidays>,
     channels: Arc<Channels>,
+    zoom: Arc<ZoomFetcher>,
 }
 
 impl Application {
@@ -76,8 +83,19 @@ impl Application {
             .timeout(settings.alerts.http_timeout)
             .build()
             .context("failed to build the HTTP client")?;
-        let channels = Channels::new(http, smtp_settings(&settings))
+        let channels = Channels::new(http.clone(), smtp_settings(&settings))
             .context("failed to set up the alert channels")?;
+        let zoom_settings = &settings.zoom;
+        let zoom_api = ZoomApi::new(
+            http.clone(),
+            ZoomApiSettings {
+                api_base_url: zoom_settings.api_base_url.clone(),
+                oauth_token_url: zoom_settings.oauth_token_url.clone(),
+                requests_per_second: zoom_settings.api_requests_per_second,
+                concurrency: zoom_settings.api_concurrency,
+            },
+        );
+        let zoom = Arc::new(ZoomFetcher::new(zoom_api, db.clone()));
         let wake_processor = Arc::new(Notify::new());
         let (inbox, writer_task) =
             InboxWriter::spawn(db.clone(), settings.inbox.max_batch, wake_processor.clone());
@@ -96,8 +114,10 @@ impl Application {
             wake_processor,
             wake_evaluator: Arc::new(Notify::new()),
             wake_dispatcher: Arc::new(Notify::new()),
+            wake_enricher: Arc::new(Notify::new()),
             bank_holidays,
             channels: Arc::new(channels),
+            zoom,
         })
     }
 
@@ -115,11 +135,39 @@ impl Application {
 
     /// A processor over this application's database, for tests and tools that drain it.
     pub fn processor(&self) -> Processor {
+        let enrichment = &self.state.settings.enrichment;
         Processor::new(
             self.state.db.clone(),
             self.state.metrics.clone(),
             self.state.settings.processor.max_attempts,
             self.wake_evaluator.clone(),
+            self.wake_enricher.clone(),
+            ReconciliationTiming {
+                first_after: chrono::Duration::from_std(enrichment.reconcile_after).unwrap_or_default(),
+                give_up_after: chrono::Duration::from_std(enrichment.reconcile_deadline).unwrap_or_default(),
+            },
+        )
+    }
+
+    /// The platform API worker, for tests and tools that drain it.
+    pub fn enricher(&self) -> Enricher {
+        let settings = &self.state.settings.enrichment;
+        Enricher::new(
+            self.state.db.clone(),
+            self.zoom.clone(),
+            RetryPolicy {
+                base_delay: settings.retry_base,
+                max_delay: settings.retry_max_delay,
+                max_attempts: settings.max_attempts,
+            },
+            self.state.metrics.clone(),
+            self.bank_holidays.clone(),
+            SilenceCheck {
+                every: settings.silence_check_interval,
+                silent_after: settings.silence_after,
+            },
+            self.wake_evaluator.clone(),
+            self.wake_dispatcher.clone(),
         )
     }
 
@@ -159,6 +207,7 @@ impl Application {
         let processor = self.processor();
         let evaluator = self.evaluator();
         let dispatcher = self.dispatcher();
+        let enricher = self.enricher();
         let (stop_sender, stop) = watch::channel(false);
 
         let mut workers = Vec::new();
@@ -179,6 +228,11 @@ impl Application {
             workers.push(tokio::spawn(dispatcher.run(
                 self.wake_dispatcher.clone(),
                 settings.alerts.poll_interval,
+                stop.clone(),
+            )));
+            workers.push(tokio::spawn(enricher.run(
+                self.wake_enricher.clone(),
+                settings.enrichment.poll_interval,
                 stop.clone(),
             )));
         }

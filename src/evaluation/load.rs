@@ -180,11 +180,18 @@ pub async fn scheduled(
         match_window_mins,
     )
     .await?;
+    let host_user_id: Option<String> = sqlx::query("SELECT host_user_id FROM scheduled_meetings WHERE id = $1")
+        .bind(scheduled_id)
+        .fetch_one(&mut *people.connection)
+        .await?
+        .try_get("host_user_id")?;
+    let settings =
+        platform_settings(people.connection, &platform, Some(&scheduled.meeting_id), host_user_id.as_deref()).await?;
     let view = MeetingView {
         scheduled: Some(scheduled),
         instance: None,
         planned,
-        settings: PlatformSettings::default(),
+        settings,
         outcome_logged_at: None,
         children_of_invited_parents: children,
     };
@@ -249,10 +256,12 @@ pub async fn instance(
     .try_get::<Option<i64>, _>("at")?
     .map(from_millis);
     let session_rows = sqlx::query(
-        "SELECT session_key, platform_user_id, display_name, person_id, joined_at, left_at \
-         FROM participant_sessions WHERE instance_id = $1 ORDER BY joined_at, session_key",
+        "SELECT s.session_key, s.platform_user_id, s.display_name, s.person_id, s.joined_at, s.left_at, u.status AS account_status \
+         FROM participant_sessions s LEFT JOIN platform_users u ON u.platform = $2 AND u.platform_user_id = s.platform_user_id \
+         WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key",
     )
     .bind(instance_id)
+    .bind(&platform)
     .fetch_all(&mut *connection)
     .await?;
 
@@ -274,6 +283,11 @@ pub async fn instance(
             person,
             display_name: row.try_get("display_name")?,
             platform_user_id: row.try_get("platform_user_id")?,
+            in_school_account: match row.try_get::<Option<String>, _>("account_status")?.as_deref() {
+                Some("in_account") => Some(true),
+                Some("not_in_account") => Some(false),
+                _ => None,
+            },
             joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
             left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
         });
@@ -310,6 +324,8 @@ pub async fn instance(
             _ => {}
         }
     }
+    let settings =
+        platform_settings(people.connection, &platform, meeting_id.as_deref(), host_user_id.as_deref()).await?;
     let view = MeetingView {
         scheduled,
         instance: Some(InstanceView {
@@ -323,7 +339,7 @@ pub async fn instance(
             recording_started_at,
         }),
         planned,
-        settings: PlatformSettings::default(),
+        settings,
         outcome_logged_at,
         children_of_invited_parents: children,
     };
@@ -340,9 +356,13 @@ async fn load_schedule(
     platform: &str,
 ) -> Result<ScheduledView, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT platform_meeting_id, host_user_id, topic, start_time, duration_minutes, alternative_hosts, invitees, \
-           CASE WHEN deleted THEN 1 ELSE 0 END AS deleted \
-         FROM scheduled_meetings WHERE id = $1",
+        "SELECT m.platform_meeting_id, m.host_user_id, m.topic, m.start_time, m.duration_minutes, \
+           CASE WHEN a.read_at >= m.revised_at THEN a.alternative_hosts ELSE m.alternative_hosts END AS alternative_hosts, \
+           CASE WHEN a.read_at >= m.revised_at THEN a.invitees ELSE m.invitees END AS invitees, \
+           CASE WHEN m.deleted THEN 1 ELSE 0 END AS deleted \
+         FROM scheduled_meetings m LEFT JOIN meeting_settings a ON a.platform = m.platform \
+           AND a.platform_meeting_id = m.platform_meeting_id AND a.status = 'ok' \
+         WHERE m.id = $1",
     )
     .bind(scheduled_id)
     .fetch_one(&mut *people.connection)
@@ -381,6 +401,52 @@ async fn load_schedule(
         // Read as a number: the database-neutral driver cannot decode SQLite booleans.
         deleted: row.try_get::<i64, _>("deleted")? != 0,
     })
+}
+
+/// Chat and recording settings as the platform's API last reported them; `None` where not
+/// read (yet), never guessed.
+async fn platform_settings(
+    connection: &mut AnyConnection,
+    platform: &str,
+    meeting_id: Option<&str>,
+    host_user_id: Option<&str>,
+) -> Result<PlatformSettings, sqlx::Error> {
+    let mut settings = PlatformSettings::default();
+    let mut host_recording: Option<String> = None;
+    if let Some(host) = host_user_id {
+        let row = sqlx::query(
+            "SELECT chat, chat_with, auto_recording FROM user_settings WHERE platform = $1 AND platform_user_id = $2 AND status = 'ok'",
+        )
+        .bind(platform)
+        .bind(host)
+        .fetch_optional(&mut *connection)
+        .await?;
+        if let Some(row) = row {
+            let chat: Option<i64> = row.try_get("chat")?;
+            let chat_with: Option<i64> = row.try_get("chat_with")?;
+            settings.chat_enabled = match (chat, chat_with) {
+                (Some(0), _) | (_, Some(1)) => Some(false),
+                (Some(_), _) => Some(true),
+                (None, _) => None,
+            };
+            host_recording = row.try_get("auto_recording")?;
+        }
+    }
+    let mut meeting_recording: Option<String> = None;
+    if let Some(meeting_id) = meeting_id {
+        meeting_recording = sqlx::query(
+            "SELECT auto_recording FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
+        )
+        .bind(platform)
+        .bind(meeting_id)
+        .fetch_optional(&mut *connection)
+        .await?
+        .map(|row| row.try_get::<Option<String>, _>("auto_recording"))
+        .transpose()?
+        .flatten();
+    }
+    settings.auto_recording = meeting_recording.or(host_recording).map(|mode| mode != "none");
+    Ok(settings)
 }
 
 fn split_list(list: Option<String>) -> Vec<String> {

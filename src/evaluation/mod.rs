@@ -88,6 +88,7 @@ impl Evaluator {
             school_id,
             scheduled_meeting_id: ids.scheduled_meeting_id,
             meeting_instance_id: ids.meeting_instance_id,
+            platform_account_id: None,
         };
         // A call's evaluation owns the call's findings only; its schedule keeps its own.
         let scope = match target {

@@ -17,28 +17,30 @@ pub struct EvaluatedScope {
     pub school_id: i64,
     pub scheduled_meeting_id: Option<i64>,
     pub meeting_instance_id: Option<i64>,
+    pub platform_account_id: Option<i64>,
 }
 
 impl EvaluatedScope {
     fn owned(&self) -> (Scope, i64) {
-        match (self.meeting_instance_id, self.scheduled_meeting_id) {
-            (Some(instance), _) => (Scope::Instance, instance),
-            (None, Some(scheduled)) => (Scope::Scheduled, scheduled),
-            (None, None) => unreachable!("an evaluation is about a schedule or a call"),
+        match (self.meeting_instance_id, self.scheduled_meeting_id, self.platform_account_id) {
+            (Some(instance), _, _) => (Scope::Instance, instance),
+            (None, Some(scheduled), _) => (Scope::Scheduled, scheduled),
+            (None, None, Some(account)) => (Scope::Account, account),
+            (None, None, None) => unreachable!("an evaluation is about a schedule, a call or an account"),
         }
     }
 
     fn key(&self, finding: &Finding) -> String {
         let (scope, id) = self.owned();
-        let prefix = match scope {
-            Scope::Instance => "instance",
-            Scope::Scheduled => "scheduled",
-        };
-        format!(
-            "{prefix}:{id}/{}/{}",
-            finding.rule.as_str(),
-            finding.subject
-        )
+        format!("{}:{id}/{}/{}", scope_name(scope), finding.rule.as_str(), finding.subject)
+    }
+}
+
+fn scope_name(scope: Scope) -> &'static str {
+    match scope {
+        Scope::Instance => "instance",
+        Scope::Scheduled => "scheduled",
+        Scope::Account => "account",
     }
 }
 
@@ -72,11 +74,9 @@ pub async fn apply_evaluation(
     let column = match owned_scope {
         Scope::Instance => "meeting_instance_id",
         Scope::Scheduled => "scheduled_meeting_id",
+        Scope::Account => "platform_account_id",
     };
-    let scope_name = match owned_scope {
-        Scope::Instance => "instance",
-        Scope::Scheduled => "scheduled",
-    };
+    let scope_name = scope_name(owned_scope);
     let rows = sqlx::query(&format!(
         "SELECT id, finding_key, status, resolved_by, version, alert_round, severity, summary, people \
          FROM findings WHERE {column} = $1 AND scope = $2"
@@ -225,16 +225,14 @@ async fn insert(
 ) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO findings (school_id, finding_key, rule, scope, scheduled_meeting_id, meeting_instance_id, \
-           subject, severity, status, title, summary, clause, people, occurred_at, opened_at, updated_at, version) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $14, 1) RETURNING id",
+           subject, severity, status, title, summary, clause, people, occurred_at, opened_at, updated_at, version, \
+           platform_account_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $14, 1, $15) RETURNING id",
     )
     .bind(scope.school_id)
     .bind(key)
     .bind(finding.rule.as_str())
-    .bind(match finding.scope {
-        Scope::Instance => "instance",
-        Scope::Scheduled => "scheduled",
-    })
+    .bind(scope_name(finding.scope))
     .bind(scope.scheduled_meeting_id)
     .bind(scope.meeting_instance_id)
     .bind(&finding.subject)
@@ -245,6 +243,7 @@ async fn insert(
     .bind(people)
     .bind(to_millis(finding.occurred_at))
     .bind(to_millis(now))
+    .bind(scope.platform_account_id)
     .fetch_one(&mut *connection)
     .await?;
     row.try_get("id")

@@ -98,6 +98,12 @@ pub struct ZoomAccountSpec {
     pub account_id: String,
     #[serde(default)]
     pub label: Option<String>,
+    /// The Server-to-Server OAuth app's client id, for Zoom's API (settings, attendance reports).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The environment variable holding that app's client secret; never the secret itself.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

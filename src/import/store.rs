@@ -7,7 +7,7 @@ use chrono::Utc;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::spec::{
+use super::spec::{ZoomAccountSpec, 
     check_people, check_settings, check_timezone, CheckedPerson, ImportFile, SchoolSpec,
 };
 use super::{ImportError, PersonSpec};
@@ -54,15 +54,7 @@ pub async fn import(db: &Db, file: &ImportFile) -> Result<ImportReport, ImportEr
     for (school, people) in checked {
         let school_id = upsert_school(&mut tx, school, &mut report).await?;
         for account in &school.zoom_accounts {
-            add_account(
-                &mut tx,
-                school_id,
-                &school.slug,
-                &account.account_id,
-                account.label.as_deref(),
-                &mut report,
-            )
-            .await?;
+            add_account(&mut tx, school_id, &school.slug, account, &mut report).await?;
         }
         upsert_people(&mut tx, school_id, &school.slug, &people, &mut report).await?;
         // After the people: alert contacts name them.
@@ -136,30 +128,65 @@ async fn add_account(
     tx: &mut Tx,
     school_id: i64,
     slug: &str,
-    account_id: &str,
-    label: Option<&str>,
+    account: &ZoomAccountSpec,
     report: &mut ImportReport,
 ) -> Result<(), ImportError> {
+    let account_id = account.account_id.as_str();
+    let client_secret = match (&account.client_id, &account.client_secret_env) {
+        (Some(_), Some(variable)) => Some(std::env::var(variable).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
+            ImportError::Rejected(format!(
+                "school {slug}, Zoom account {account_id}: the environment variable {variable} is not set"
+            ))
+        })?),
+        (None, None) => None,
+        _ => {
+            return Err(ImportError::Rejected(format!(
+                "school {slug}, Zoom account {account_id}: client_id and client_secret_env go together"
+            )))
+        }
+    };
     let owner = sqlx::query(
-        "SELECT school_id FROM platform_accounts WHERE platform = $1 AND account_id = $2",
+        "SELECT school_id, client_id, client_secret FROM platform_accounts WHERE platform = $1 AND account_id = $2",
     )
     .bind(Platform::Zoom.as_str())
     .bind(account_id)
     .fetch_optional(&mut **tx)
     .await?;
     match owner {
-        Some(row) if row.try_get::<i64, _>("school_id")? == school_id => Ok(()),
+        Some(row) if row.try_get::<i64, _>("school_id")? == school_id => {
+            let stored_id: Option<String> = row.try_get("client_id")?;
+            let stored_secret: Option<String> = row.try_get("client_secret")?;
+            if account.client_id.is_some() && (stored_id != account.client_id || stored_secret != client_secret) {
+                // New credentials: whatever refusal was recorded belongs to the old ones.
+                sqlx::query(
+                    "UPDATE platform_accounts SET client_id = $1, client_secret = $2 WHERE platform = $3 AND account_id = $4",
+                )
+                .bind(account.client_id.as_deref())
+                .bind(client_secret.as_deref())
+                .bind(Platform::Zoom.as_str())
+                .bind(account_id)
+                .execute(&mut **tx)
+                .await?;
+                report.settings_updated += 1;
+            }
+            Ok(())
+        }
         Some(_) => Err(ImportError::Rejected(format!(
             "school {slug}: Zoom account {account_id} is already monitored by another school"
         ))),
         None => {
-            sqlx::query("INSERT INTO platform_accounts (school_id, platform, account_id, label) VALUES ($1, $2, $3, $4)")
-                .bind(school_id)
-                .bind(Platform::Zoom.as_str())
-                .bind(account_id)
-                .bind(label)
-                .execute(&mut **tx)
-                .await?;
+            sqlx::query(
+                "INSERT INTO platform_accounts (school_id, platform, account_id, label, client_id, client_secret) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(school_id)
+            .bind(Platform::Zoom.as_str())
+            .bind(account_id)
+            .bind(account.label.as_deref())
+            .bind(account.client_id.as_deref())
+            .bind(client_secret.as_deref())
+            .execute(&mut **tx)
+            .await?;
             report.accounts_added += 1;
             Ok(())
         }

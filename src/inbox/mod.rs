@@ -23,6 +23,7 @@ pub struct PendingEvent {
     pub id: i64,
     pub platform: Platform,
     pub school_id: i64,
+    pub account_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub attempts: i64,
     pub event: Result<MeetingEvent, String>,
@@ -36,8 +37,8 @@ pub async fn insert(
 ) -> Result<InsertOutcome, sqlx::Error> {
     let body = serde_json::to_string(&event.event).expect("events serialise");
     let result = sqlx::query(
-        "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+        "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
          ON CONFLICT (dedup_key) DO NOTHING",
     )
     .bind(event.platform.as_str())
@@ -47,6 +48,7 @@ pub async fn insert(
     .bind(to_millis(event.event.occurred_at()))
     .bind(to_millis(received_at))
     .bind(body)
+    .bind(&event.account_id)
     .execute(connection)
     .await?;
     Ok(if result.rows_affected() == 1 {
@@ -65,14 +67,14 @@ pub async fn claim_next(
 ) -> Result<Option<PendingEvent>, sqlx::Error> {
     let sql = match backend {
         Backend::Postgres => {
-            "SELECT id, platform, school_id, received_at, attempts, body FROM inbox \
+            "SELECT id, platform, school_id, account_id, received_at, attempts, body FROM inbox \
              WHERE processed_at IS NULL AND failed_at IS NULL \
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
         }
         Backend::Sqlite => {
             "UPDATE inbox SET attempts = attempts WHERE id = \
                (SELECT id FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT 1) \
-             RETURNING id, platform, school_id, received_at, attempts, body"
+             RETURNING id, platform, school_id, account_id, received_at, attempts, body"
         }
     };
     let Some(row) = sqlx::query(sql).fetch_optional(&mut **tx).await? else {
@@ -84,6 +86,7 @@ pub async fn claim_next(
         id: row.try_get("id")?,
         platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
         school_id: row.try_get("school_id")?,
+        account_id: row.try_get("account_id")?,
         received_at: from_millis(row.try_get("received_at")?),
         attempts: row.try_get("attempts")?,
         event: serde_json::from_str(&body).map_err(|error| error.to_string()),

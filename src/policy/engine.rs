@@ -15,6 +15,9 @@ use super::view::{MeetingView, PersonView};
 use super::Severity;
 use crate::directory::PersonKind;
 
+/// What coverage findings quote: the design's promise, not a school's clause.
+pub const COVERAGE_CLAUSE: &str = "Silence from the platforms is never read as \u{201c}all is well\u{201d}.";
+
 /// Everything a rule reads, and where it writes.
 pub struct Context<'a> {
     pub view: &'a MeetingView,
@@ -120,6 +123,8 @@ impl Context<'_> {
             RuleId::InviteViaParent => of!(invite_via_parent),
             RuleId::UnknownParticipant => of!(unknown_participant),
             RuleId::OutcomeLogged => of!(outcome_logged),
+            // Monitoring gaps are found outside the engine and always reported.
+            RuleId::Coverage => (true, Severity::High, COVERAGE_CLAUSE),
         }
     }
 

@@ -19,6 +19,8 @@ pub enum RuleId {
     InviteViaParent,
     UnknownParticipant,
     OutcomeLogged,
+    /// Not a policy rule: monitoring itself has a gap (credentials refused, webhooks silent).
+    Coverage,
 }
 
 impl RuleId {
@@ -35,6 +37,7 @@ impl RuleId {
             RuleId::InviteViaParent => "invite_via_parent",
             RuleId::UnknownParticipant => "unknown_participant",
             RuleId::OutcomeLogged => "outcome_logged",
+            RuleId::Coverage => "coverage",
         }
     }
 }
@@ -46,6 +49,8 @@ impl RuleId {
 pub enum Scope {
     Scheduled,
     Instance,
+    /// About a monitored platform account rather than a meeting.
+    Account,
 }
 
 /// A person a finding names, with their role in it.

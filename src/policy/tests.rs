@@ -55,6 +55,7 @@ fn session(key: &str, who: Option<PersonView>, joined: &str, left: Option<&str>)
             .filter(|p| p.is_staff())
             .map(|p| format!("zoom-{}", p.id)),
         person: who,
+        in_school_account: None,
         display_name: Some("shown name".into()),
         joined_at: Some(t(joined)),
         left_at: left.map(t),
@@ -626,4 +627,34 @@ fn several_rules_find_several_things_at_once() {
             RuleId::UnknownParticipant,
         ]
     );
+}
+
+#[test]
+fn staff_signed_in_to_an_account_outside_the_school_are_flagged_once_the_platform_says_so() {
+    let mut outside = session("2", Some(second_teacher()), "2025-03-11T14:30:00Z", None);
+    outside.in_school_account = Some(false);
+    let mut view = compliant_call_at("2025-03-11T14:30:00Z");
+    view.instance.as_mut().unwrap().sessions[1] = outside.clone();
+    let found = run(&view, &strict(), AFTER);
+    let account = of_rule(&found, RuleId::SchoolAccount);
+    assert_eq!(account.len(), 1);
+    assert!(account[0].summary.contains("outside the school"), "{}", account[0].summary);
+    outside.in_school_account = None;
+    view.instance.as_mut().unwrap().sessions[1] = outside;
+    assert!(of_rule(&run(&view, &strict(), AFTER), RuleId::SchoolAccount).is_empty(), "unknown is not a finding");
+}
+
+#[test]
+fn before_the_call_chat_and_recording_settings_are_checked_when_known() {
+    let mut view = scheduled(vec![invitee(pupil()), invitee(dsl())], Vec::new());
+    assert!(of_rule(&run(&view, &strict(), BEFORE), RuleId::ChatDisabled).is_empty(), "unknown is never guessed");
+    view.settings = PlatformSettings {
+        chat_enabled: Some(true),
+        auto_recording: Some(true),
+    };
+    let found = run(&view, &strict(), BEFORE);
+    assert_eq!(of_rule(&found, RuleId::ChatDisabled).len(), 1);
+    let recording = of_rule(&found, RuleId::Recording);
+    assert_eq!(recording.len(), 1, "the strict code forbids recording");
+    assert!(recording[0].summary.contains("set to record automatically"));
 }

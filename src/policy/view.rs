@@ -86,6 +86,8 @@ pub struct SessionView {
     pub display_name: Option<String>,
     /// The platform account the participant was signed in with, if any.
     pub platform_user_id: Option<String>,
+    /// Whether that account is one of the school's (from the platform's API; `None`: not known).
+    pub in_school_account: Option<bool>,
     pub joined_at: Option<DateTime<Utc>>,
     pub left_at: Option<DateTime<Utc>>,
 }

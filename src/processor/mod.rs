@@ -11,6 +11,7 @@ use chrono::Utc;
 use tokio::sync::{watch, Notify};
 
 use crate::db::Db;
+use crate::enrichment::{self, ReconciliationTiming};
 use crate::evaluation;
 use crate::inbox;
 use crate::telemetry::metrics::Metrics;
@@ -32,6 +33,9 @@ pub struct Processor {
     max_attempts: u32,
     /// Wakes the evaluation worker: a meeting changed.
     meeting_changed: Arc<Notify>,
+    /// Wakes the enrichment worker: platform API jobs were queued.
+    enrichment_requested: Arc<Notify>,
+    reconciliation: ReconciliationTiming,
 }
 
 impl Processor {
@@ -40,12 +44,16 @@ impl Processor {
         metrics: Arc<Metrics>,
         max_attempts: u32,
         meeting_changed: Arc<Notify>,
+        enrichment_requested: Arc<Notify>,
+        reconciliation: ReconciliationTiming,
     ) -> Self {
         Processor {
             db,
             metrics,
             max_attempts,
             meeting_changed,
+            enrichment_requested,
+            reconciliation,
         }
     }
 
@@ -57,19 +65,17 @@ impl Processor {
             tx.rollback().await?;
             return Ok(Step::Empty);
         };
+        let now = Utc::now();
         let outcome = match &pending.event {
-            Ok(event) => apply::apply(&mut tx, pending.school_id, pending.platform, event)
-                .await
-                .map_err(|error| error.to_string()),
+            Ok(event) => self.apply(&mut tx, &pending, event, now).await.map_err(|error| error.to_string()),
             Err(error) => Err(format!("stored event cannot be read: {error}")),
         };
         match outcome {
-            Ok(target) => {
-                let now = Utc::now();
-                evaluation::queue::enqueue(&mut tx, target, now).await?;
+            Ok(()) => {
                 inbox::mark_processed(&mut tx, pending.id, now).await?;
                 tx.commit().await?;
                 self.meeting_changed.notify_one();
+                self.enrichment_requested.notify_one();
                 let latency = (now - pending.received_at).to_std().unwrap_or_default();
                 self.metrics.record_processed(latency);
                 Ok(Step::Processed)
@@ -89,6 +95,33 @@ impl Processor {
                 Ok(Step::Failed)
             }
         }
+    }
+
+    /// Applies the event, queues its meeting for evaluation and the platform API reads it
+    /// calls for, all in the caller's transaction.
+    async fn apply(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        pending: &inbox::PendingEvent,
+        event: &crate::meeting::MeetingEvent,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let target = apply::apply(tx, pending.school_id, pending.platform, event).await?;
+        evaluation::queue::enqueue(tx, target, now).await?;
+        if let Some(account_id) = &pending.account_id {
+            enrichment::request_after_event(
+                tx,
+                pending.platform,
+                pending.school_id,
+                account_id,
+                event,
+                target,
+                self.reconciliation,
+                now,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Processes until nothing is pending (for tests and tools).

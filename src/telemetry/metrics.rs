@@ -38,6 +38,7 @@ pub struct Metrics {
     set_aside: AtomicU64,
     processing_latency: Histogram,
     alerts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    enrichment: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
 }
 
 impl Metrics {
@@ -75,6 +76,16 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .entry((channel, outcome))
+            .or_default() += 1;
+    }
+
+    /// Counts one platform API job attempt by kind and outcome (done, retrying, failed).
+    pub fn record_enrichment(&self, kind: &'static str, outcome: &'static str) {
+        *self
+            .enrichment
+            .lock()
+            .expect("metrics lock")
+            .entry((kind, outcome))
             .or_default() += 1;
     }
 
@@ -182,6 +193,14 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "chaperone_alert_deliveries_total{{channel=\"{channel}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        let _ = writeln!(out, "# HELP chaperone_platform_api_jobs_total Platform API job attempts, by kind and outcome.");
+        let _ = writeln!(out, "# TYPE chaperone_platform_api_jobs_total counter");
+        for ((kind, outcome), count) in self.enrichment.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "chaperone_platform_api_jobs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {count}"
             );
         }
         out

@@ -140,6 +140,7 @@ async fn handle(
             let accepted = AcceptedEvent {
                 platform: Platform::Zoom,
                 school_id,
+                account_id,
                 dedup_key,
                 event: *event,
             };

@@ -223,13 +223,17 @@ fn school_identities(context: &mut Context, instance: &InstanceView) {
         let (Some(person), Some(joined)) = (&session.person, session.joined_at) else {
             continue;
         };
-        if !person.is_staff() || session.platform_user_id.is_some() || reported.contains(&person.id)
-        {
+        let how = match (&session.platform_user_id, session.in_school_account) {
+            (None, _) => "without signing in to a school account",
+            (Some(_), Some(false)) => "signed in to an account outside the school's",
+            _ => continue,
+        };
+        if !person.is_staff() || reported.contains(&person.id) {
             continue;
         }
         reported.push(person.id);
         let summary = format!(
-            "{} joined {} at {} without signing in to a school account.",
+            "{} joined {} at {} {how}.",
             named(person),
             context.meeting_name(),
             context.when(joined)

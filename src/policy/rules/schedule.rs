@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::directory::PersonKind;
 use crate::policy::engine::{involved, named, pupils_involved, Context};
 use crate::policy::finding::{RuleId, Scope};
+use crate::policy::settings::RecordingMode;
 use crate::policy::view::PersonView;
 
 pub fn check(context: &mut Context) {
@@ -20,6 +21,30 @@ pub fn check(context: &mut Context) {
     planned_hours(context, scope, planned_for);
     consent_of_invited(context, scope, planned_for);
     chat_setting(context, scope, planned_for);
+    recording_setting(context, scope, planned_for);
+}
+
+fn recording_setting(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) {
+    let mode = context.policy.recording.params.mode;
+    let problem = match (mode, context.view.settings.auto_recording) {
+        (RecordingMode::Required, Some(false)) => "is not set to record automatically",
+        (RecordingMode::Forbidden, Some(true)) => "is set to record automatically",
+        _ => return,
+    };
+    let summary = format!(
+        "{}, planned for {}, {problem}.",
+        capitalised(&context.meeting_name()),
+        context.when(planned_for)
+    );
+    context.find(
+        RuleId::Recording,
+        scope,
+        "recording_setting",
+        "Recording setting against policy",
+        summary,
+        Vec::new(),
+        planned_for,
+    );
 }
 
 /// The planned start, or the actual one for an unscheduled call.

@@ -1,0 +1,219 @@
+//! Enrichment: what webhooks do not say, read from the platform's API after they arrive —
+//! a meeting's invitees and recording setting, a host's chat setting, whether a participant's
+//! account is the school's — and, after a call, its participant report, merged into the
+//! register. Jobs are queued in the transaction that applied the event, worked through
+//! outside it, and retried on a schedule; an API outage never slows webhook ingestion.
+
+pub mod coverage;
+pub mod store;
+pub mod worker;
+
+use chrono::{DateTime, Duration, Utc};
+use sqlx::AnyConnection;
+
+use crate::db::time::to_millis;
+use crate::evaluation::Target;
+use crate::meeting::{MeetingEvent, Platform};
+
+/// What to read from the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobKind {
+    /// A scheduled meeting's settings (key: the platform meeting id).
+    MeetingSettings,
+    /// A host's settings (key: the platform user id).
+    HostSettings,
+    /// Whether a user belongs to the school's account (key: the platform user id).
+    UserAccount,
+    /// A call's participant report after it ended (key: the instance key).
+    Attendance,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::MeetingSettings => "meeting_settings",
+            JobKind::HostSettings => "host_settings",
+            JobKind::UserAccount => "user_account",
+            JobKind::Attendance => "attendance",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<JobKind> {
+        // (Job kinds are stored as text; an unknown one cannot be worked.)
+        match text {
+            "meeting_settings" => Some(JobKind::MeetingSettings),
+            "host_settings" => Some(JobKind::HostSettings),
+            "user_account" => Some(JobKind::UserAccount),
+            "attendance" => Some(JobKind::Attendance),
+            _ => None,
+        }
+    }
+}
+
+/// A claimed job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub id: i64,
+    pub platform: Platform,
+    pub school_id: i64,
+    pub account_id: String,
+    pub kind: JobKind,
+    pub key: String,
+    pub instance_id: Option<i64>,
+    pub attempts: i64,
+    pub deadline_at: Option<DateTime<Utc>>,
+}
+
+/// A meeting's settings as the platform reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MeetingSettingsRecord {
+    pub host_email: Option<String>,
+    pub invitees: Vec<String>,
+    pub alternative_hosts: Vec<String>,
+    /// `local`, `cloud` or `none`.
+    pub auto_recording: Option<String>,
+    pub waiting_room: Option<bool>,
+    pub authentication: Option<bool>,
+}
+
+/// A host's settings as the platform reports them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserSettingsRecord {
+    pub chat: Option<bool>,
+    pub private_chat: Option<bool>,
+    /// Zoom's `allow_participants_chat_with`: 1 means nobody can chat.
+    pub chat_with: Option<i64>,
+    pub auto_recording: Option<String>,
+}
+
+/// One stay in a call as the platform's report lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportedSession {
+    pub session_key: String,
+    pub platform_user_id: Option<String>,
+    pub email: Option<String>,
+    pub display_name: Option<String>,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+}
+
+/// What a job read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fetched {
+    MeetingSettings(MeetingSettingsRecord),
+    MeetingGone,
+    HostSettings(UserSettingsRecord),
+    UserInAccount(bool),
+    /// The report; `None` while the platform has not produced it yet.
+    Attendance(Option<Vec<ReportedSession>>),
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum FetchError {
+    #[error("the account's API credentials are refused: {0}")]
+    Credentials(String),
+    #[error("the account has no API credentials configured")]
+    NotConfigured,
+    #[error("rate limited")]
+    RateLimited { retry_after: Option<std::time::Duration> },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Queues (or re-queues) a job, due at `due_at`.
+#[allow(clippy::too_many_arguments)]
+pub async fn request(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    school_id: i64,
+    account_id: &str,
+    kind: JobKind,
+    key: &str,
+    instance_id: Option<i64>,
+    due_at: DateTime<Utc>,
+    deadline_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO enrichment_jobs (platform, school_id, account_id, kind, job_key, instance_id, status, due_at, \
+           deadline_at, attempts, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, 0, $7) \
+         ON CONFLICT (platform, kind, job_key) DO UPDATE SET status = 'pending', due_at = excluded.due_at, \
+           deadline_at = excluded.deadline_at, attempts = 0, account_id = excluded.account_id, updated_at = excluded.updated_at",
+    )
+    .bind(platform.as_str())
+    .bind(school_id)
+    .bind(account_id)
+    .bind(kind.as_str())
+    .bind(key)
+    .bind(instance_id)
+    .bind(to_millis(due_at))
+    .bind(deadline_at.map(to_millis))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
+/// When the participant report is first asked for after a call ends, and until when.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconciliationTiming {
+    pub first_after: Duration,
+    pub give_up_after: Duration,
+}
+
+/// The jobs an applied event calls for.
+#[allow(clippy::too_many_arguments)]
+pub async fn request_after_event(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    school_id: i64,
+    account_id: &str,
+    event: &MeetingEvent,
+    target: Target,
+    timing: ReconciliationTiming,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let mut jobs: Vec<(JobKind, String, Option<i64>, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+    match event {
+        MeetingEvent::ScheduleChanged { meeting_id, change, .. } => {
+            if !change.deleted {
+                jobs.push((JobKind::MeetingSettings, meeting_id.clone(), None, now, None));
+                if let Some(host) = &change.host_user_id {
+                    jobs.push((JobKind::HostSettings, host.clone(), None, now, None));
+                }
+            }
+        }
+        MeetingEvent::InstanceStarted { instance, .. } => {
+            if let Some(meeting_id) = &instance.meeting_id {
+                jobs.push((JobKind::MeetingSettings, meeting_id.clone(), None, now, None));
+            }
+            if let Some(host) = &instance.host_user_id {
+                jobs.push((JobKind::HostSettings, host.clone(), None, now, None));
+            }
+        }
+        MeetingEvent::ParticipantJoined { participant, .. } => {
+            if let Some(user_id) = &participant.platform_user_id {
+                jobs.push((JobKind::UserAccount, user_id.clone(), None, now, None));
+            }
+        }
+        MeetingEvent::InstanceEnded { instance, .. } => {
+            if let Target::Instance(instance_id) = target {
+                jobs.push((
+                    JobKind::Attendance,
+                    instance.instance_key.clone(),
+                    Some(instance_id),
+                    now + timing.first_after,
+                    Some(now + timing.give_up_after),
+                ));
+                store::mark_reconciliation_pending(connection, instance_id).await?;
+            }
+        }
+        MeetingEvent::ParticipantLeft { .. } | MeetingEvent::Signal { .. } => {}
+    }
+    for (kind, key, instance, due, deadline) in jobs {
+        // A user's account or settings once known needs no second look on every join.
+        if matches!(kind, JobKind::UserAccount) && store::user_account_known(connection, platform, &key).await? {
+            continue;
+        }
+        request(connection, platform, school_id, account_id, kind, &key, instance, due, deadline).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,281 @@
+//! Storing what enrichment read, with when it was read (or why it could not be), merging a
+//! participant report into the register, and queueing the meetings it affects for evaluation.
+
+use chrono::{DateTime, Utc};
+use sqlx::{AnyConnection, Row};
+
+use super::{Job, MeetingSettingsRecord, ReportedSession, UserSettingsRecord};
+use crate::db::time::to_millis;
+use crate::directory::resolve_person;
+use crate::evaluation::queue::{self, Target};
+use crate::meeting::Platform;
+
+fn flag(value: Option<bool>) -> Option<i64> {
+    value.map(i64::from)
+}
+
+pub async fn save_meeting_settings(
+    connection: &mut AnyConnection,
+    job: &Job,
+    settings: Option<&MeetingSettingsRecord>,
+    status: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    // An unreadable API never overwrites what was read before: "unknown" only stands in for nothing.
+    if status == "unknown" {
+        let known = sqlx::query("SELECT status FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status <> 'unknown'")
+            .bind(job.platform.as_str())
+            .bind(&job.key)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+    }
+    let empty = MeetingSettingsRecord::default();
+    let settings = settings.unwrap_or(&empty);
+    sqlx::query(
+        "INSERT INTO meeting_settings (platform, platform_meeting_id, status, read_at, error, host_email, invitees, \
+           alternative_hosts, auto_recording, waiting_room, authentication) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (platform, platform_meeting_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
+           error = excluded.error, host_email = excluded.host_email, invitees = excluded.invitees, \
+           alternative_hosts = excluded.alternative_hosts, auto_recording = excluded.auto_recording, \
+           waiting_room = excluded.waiting_room, authentication = excluded.authentication",
+    )
+    .bind(job.platform.as_str())
+    .bind(&job.key)
+    .bind(status)
+    .bind(to_millis(now))
+    .bind(error)
+    .bind(settings.host_email.as_deref())
+    .bind(settings.invitees.join(";"))
+    .bind(settings.alternative_hosts.join(";"))
+    .bind(settings.auto_recording.as_deref())
+    .bind(flag(settings.waiting_room))
+    .bind(flag(settings.authentication))
+    .execute(&mut *connection)
+    .await?;
+    // The schedule and any call of it are checked again with what is now known.
+    let scheduled = sqlx::query("SELECT id FROM scheduled_meetings WHERE platform = $1 AND platform_meeting_id = $2")
+        .bind(job.platform.as_str())
+        .bind(&job.key)
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in scheduled {
+        queue::enqueue(connection, Target::Scheduled(row.try_get("id")?), now).await?;
+    }
+    enqueue_running_calls(connection, "platform_meeting_id", job.platform, &job.key, now).await
+}
+
+pub async fn save_user_settings(
+    connection: &mut AnyConnection,
+    job: &Job,
+    settings: Option<&UserSettingsRecord>,
+    status: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    if status == "unknown" {
+        let known = sqlx::query("SELECT status FROM user_settings WHERE platform = $1 AND platform_user_id = $2 AND status <> 'unknown'")
+            .bind(job.platform.as_str())
+            .bind(&job.key)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if known.is_some() {
+            return Ok(());
+        }
+    }
+    let empty = UserSettingsRecord::default();
+    let settings = settings.unwrap_or(&empty);
+    sqlx::query(
+        "INSERT INTO user_settings (platform, platform_user_id, status, read_at, error, chat, private_chat, chat_with, auto_recording) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
+           error = excluded.error, chat = excluded.chat, private_chat = excluded.private_chat, \
+           chat_with = excluded.chat_with, auto_recording = excluded.auto_recording",
+    )
+    .bind(job.platform.as_str())
+    .bind(&job.key)
+    .bind(status)
+    .bind(to_millis(now))
+    .bind(error)
+    .bind(flag(settings.chat))
+    .bind(flag(settings.private_chat))
+    .bind(settings.chat_with)
+    .bind(settings.auto_recording.as_deref())
+    .execute(&mut *connection)
+    .await?;
+    let scheduled = sqlx::query("SELECT id FROM scheduled_meetings WHERE platform = $1 AND host_user_id = $2 AND deleted = $3")
+        .bind(job.platform.as_str())
+        .bind(&job.key)
+        .bind(false)
+        .fetch_all(&mut *connection)
+        .await?;
+    for row in scheduled {
+        queue::enqueue(connection, Target::Scheduled(row.try_get("id")?), now).await?;
+    }
+    enqueue_running_calls(connection, "host_user_id", job.platform, &job.key, now).await
+}
+
+pub async fn save_user_account(
+    connection: &mut AnyConnection,
+    job: &Job,
+    status: &str,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO platform_users (platform, platform_user_id, status, read_at, error) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, error = excluded.error",
+    )
+    .bind(job.platform.as_str())
+    .bind(&job.key)
+    .bind(status)
+    .bind(to_millis(now))
+    .bind(error)
+    .execute(&mut *connection)
+    .await?;
+    let calls = sqlx::query(
+        "SELECT DISTINCT s.instance_id FROM participant_sessions s JOIN meeting_instances i ON i.id = s.instance_id \
+         WHERE s.platform_user_id = $1 AND i.platform = $2 AND (i.ended_at IS NULL OR i.ended_at >= $3)",
+    )
+    .bind(&job.key)
+    .bind(job.platform.as_str())
+    .bind(to_millis(now) - 24 * 3600 * 1000)
+    .fetch_all(&mut *connection)
+    .await?;
+    for row in calls {
+        queue::enqueue(connection, Target::Instance(row.try_get("instance_id")?), now).await?;
+    }
+    Ok(())
+}
+
+/// Whether a user's account membership has been read already.
+pub async fn user_account_known(connection: &mut AnyConnection, platform: Platform, user_id: &str) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query("SELECT status FROM platform_users WHERE platform = $1 AND platform_user_id = $2 AND status <> 'unknown'")
+        .bind(platform.as_str())
+        .bind(user_id)
+        .fetch_optional(connection)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn enqueue_running_calls(
+    connection: &mut AnyConnection,
+    column: &str,
+    platform: Platform,
+    value: &str,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(&format!(
+        "SELECT id FROM meeting_instances WHERE platform = $1 AND {column} = $2 AND ended_at IS NULL"
+    ))
+    .bind(platform.as_str())
+    .bind(value)
+    .fetch_all(&mut *connection)
+    .await?;
+    for row in rows {
+        queue::enqueue(connection, Target::Instance(row.try_get("id")?), now).await?;
+    }
+    Ok(())
+}
+
+pub async fn mark_reconciliation_pending(connection: &mut AnyConnection, instance_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE meeting_instances SET reconciliation = 'pending' WHERE id = $1 AND reconciliation IS NULL")
+        .bind(instance_id)
+        .execute(connection)
+        .await?;
+    Ok(())
+}
+
+/// Merges the platform's participant report into the register. Sessions the webhooks
+/// already gave are completed (earliest join, latest leave); sessions they missed are
+/// added and marked as found by reconciliation. Returns how many sessions were added.
+pub async fn merge_attendance(
+    connection: &mut AnyConnection,
+    job: &Job,
+    sessions: &[ReportedSession],
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let Some(instance_id) = job.instance_id else {
+        return Ok(0);
+    };
+    let mut added = 0;
+    for session in sessions {
+        let person_id = resolve_person(
+            connection,
+            job.school_id,
+            job.platform,
+            session.platform_user_id.as_deref(),
+            session.email.as_deref(),
+        )
+        .await?;
+        let existing = sqlx::query("SELECT joined_at, left_at FROM participant_sessions WHERE instance_id = $1 AND session_key = $2")
+            .bind(instance_id)
+            .bind(&session.session_key)
+            .fetch_optional(&mut *connection)
+            .await?;
+        match existing {
+            None => {
+                sqlx::query(
+                    "INSERT INTO participant_sessions (instance_id, session_key, platform_user_id, email, display_name, \
+                       person_id, joined_at, left_at, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'reconciliation')",
+                )
+                .bind(instance_id)
+                .bind(&session.session_key)
+                .bind(session.platform_user_id.as_deref())
+                .bind(session.email.as_deref())
+                .bind(session.display_name.as_deref())
+                .bind(person_id)
+                .bind(session.joined_at.map(to_millis))
+                .bind(session.left_at.map(to_millis))
+                .execute(&mut *connection)
+                .await?;
+                added += 1;
+            }
+            Some(row) => {
+                // Fill what the webhooks did not give; what they gave stands.
+                let joined: Option<i64> = row.try_get("joined_at")?;
+                let left: Option<i64> = row.try_get("left_at")?;
+                sqlx::query(
+                    "UPDATE participant_sessions SET joined_at = $1, left_at = $2, \
+                       platform_user_id = COALESCE(platform_user_id, $3), email = COALESCE(email, $4), \
+                       person_id = COALESCE(person_id, $5) WHERE instance_id = $6 AND session_key = $7",
+                )
+                .bind(joined.or(session.joined_at.map(to_millis)))
+                .bind(left.or(session.left_at.map(to_millis)))
+                .bind(session.platform_user_id.as_deref())
+                .bind(session.email.as_deref())
+                .bind(person_id)
+                .bind(instance_id)
+                .bind(&session.session_key)
+                .execute(&mut *connection)
+                .await?;
+            }
+        }
+    }
+    sqlx::query("UPDATE meeting_instances SET reconciliation = 'complete', reconciled_at = $1, reconciliation_error = NULL WHERE id = $2")
+        .bind(to_millis(now))
+        .bind(instance_id)
+        .execute(&mut *connection)
+        .await?;
+    queue::enqueue(connection, Target::Instance(instance_id), now).await?;
+    Ok(added)
+}
+
+pub async fn give_up_reconciliation(
+    connection: &mut AnyConnection,
+    job: &Job,
+    error: &str,
+) -> Result<(), sqlx::Error> {
+    if let Some(instance_id) = job.instance_id {
+        sqlx::query("UPDATE meeting_instances SET reconciliation = 'gave_up', reconciliation_error = $1 WHERE id = $2")
+            .bind(error)
+            .bind(instance_id)
+            .execute(connection)
+            .await?;
+    }
+    Ok(())
+}

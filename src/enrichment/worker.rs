@@ -1,0 +1,339 @@
+//! The enrichment worker: claims due jobs (with a lease, so another instance does not take
+//! the same one), asks the platform, stores what it learnt — or that it could not — and
+//! reschedules failures with backoff and jitter, honouring the platform's `Retry-After`.
+//! Between jobs it checks that monitored accounts are not silent during school hours.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::any::AnyRow;
+use sqlx::Row;
+use tokio::sync::{watch, Notify};
+
+use super::{coverage, store, FetchError, Fetched, Job, JobKind};
+use crate::db::time::{from_millis, to_millis};
+use crate::db::{Backend, Db};
+use crate::directory::settings as school_settings;
+use crate::meeting::Platform;
+use crate::policy::calendar::{BankHolidays, SchoolCalendar};
+use crate::retry::RetryPolicy;
+use crate::telemetry::metrics::Metrics;
+use crate::zoom::enrich::ZoomFetcher;
+
+const LEASE: Duration = Duration::from_secs(120);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Done,
+    Retrying,
+    Failed,
+    Empty,
+}
+
+/// How often monitored accounts are checked for silence, and how long counts as silent.
+#[derive(Debug, Clone, Copy)]
+pub struct SilenceCheck {
+    pub every: Duration,
+    pub silent_after: Duration,
+}
+
+#[derive(Clone)]
+pub struct Enricher {
+    db: Db,
+    zoom: Arc<ZoomFetcher>,
+    retry: RetryPolicy,
+    metrics: Arc<Metrics>,
+    bank_holidays: Arc<BankHolidays>,
+    silence: SilenceCheck,
+    /// Woken when meetings were queued for evaluation.
+    meetings_changed: Arc<Notify>,
+    alerts_queued: Arc<Notify>,
+}
+
+impl Enricher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        db: Db,
+        zoom: Arc<ZoomFetcher>,
+        retry: RetryPolicy,
+        metrics: Arc<Metrics>,
+        bank_holidays: Arc<BankHolidays>,
+        silence: SilenceCheck,
+        meetings_changed: Arc<Notify>,
+        alerts_queued: Arc<Notify>,
+    ) -> Self {
+        Enricher {
+            db,
+            zoom,
+            retry,
+            metrics,
+            bank_holidays,
+            silence,
+            meetings_changed,
+            alerts_queued,
+        }
+    }
+
+    /// Works the earliest job due at `now`, if any.
+    pub async fn work_next(&self, now: DateTime<Utc>) -> Result<Step, sqlx::Error> {
+        let Some(job) = self.claim(now).await? else {
+            return Ok(Step::Empty);
+        };
+        let fetched = match job.platform {
+            Platform::Zoom => self.zoom.fetch(&job).await,
+            Platform::GoogleMeet => Err(FetchError::NotConfigured),
+        };
+        let mut tx = self.db.pool.begin().await?;
+        let mut alerts = 0;
+        let step = match fetched {
+            Ok(fetched) => {
+                alerts += coverage::record_credentials(&mut tx, job.platform, &job.account_id, None, now).await?;
+                self.store(&mut tx, &job, fetched, now).await?
+            }
+            Err(FetchError::Credentials(reason)) => {
+                alerts += coverage::record_credentials(&mut tx, job.platform, &job.account_id, Some(&reason), now).await?;
+                self.failed_attempt(&mut tx, &job, &format!("credentials refused: {reason}"), None, now).await?
+            }
+            Err(FetchError::NotConfigured) => {
+                // Nothing to retry until credentials are imported; the gap is visible on the meeting.
+                self.record_unknown(&mut tx, &job, "no API credentials are configured for the account", now).await?;
+                self.finish(&mut tx, &job, "failed", Some("no API credentials"), now).await?;
+                Step::Failed
+            }
+            Err(FetchError::RateLimited { retry_after }) => {
+                self.failed_attempt(&mut tx, &job, "rate limited", retry_after, now).await?
+            }
+            Err(FetchError::Failed(reason)) => self.failed_attempt(&mut tx, &job, &reason, None, now).await?,
+        };
+        tx.commit().await?;
+        self.meetings_changed.notify_one();
+        if alerts > 0 {
+            self.alerts_queued.notify_one();
+        }
+        self.metrics.record_enrichment(job.kind.as_str(), step_label(step));
+        Ok(step)
+    }
+
+    /// Works until nothing is due at `now` (for tests and tools).
+    pub async fn drain(&self, now: DateTime<Utc>) -> Result<Vec<Step>, sqlx::Error> {
+        let mut steps = Vec::new();
+        loop {
+            match self.work_next(now).await? {
+                Step::Empty => return Ok(steps),
+                step => steps.push(step),
+            }
+        }
+    }
+
+    pub async fn run(self, wake: Arc<Notify>, poll_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+        let mut silence_checked: Option<std::time::Instant> = None;
+        while !*shutdown.borrow() {
+            if silence_checked.is_none_or(|at| at.elapsed() >= self.silence.every) {
+                silence_checked = Some(std::time::Instant::now());
+                if let Err(error) = self.check_silence(Utc::now()).await {
+                    tracing::error!(%error, "coverage check failed");
+                }
+            }
+            match self.work_next(Utc::now()).await {
+                Ok(Step::Empty) => {}
+                Ok(_) => continue,
+                Err(error) => tracing::error!(%error, "enrichment step failed"),
+            }
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(poll_interval) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    /// During each school's hours, an account with credentials that has sent no event for
+    /// the silence period is asked how many meetings are live on it; live meetings and no
+    /// events is a coverage finding.
+    pub async fn check_silence(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        let accounts = sqlx::query(
+            "SELECT a.account_id, a.school_id, s.timezone FROM platform_accounts a JOIN schools s ON s.id = a.school_id \
+             WHERE a.platform = $1 AND a.client_id IS NOT NULL",
+        )
+        .bind(Platform::Zoom.as_str())
+        .fetch_all(&self.db.pool)
+        .await?;
+        for account in accounts {
+            let account_id: String = account.try_get("account_id")?;
+            let school_id: i64 = account.try_get("school_id")?;
+            let mut connection = self.db.pool.acquire().await?;
+            let settings = school_settings::load(&mut connection, school_id).await?;
+            let timezone = account.try_get::<String, _>("timezone")?.parse().unwrap_or(chrono_tz::Tz::UTC);
+            let calendar = SchoolCalendar::new(timezone, settings.calendar, &self.bank_holidays);
+            let last = sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1")
+                .bind(&account_id)
+                .fetch_one(&mut *connection)
+                .await?
+                .try_get::<Option<i64>, _>("last")?
+                .map(from_millis);
+            let silent_after = chrono::Duration::from_std(self.silence.silent_after).unwrap_or(chrono::Duration::hours(1));
+            let quiet = last.is_none_or(|last| now - last > silent_after);
+            let live = if calendar.within_school_hours(now, now) && quiet {
+                let credentials = match self.zoom.credentials(&account_id).await {
+                    Ok(credentials) => credentials,
+                    Err(_) => continue,
+                };
+                match self.zoom.api().live_meetings(&credentials).await {
+                    Ok(count) if count > 0 => Some(count),
+                    Ok(_) => None,
+                    Err(error) => {
+                        tracing::warn!(school_id, %error, "cannot tell whether meetings are live");
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let mut tx = self.db.pool.begin().await?;
+            let alerts = coverage::record_silence(&mut tx, Platform::Zoom, &account_id, live, now).await?;
+            tx.commit().await?;
+            if alerts > 0 {
+                self.alerts_queued.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim(&self, now: DateTime<Utc>) -> Result<Option<Job>, sqlx::Error> {
+        let pick = match self.db.backend {
+            Backend::Postgres => "SELECT id FROM enrichment_jobs WHERE status = 'pending' AND due_at <= $1 \
+                 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "SELECT id FROM enrichment_jobs WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT 1",
+        };
+        let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
+        let row = sqlx::query(&format!(
+            "UPDATE enrichment_jobs SET due_at = $2, attempts = attempts + 1, updated_at = $1 WHERE id = ({pick}) \
+             RETURNING id, platform, school_id, account_id, kind, job_key, instance_id, attempts, deadline_at"
+        ))
+        .bind(to_millis(now))
+        .bind(to_millis(lease_until))
+        .fetch_optional(&self.db.pool)
+        .await?;
+        row.as_ref().map(job_from_row).transpose()
+    }
+
+    async fn store(&self, tx: &mut sqlx::AnyConnection, job: &Job, fetched: Fetched, now: DateTime<Utc>) -> Result<Step, sqlx::Error> {
+        match fetched {
+            Fetched::MeetingSettings(settings) => {
+                store::save_meeting_settings(tx, job, Some(&settings), "ok", None, now).await?;
+            }
+            Fetched::MeetingGone => {
+                store::save_meeting_settings(tx, job, None, "not_found", None, now).await?;
+            }
+            Fetched::HostSettings(settings) => {
+                store::save_user_settings(tx, job, Some(&settings), "ok", None, now).await?;
+            }
+            Fetched::UserInAccount(inside) => {
+                let status = if inside { "in_account" } else { "not_in_account" };
+                store::save_user_account(tx, job, status, None, now).await?;
+            }
+            Fetched::Attendance(None) => {
+                return self
+                    .failed_attempt(tx, job, "the participant report is not available yet", None, now)
+                    .await;
+            }
+            Fetched::Attendance(Some(sessions)) => {
+                let added = store::merge_attendance(tx, job, &sessions, now).await?;
+                tracing::info!(job_id = job.id, sessions = sessions.len(), added, "attendance reconciled");
+            }
+        }
+        self.finish(tx, job, "done", None, now).await?;
+        Ok(Step::Done)
+    }
+
+    /// Schedules another attempt, or gives up after the last attempt or past the deadline.
+    async fn failed_attempt(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job: &Job,
+        reason: &str,
+        retry_after: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Result<Step, sqlx::Error> {
+        let delay = self.retry.delay(job.attempts as u32, retry_after);
+        let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
+        let out_of_attempts = job.deadline_at.is_none() && job.attempts as u32 >= self.retry.max_attempts;
+        let past_deadline = job.deadline_at.is_some_and(|deadline| next > deadline);
+        if out_of_attempts || past_deadline {
+            self.record_unknown(tx, job, reason, now).await?;
+            self.finish(tx, job, "failed", Some(reason), now).await?;
+            tracing::warn!(job_id = job.id, kind = job.kind.as_str(), attempts = job.attempts, "enrichment gave up");
+            return Ok(Step::Failed);
+        }
+        // Settings not read yet are visibly unknown while retrying; never guessed.
+        if job.kind != JobKind::Attendance {
+            self.record_unknown(tx, job, reason, now).await?;
+        }
+        sqlx::query("UPDATE enrichment_jobs SET due_at = $1, last_error = $2, updated_at = $3 WHERE id = $4")
+            .bind(to_millis(next))
+            .bind(reason)
+            .bind(to_millis(now))
+            .bind(job.id)
+            .execute(&mut *tx)
+            .await?;
+        Ok(Step::Retrying)
+    }
+
+    async fn record_unknown(&self, tx: &mut sqlx::AnyConnection, job: &Job, reason: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        match job.kind {
+            JobKind::MeetingSettings => store::save_meeting_settings(tx, job, None, "unknown", Some(reason), now).await,
+            JobKind::HostSettings => store::save_user_settings(tx, job, None, "unknown", Some(reason), now).await,
+            JobKind::UserAccount => {
+                if store::user_account_known(tx, job.platform, &job.key).await? {
+                    return Ok(());
+                }
+                store::save_user_account(tx, job, "unknown", Some(reason), now).await
+            }
+            JobKind::Attendance => store::give_up_reconciliation(tx, job, reason).await,
+        }
+    }
+
+    async fn finish(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job: &Job,
+        status: &str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE enrichment_jobs SET status = $1, last_error = $2, updated_at = $3 WHERE id = $4")
+            .bind(status)
+            .bind(error)
+            .bind(to_millis(now))
+            .bind(job.id)
+            .execute(tx)
+            .await?;
+        Ok(())
+    }
+}
+
+fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
+    let kind: String = row.try_get("kind")?;
+    let platform: String = row.try_get("platform")?;
+    Ok(Job {
+        id: row.try_get("id")?,
+        platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
+        school_id: row.try_get("school_id")?,
+        account_id: row.try_get("account_id")?,
+        kind: JobKind::parse(&kind).unwrap_or(JobKind::MeetingSettings),
+        key: row.try_get("job_key")?,
+        instance_id: row.try_get("instance_id")?,
+        attempts: row.try_get("attempts")?,
+        deadline_at: row.try_get::<Option<i64>, _>("deadline_at")?.map(from_millis),
+    })
+}
+
+fn step_label(step: Step) -> &'static str {
+    match step {
+        Step::Done => "done",
+        Step::Retrying => "retrying",
+        Step::Failed => "failed",
+        Step::Empty => "empty",
+    }
+}

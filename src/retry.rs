@@ -1,0 +1,65 @@
+//! Retry schedules for work that reaches outside: alert deliveries and platform API calls.
+
+use std::time::Duration;
+
+/// How failed attempts are retried.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// The wait before the second attempt; it doubles with each further attempt.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    pub max_attempts: u32,
+}
+
+impl RetryPolicy {
+    /// The wait after failed attempt number `attempts` (1-based): `Retry-After` when the
+    /// receiver gave one, else exponential with ±20 % jitter so retries do not synchronise.
+    pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(retry_after) = retry_after {
+            return retry_after;
+        }
+        let exponent = attempts.saturating_sub(1).min(20);
+        let delay = self
+            .base_delay
+            .saturating_mul(1 << exponent)
+            .min(self.max_delay);
+        let jitter = 0.8 + fastrand::f64() * 0.4;
+        delay.mul_f64(jitter)
+    }
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: RetryPolicy = RetryPolicy {
+        base_delay: Duration::from_secs(5),
+        max_delay: Duration::from_secs(600),
+        max_attempts: 6,
+    };
+
+    #[test]
+    fn delays_double_with_jitter_and_stop_at_the_cap() {
+        for (attempts, nominal) in [(1, 5.0), (2, 10.0), (3, 20.0), (4, 40.0)] {
+            let delay = POLICY.delay(attempts, None).as_secs_f64();
+            assert!(
+                delay >= nominal * 0.8 && delay <= nominal * 1.2,
+                "attempt {attempts}: {delay}"
+            );
+        }
+        assert!(POLICY.delay(30, None) <= Duration::from_secs_f64(600.0 * 1.2));
+    }
+
+    #[test]
+    fn retry_after_is_honoured() {
+        assert_eq!(
+            POLICY.delay(1, Some(Duration::from_secs(42))),
+            Duration::from_secs(42)
+        );
+        assert_eq!(
+            POLICY.delay(1, Some(Duration::from_secs(3600))),
+            Duration::from_secs(3600)
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Zoom's REST API, for what webhooks do not carry (meeting and host settings, whether a
+//! user belongs to the school's account) and for the participant report after a call.
+//! Server-to-Server OAuth per account, one cached token each, a per-account budget of
+//! concurrent requests and requests per second (Zoom's limits are shared with every other
+//! app on the account). See shared/platforms/zoom.md §3.
+
+mod limit;
+mod token;
+pub mod types;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
+
+use self::limit::AccountLimiter;
+use self::token::TokenCache;
+use self::types::{LiveMeetings, MeetingDetails, PastParticipant, PastParticipantsPage, UserDetails, UserSettings};
+use crate::alerts::channels::parse_retry_after;
+use crate::config::Secret;
+
+/// What chaperone needs to call the API for one account.
+#[derive(Debug, Clone)]
+pub struct ZoomCredentials {
+    pub account_id: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ZoomApiError {
+    /// The account's credentials are refused: monitoring through the API has stopped.
+    #[error("Zoom refused the account's credentials: {0}")]
+    Credentials(String),
+    #[error("Zoom says it does not exist")]
+    NotFound,
+    #[error("Zoom's rate limit was reached")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("Zoom's API is unavailable: {0}")]
+    Unavailable(String),
+    #[error("Zoom's API gave an unexpected answer: {0}")]
+    Unexpected(String),
+}
+
+/// Where the API lives and how hard chaperone may use it.
+#[derive(Debug, Clone)]
+pub struct ZoomApiSettings {
+    pub api_base_url: String,
+    pub oauth_token_url: String,
+    pub requests_per_second: u32,
+    pub concurrency: usize,
+}
+
+pub struct ZoomApi {
+    http: reqwest::Client,
+    settings: ZoomApiSettings,
+    tokens: TokenCache,
+    limiters: Mutex<HashMap<String, Arc<AccountLimiter>>>,
+}
+
+impl ZoomApi {
+    pub fn new(http: reqwest::Client, settings: ZoomApiSettings) -> Self {
+        ZoomApi {
+            tokens: TokenCache::new(http.clone(), settings.oauth_token_url.clone()),
+            http,
+            settings,
+            limiters: Mutex::default(),
+        }
+    }
+
+    /// `GET /meetings/{meetingId}`.
+    pub async fn meeting(&self, credentials: &ZoomCredentials, meeting_id: &str) -> Result<MeetingDetails, ZoomApiError> {
+        self.get(credentials, &format!("/meetings/{}", encode_path_segment(meeting_id))).await
+    }
+
+    /// `GET /users/{userId}/settings`.
+    pub async fn user_settings(&self, credentials: &ZoomCredentials, user_id: &str) -> Result<UserSettings, ZoomApiError> {
+        self.get(credentials, &format!("/users/{}/settings", encode_path_segment(user_id))).await
+    }
+
+    /// `GET /users/{userId}`: a user of the account, or `NotFound` (code 1001) if not.
+    pub async fn user(&self, credentials: &ZoomCredentials, user_id: &str) -> Result<UserDetails, ZoomApiError> {
+        self.get(credentials, &format!("/users/{}", encode_path_segment(user_id))).await
+    }
+
+    /// `GET /past_meetings/{uuid}/participants`, every page.
+    pub async fn past_participants(&self, credentials: &ZoomCredentials, uuid: &str) -> Result<Vec<PastParticipant>, ZoomApiError> {
+        let mut participants = Vec::new();
+        let mut next_page_token = String::new();
+        // Bounded: 300 per page, and no call has 30,000 participant sessions.
+        for _ in 0..100 {
+            let mut path = format!("/past_meetings/{}/participants?page_size=300", encode_meeting_uuid(uuid));
+            if !next_page_token.is_empty() {
+                path.push_str("&next_page_token=");
+                path.push_str(&encode_path_segment(&next_page_token));
+            }
+            let page: PastParticipantsPage = self.get(credentials, &path).await?;
+            participants.extend(page.participants);
+            match page.next_page_token {
+                Some(token) if !token.is_empty() => next_page_token = token,
+                _ => return Ok(participants),
+            }
+        }
+        Err(ZoomApiError::Unexpected("the participant report did not end after 100 pages".into()))
+    }
+
+    /// `GET /metrics/meetings?type=live`: how many meetings are running on the account now.
+    pub async fn live_meetings(&self, credentials: &ZoomCredentials) -> Result<u64, ZoomApiError> {
+        let live: LiveMeetings = self.get(credentials, "/metrics/meetings?type=live&page_size=1").await?;
+        Ok(live.total_records)
+    }
+
+    /// Checks the credentials by fetching a token.
+    pub async fn check_credentials(&self, credentials: &ZoomCredentials) -> Result<(), ZoomApiError> {
+        self.tokens.token(credentials, Utc::now()).await.map(|_| ())
+    }
+
+    async fn get<T: DeserializeOwned>(&self, credentials: &ZoomCredentials, path: &str) -> Result<T, ZoomApiError> {
+        let limiter = self.limiter(&credentials.account_id);
+        let _permit = limiter.acquire().await;
+        let url = format!("{}{path}", self.settings.api_base_url.trim_end_matches('/'));
+        let mut retried_with_fresh_token = false;
+        loop {
+            let token = self.tokens.token(credentials, Utc::now()).await?;
+            let response = self
+                .http
+                .get(&url)
+                .bearer_auth(token.expose())
+                .send()
+                .await
+                .map_err(|error| ZoomApiError::Unavailable(error.without_url().to_string()))?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(|value| parse_retry_after(value, Utc::now()));
+            let body = response
+                .bytes()
+                .await
+                .map_err(|error| ZoomApiError::Unavailable(error.without_url().to_string()))?;
+            let code = serde_json::from_slice::<types::ErrorBody>(&body).ok().and_then(|e| e.code);
+            // An expired or revoked token: one fresh token and one more try (zoom.md §3.6).
+            if (status == StatusCode::UNAUTHORIZED || code == Some(124)) && !retried_with_fresh_token {
+                self.tokens.forget(&credentials.account_id);
+                retried_with_fresh_token = true;
+                continue;
+            }
+            return match status {
+                status if status.is_success() => serde_json::from_slice(&body)
+                    .map_err(|error| ZoomApiError::Unexpected(format!("cannot read the answer: {error}"))),
+                StatusCode::NOT_FOUND => Err(ZoomApiError::NotFound),
+                StatusCode::TOO_MANY_REQUESTS => Err(ZoomApiError::RateLimited { retry_after }),
+                StatusCode::UNAUTHORIZED => Err(ZoomApiError::Credentials(format!("HTTP 401, code {}", code.unwrap_or(0)))),
+                status if status.is_server_error() => Err(ZoomApiError::Unavailable(format!("HTTP {}", status.as_u16()))),
+                status => Err(ZoomApiError::Unexpected(format!("HTTP {}, code {}", status.as_u16(), code.unwrap_or(0)))),
+            };
+        }
+    }
+
+    fn limiter(&self, account_id: &str) -> Arc<AccountLimiter> {
+        let mut limiters = self.limiters.lock().expect("limiter lock");
+        limiters
+            .entry(account_id.to_string())
+            .or_insert_with(|| Arc::new(AccountLimiter::new(self.settings.concurrency, self.settings.requests_per_second)))
+            .clone()
+    }
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+fn encode_path_segment(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => encoded.push(byte as char),
+            _ => encoded.push_str(&format!("%{byte:02X}")),
+        }
+    }
+    encoded
+}
+
+/// A meeting UUID in a path: Zoom requires one that starts with `/` or contains `//` to be
+/// encoded twice (zoom.md §3.5).
+pub fn encode_meeting_uuid(uuid: &str) -> String {
+    let once = encode_path_segment(uuid);
+    if uuid.starts_with('/') || uuid.contains("//") {
+        encode_path_segment(&once)
+    } else {
+        once
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuids_starting_with_a_slash_or_containing_two_are_encoded_twice() {
+        assert_eq!(encode_meeting_uuid("c2Vzc2lvbk9uZUFCQ0RFRg=="), "c2Vzc2lvbk9uZUFCQ0RFRg%3D%3D");
+        assert_eq!(encode_meeting_uuid("/ajXp112QmuoKj4854875=="), "%252FajXp112QmuoKj4854875%253D%253D");
+        assert_eq!(encode_meeting_uuid("ab//cd+e="), "ab%252F%252Fcd%252Be%253D");
+        assert_eq!(encode_meeting_uuid("ab/cd+e="), "ab%2Fcd%2Be%3D");
+    }
+}

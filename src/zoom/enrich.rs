@@ -1,0 +1,136 @@
+//! Enrichment jobs answered from Zoom's API: the neutral job in, the neutral record out.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::api::types::PastParticipant;
+use super::api::{ZoomApi, ZoomApiError, ZoomCredentials};
+use crate::config::Secret;
+use crate::db::Db;
+use crate::enrichment::{FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, ReportedSession, UserSettingsRecord};
+use crate::meeting::Platform;
+
+pub struct ZoomFetcher {
+    api: ZoomApi,
+    db: Db,
+}
+
+impl ZoomFetcher {
+    pub fn new(api: ZoomApi, db: Db) -> Self {
+        ZoomFetcher { api, db }
+    }
+
+    pub fn api(&self) -> &ZoomApi {
+        &self.api
+    }
+
+    /// The stored Server-to-Server OAuth credentials of a monitored account.
+    pub async fn credentials(&self, account_id: &str) -> Result<ZoomCredentials, FetchError> {
+        let row = sqlx::query("SELECT client_id, client_secret FROM platform_accounts WHERE platform = $1 AND account_id = $2")
+            .bind(Platform::Zoom.as_str())
+            .bind(account_id)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(|error| FetchError::Failed(error.to_string()))?
+            .ok_or(FetchError::NotConfigured)?;
+        let client_id: Option<String> = row.try_get("client_id").map_err(|error| FetchError::Failed(error.to_string()))?;
+        let secret: Option<String> = row.try_get("client_secret").map_err(|error| FetchError::Failed(error.to_string()))?;
+        match (client_id, secret) {
+            (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => Ok(ZoomCredentials {
+                account_id: account_id.to_string(),
+                client_id,
+                client_secret: Secret::new(secret),
+            }),
+            _ => Err(FetchError::NotConfigured),
+        }
+    }
+
+    pub async fn fetch(&self, job: &Job) -> Result<Fetched, FetchError> {
+        let credentials = self.credentials(&job.account_id).await?;
+        match job.kind {
+            JobKind::MeetingSettings => match self.api.meeting(&credentials, &job.key).await {
+                Ok(meeting) => Ok(Fetched::MeetingSettings(MeetingSettingsRecord {
+                    host_email: meeting.host_email.map(|email| email.to_lowercase()),
+                    invitees: meeting
+                        .settings
+                        .meeting_invitees
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(|invitee| invitee.email.trim().to_lowercase())
+                        .collect(),
+                    alternative_hosts: meeting
+                        .settings
+                        .alternative_hosts
+                        .unwrap_or_default()
+                        .split([';', ','])
+                        .map(|entry| entry.trim().to_lowercase())
+                        .filter(|entry| !entry.is_empty())
+                        .collect(),
+                    auto_recording: meeting.settings.auto_recording,
+                    waiting_room: meeting.settings.waiting_room,
+                    authentication: meeting.settings.meeting_authentication,
+                })),
+                Err(ZoomApiError::NotFound) => Ok(Fetched::MeetingGone),
+                Err(error) => Err(fetch_error(error)),
+            },
+            JobKind::HostSettings => {
+                let settings = self.api.user_settings(&credentials, &job.key).await.map_err(fetch_error)?;
+                Ok(Fetched::HostSettings(UserSettingsRecord {
+                    chat: settings.in_meeting.chat,
+                    private_chat: settings.in_meeting.private_chat,
+                    chat_with: settings.in_meeting.allow_participants_chat_with,
+                    auto_recording: settings.recording.auto_recording,
+                }))
+            }
+            JobKind::UserAccount => match self.api.user(&credentials, &job.key).await {
+                // A user the account's API can read is one of its users.
+                Ok(user) => Ok(Fetched::UserInAccount(
+                    user.account_id.is_none_or(|account| account == job.account_id),
+                )),
+                Err(ZoomApiError::NotFound) => Ok(Fetched::UserInAccount(false)),
+                Err(error) => Err(fetch_error(error)),
+            },
+            JobKind::Attendance => match self.api.past_participants(&credentials, &job.key).await {
+                Ok(rows) if rows.is_empty() || rows.iter().all(|row| row.duration == Some(0)) => {
+                    // Zoom's report lags the call (up to ~30 minutes): not there yet.
+                    Ok(Fetched::Attendance(None))
+                }
+                Ok(rows) => Ok(Fetched::Attendance(Some(rows.into_iter().filter_map(reported_session).collect()))),
+                Err(ZoomApiError::NotFound) => Ok(Fetched::Attendance(None)),
+                Err(error) => Err(fetch_error(error)),
+            },
+        }
+    }
+}
+
+fn fetch_error(error: ZoomApiError) -> FetchError {
+    match error {
+        ZoomApiError::Credentials(reason) => FetchError::Credentials(reason),
+        ZoomApiError::RateLimited { retry_after } => FetchError::RateLimited { retry_after },
+        other => FetchError::Failed(other.to_string()),
+    }
+}
+
+fn reported_session(row: PastParticipant) -> Option<ReportedSession> {
+    if row.status.as_deref() == Some("in_waiting_room") {
+        return None;
+    }
+    let joined_at = parse_time(row.join_time.as_deref());
+    let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
+    let session_key = non_empty(row.user_id).or_else(|| {
+        // Without a per-session id, the join time tells sessions of one person apart.
+        Some(format!("report:{}:{}", row.id.clone().unwrap_or_default(), joined_at?.timestamp()))
+    })?;
+    Some(ReportedSession {
+        session_key,
+        platform_user_id: non_empty(row.id),
+        email: non_empty(row.user_email).map(|email| email.trim().to_lowercase()),
+        display_name: non_empty(row.name),
+        joined_at,
+        left_at: parse_time(row.leave_time.as_deref()),
+    })
+}
+
+fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text?).ok().map(|time| time.with_timezone(&Utc))
+}
