@@ -13,7 +13,6 @@ use tokio::task::JoinHandle;
 
 use crate::alerts::channels::{Channels, SmtpSecurity, SmtpSettings};
 use crate::alerts::dispatcher::Dispatcher;
-use crate::retry::RetryPolicy;
 use crate::alerts::links::LinkSigner;
 use crate::config::Settings;
 use crate::db::Db;
@@ -24,6 +23,7 @@ use crate::evaluation::Evaluator;
 use crate::inbox::writer::InboxWriter;
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
+use crate::retry::RetryPolicy;
 use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
 use crate::zoom::api::{ZoomApi, ZoomApiSettings};
@@ -143,8 +143,10 @@ impl Application {
             self.wake_evaluator.clone(),
             self.wake_enricher.clone(),
             ReconciliationTiming {
-                first_after: chrono::Duration::from_std(enrichment.reconcile_after).unwrap_or_default(),
-                give_up_after: chrono::Duration::from_std(enrichment.reconcile_deadline).unwrap_or_default(),
+                first_after: chrono::Duration::from_std(enrichment.reconcile_after)
+                    .unwrap_or_default(),
+                give_up_after: chrono::Duration::from_std(enrichment.reconcile_deadline)
+                    .unwrap_or_default(),
             },
         )
     }

@@ -16,11 +16,11 @@ use super::channels::{ChannelTarget, Channels, DeliveryError};
 use super::links::{AcknowledgeGrant, LinkSigner};
 use super::message::AlertMessage;
 use super::outbox;
-use crate::retry::RetryPolicy;
 use crate::config::Secret;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Backend, Db};
 use crate::policy::Severity;
+use crate::retry::RetryPolicy;
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -137,7 +137,9 @@ async fn evaluate_account(
         ));
     }
     if let Some(since) = row.try_get::<Option<i64>, _>("silent_since")? {
-        let live: i64 = row.try_get::<Option<i64>, _>("silent_live_meetings")?.unwrap_or(0);
+        let live: i64 = row
+            .try_get::<Option<i64>, _>("silent_live_meetings")?
+            .unwrap_or(0);
         found.push(finding(
             "webhooks",
             "Zoom webhooks have stopped",

@@ -115,7 +115,9 @@ pub enum FetchError {
     #[error("the account has no API credentials configured")]
     NotConfigured,
     #[error("rate limited")]
-    RateLimited { retry_after: Option<std::time::Duration> },
+    RateLimited {
+        retry_after: Option<std::time::Duration>,
+    },
     #[error("{0}")]
     Failed(String),
 }
@@ -159,6 +161,27 @@ pub struct ReconciliationTiming {
     pub give_up_after: Duration,
 }
 
+/// A job an event calls for.
+struct Wanted {
+    kind: JobKind,
+    key: String,
+    instance_id: Option<i64>,
+    due_at: DateTime<Utc>,
+    deadline_at: Option<DateTime<Utc>>,
+}
+
+impl Wanted {
+    fn now(kind: JobKind, key: &str, now: DateTime<Utc>) -> Self {
+        Wanted {
+            kind,
+            key: key.to_string(),
+            instance_id: None,
+            due_at: now,
+            deadline_at: None,
+        }
+    }
+}
+
 /// The jobs an applied event calls for.
 #[allow(clippy::too_many_arguments)]
 pub async fn request_after_event(
@@ -171,49 +194,67 @@ pub async fn request_after_event(
     timing: ReconciliationTiming,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let mut jobs: Vec<(JobKind, String, Option<i64>, DateTime<Utc>, Option<DateTime<Utc>>)> = Vec::new();
+    let mut jobs = Vec::new();
     match event {
-        MeetingEvent::ScheduleChanged { meeting_id, change, .. } => {
+        MeetingEvent::ScheduleChanged {
+            meeting_id, change, ..
+        } => {
             if !change.deleted {
-                jobs.push((JobKind::MeetingSettings, meeting_id.clone(), None, now, None));
-                if let Some(host) = &change.host_user_id {
-                    jobs.push((JobKind::HostSettings, host.clone(), None, now, None));
+                jobs.push(Wanted::now(JobKind::MeetingSettings, meeting_id, now));
+                // An update carries only what changed: the host is the schedule's.
+                let host = match (&change.host_user_id, target) {
+                    (Some(host), _) => Some(host.clone()),
+                    (None, Target::Scheduled(id)) => store::scheduled_host(connection, id).await?,
+                    (None, Target::Instance(_)) => None,
+                };
+                if let Some(host) = host {
+                    jobs.push(Wanted::now(JobKind::HostSettings, &host, now));
                 }
             }
         }
         MeetingEvent::InstanceStarted { instance, .. } => {
             if let Some(meeting_id) = &instance.meeting_id {
-                jobs.push((JobKind::MeetingSettings, meeting_id.clone(), None, now, None));
+                jobs.push(Wanted::now(JobKind::MeetingSettings, meeting_id, now));
             }
             if let Some(host) = &instance.host_user_id {
-                jobs.push((JobKind::HostSettings, host.clone(), None, now, None));
+                jobs.push(Wanted::now(JobKind::HostSettings, host, now));
             }
         }
         MeetingEvent::ParticipantJoined { participant, .. } => {
+            // A user's account, once known, needs no second look on every join.
             if let Some(user_id) = &participant.platform_user_id {
-                jobs.push((JobKind::UserAccount, user_id.clone(), None, now, None));
+                if !store::user_account_known(connection, platform, user_id).await? {
+                    jobs.push(Wanted::now(JobKind::UserAccount, user_id, now));
+                }
             }
         }
         MeetingEvent::InstanceEnded { instance, .. } => {
             if let Target::Instance(instance_id) = target {
-                jobs.push((
-                    JobKind::Attendance,
-                    instance.instance_key.clone(),
-                    Some(instance_id),
-                    now + timing.first_after,
-                    Some(now + timing.give_up_after),
-                ));
+                jobs.push(Wanted {
+                    kind: JobKind::Attendance,
+                    key: instance.instance_key.clone(),
+                    instance_id: Some(instance_id),
+                    due_at: now + timing.first_after,
+                    deadline_at: Some(now + timing.give_up_after),
+                });
                 store::mark_reconciliation_pending(connection, instance_id).await?;
             }
         }
         MeetingEvent::ParticipantLeft { .. } | MeetingEvent::Signal { .. } => {}
     }
-    for (kind, key, instance, due, deadline) in jobs {
-        // A user's account or settings once known needs no second look on every join.
-        if matches!(kind, JobKind::UserAccount) && store::user_account_known(connection, platform, &key).await? {
-            continue;
-        }
-        request(connection, platform, school_id, account_id, kind, &key, instance, due, deadline).await?;
+    for job in jobs {
+        request(
+            connection,
+            platform,
+            school_id,
+            account_id,
+            job.kind,
+            &job.key,
+            job.instance_id,
+            job.due_at,
+            job.deadline_at,
+        )
+        .await?;
     }
     Ok(())
 }

@@ -58,15 +58,24 @@ pub async fn save_meeting_settings(
     .execute(&mut *connection)
     .await?;
     // The schedule and any call of it are checked again with what is now known.
-    let scheduled = sqlx::query("SELECT id FROM scheduled_meetings WHERE platform = $1 AND platform_meeting_id = $2")
-        .bind(job.platform.as_str())
-        .bind(&job.key)
-        .fetch_all(&mut *connection)
-        .await?;
+    let scheduled = sqlx::query(
+        "SELECT id FROM scheduled_meetings WHERE platform = $1 AND platform_meeting_id = $2",
+    )
+    .bind(job.platform.as_str())
+    .bind(&job.key)
+    .fetch_all(&mut *connection)
+    .await?;
     for row in scheduled {
         queue::enqueue(connection, Target::Scheduled(row.try_get("id")?), now).await?;
     }
-    enqueue_running_calls(connection, "platform_meeting_id", job.platform, &job.key, now).await
+    enqueue_running_calls(
+        connection,
+        "platform_meeting_id",
+        job.platform,
+        &job.key,
+        now,
+    )
+    .await
 }
 
 pub async fn save_user_settings(
@@ -147,13 +156,37 @@ pub async fn save_user_account(
     .fetch_all(&mut *connection)
     .await?;
     for row in calls {
-        queue::enqueue(connection, Target::Instance(row.try_get("instance_id")?), now).await?;
+        queue::enqueue(
+            connection,
+            Target::Instance(row.try_get("instance_id")?),
+            now,
+        )
+        .await?;
     }
     Ok(())
 }
 
+/// The host of a scheduled meeting, where known.
+pub async fn scheduled_host(
+    connection: &mut AnyConnection,
+    scheduled_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query("SELECT host_user_id FROM scheduled_meetings WHERE id = $1")
+        .bind(scheduled_id)
+        .fetch_optional(connection)
+        .await?;
+    Ok(row
+        .map(|row| row.try_get::<Option<String>, _>("host_user_id"))
+        .transpose()?
+        .flatten())
+}
+
 /// Whether a user's account membership has been read already.
-pub async fn user_account_known(connection: &mut AnyConnection, platform: Platform, user_id: &str) -> Result<bool, sqlx::Error> {
+pub async fn user_account_known(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    user_id: &str,
+) -> Result<bool, sqlx::Error> {
     let row = sqlx::query("SELECT status FROM platform_users WHERE platform = $1 AND platform_user_id = $2 AND status <> 'unknown'")
         .bind(platform.as_str())
         .bind(user_id)
@@ -182,7 +215,10 @@ async fn enqueue_running_calls(
     Ok(())
 }
 
-pub async fn mark_reconciliation_pending(connection: &mut AnyConnection, instance_id: i64) -> Result<(), sqlx::Error> {
+pub async fn mark_reconciliation_pending(
+    connection: &mut AnyConnection,
+    instance_id: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE meeting_instances SET reconciliation = 'pending' WHERE id = $1 AND reconciliation IS NULL")
         .bind(instance_id)
         .execute(connection)

@@ -88,30 +88,58 @@ impl Enricher {
         let mut alerts = 0;
         let step = match fetched {
             Ok(fetched) => {
-                alerts += coverage::record_credentials(&mut tx, job.platform, &job.account_id, None, now).await?;
+                alerts +=
+                    coverage::record_credentials(&mut tx, job.platform, &job.account_id, None, now)
+                        .await?;
                 self.store(&mut tx, &job, fetched, now).await?
             }
             Err(FetchError::Credentials(reason)) => {
-                alerts += coverage::record_credentials(&mut tx, job.platform, &job.account_id, Some(&reason), now).await?;
-                self.failed_attempt(&mut tx, &job, &format!("credentials refused: {reason}"), None, now).await?
+                alerts += coverage::record_credentials(
+                    &mut tx,
+                    job.platform,
+                    &job.account_id,
+                    Some(&reason),
+                    now,
+                )
+                .await?;
+                self.failed_attempt(
+                    &mut tx,
+                    &job,
+                    &format!("credentials refused: {reason}"),
+                    None,
+                    now,
+                )
+                .await?
             }
             Err(FetchError::NotConfigured) => {
                 // Nothing to retry until credentials are imported; the gap is visible on the meeting.
-                self.record_unknown(&mut tx, &job, "no API credentials are configured for the account", now).await?;
-                self.finish(&mut tx, &job, "failed", Some("no API credentials"), now).await?;
+                self.record_unknown(
+                    &mut tx,
+                    &job,
+                    "no API credentials are configured for the account",
+                    now,
+                )
+                .await?;
+                self.finish(&mut tx, &job, "failed", Some("no API credentials"), now)
+                    .await?;
                 Step::Failed
             }
             Err(FetchError::RateLimited { retry_after }) => {
-                self.failed_attempt(&mut tx, &job, "rate limited", retry_after, now).await?
+                self.failed_attempt(&mut tx, &job, "rate limited", retry_after, now)
+                    .await?
             }
-            Err(FetchError::Failed(reason)) => self.failed_attempt(&mut tx, &job, &reason, None, now).await?,
+            Err(FetchError::Failed(reason)) => {
+                self.failed_attempt(&mut tx, &job, &reason, None, now)
+                    .await?
+            }
         };
         tx.commit().await?;
         self.meetings_changed.notify_one();
         if alerts > 0 {
             self.alerts_queued.notify_one();
         }
-        self.metrics.record_enrichment(job.kind.as_str(), step_label(step));
+        self.metrics
+            .record_enrichment(job.kind.as_str(), step_label(step));
         Ok(step)
     }
 
@@ -126,7 +154,12 @@ impl Enricher {
         }
     }
 
-    pub async fn run(self, wake: Arc<Notify>, poll_interval: Duration, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        self,
+        wake: Arc<Notify>,
+        poll_interval: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut silence_checked: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
             if silence_checked.is_none_or(|at| at.elapsed() >= self.silence.every) {
@@ -164,15 +197,20 @@ impl Enricher {
             let school_id: i64 = account.try_get("school_id")?;
             let mut connection = self.db.pool.acquire().await?;
             let settings = school_settings::load(&mut connection, school_id).await?;
-            let timezone = account.try_get::<String, _>("timezone")?.parse().unwrap_or(chrono_tz::Tz::UTC);
+            let timezone = account
+                .try_get::<String, _>("timezone")?
+                .parse()
+                .unwrap_or(chrono_tz::Tz::UTC);
             let calendar = SchoolCalendar::new(timezone, settings.calendar, &self.bank_holidays);
-            let last = sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1")
-                .bind(&account_id)
-                .fetch_one(&mut *connection)
-                .await?
-                .try_get::<Option<i64>, _>("last")?
-                .map(from_millis);
-            let silent_after = chrono::Duration::from_std(self.silence.silent_after).unwrap_or(chrono::Duration::hours(1));
+            let last =
+                sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1")
+                    .bind(&account_id)
+                    .fetch_one(&mut *connection)
+                    .await?
+                    .try_get::<Option<i64>, _>("last")?
+                    .map(from_millis);
+            let silent_after = chrono::Duration::from_std(self.silence.silent_after)
+                .unwrap_or(chrono::Duration::hours(1));
             let quiet = last.is_none_or(|last| now - last > silent_after);
             let live = if calendar.within_school_hours(now, now) && quiet {
                 let credentials = match self.zoom.credentials(&account_id).await {
@@ -191,7 +229,8 @@ impl Enricher {
                 None
             };
             let mut tx = self.db.pool.begin().await?;
-            let alerts = coverage::record_silence(&mut tx, Platform::Zoom, &account_id, live, now).await?;
+            let alerts =
+                coverage::record_silence(&mut tx, Platform::Zoom, &account_id, live, now).await?;
             tx.commit().await?;
             if alerts > 0 {
                 self.alerts_queued.notify_one();
@@ -218,7 +257,13 @@ impl Enricher {
         row.as_ref().map(job_from_row).transpose()
     }
 
-    async fn store(&self, tx: &mut sqlx::AnyConnection, job: &Job, fetched: Fetched, now: DateTime<Utc>) -> Result<Step, sqlx::Error> {
+    async fn store(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job: &Job,
+        fetched: Fetched,
+        now: DateTime<Utc>,
+    ) -> Result<Step, sqlx::Error> {
         match fetched {
             Fetched::MeetingSettings(settings) => {
                 store::save_meeting_settings(tx, job, Some(&settings), "ok", None, now).await?;
@@ -230,17 +275,32 @@ impl Enricher {
                 store::save_user_settings(tx, job, Some(&settings), "ok", None, now).await?;
             }
             Fetched::UserInAccount(inside) => {
-                let status = if inside { "in_account" } else { "not_in_account" };
+                let status = if inside {
+                    "in_account"
+                } else {
+                    "not_in_account"
+                };
                 store::save_user_account(tx, job, status, None, now).await?;
             }
             Fetched::Attendance(None) => {
                 return self
-                    .failed_attempt(tx, job, "the participant report is not available yet", None, now)
+                    .failed_attempt(
+                        tx,
+                        job,
+                        "the participant report is not available yet",
+                        None,
+                        now,
+                    )
                     .await;
             }
             Fetched::Attendance(Some(sessions)) => {
                 let added = store::merge_attendance(tx, job, &sessions, now).await?;
-                tracing::info!(job_id = job.id, sessions = sessions.len(), added, "attendance reconciled");
+                tracing::info!(
+                    job_id = job.id,
+                    sessions = sessions.len(),
+                    added,
+                    "attendance reconciled"
+                );
             }
         }
         self.finish(tx, job, "done", None, now).await?;
@@ -258,12 +318,18 @@ impl Enricher {
     ) -> Result<Step, sqlx::Error> {
         let delay = self.retry.delay(job.attempts as u32, retry_after);
         let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
-        let out_of_attempts = job.deadline_at.is_none() && job.attempts as u32 >= self.retry.max_attempts;
+        let out_of_attempts =
+            job.deadline_at.is_none() && job.attempts as u32 >= self.retry.max_attempts;
         let past_deadline = job.deadline_at.is_some_and(|deadline| next > deadline);
         if out_of_attempts || past_deadline {
             self.record_unknown(tx, job, reason, now).await?;
             self.finish(tx, job, "failed", Some(reason), now).await?;
-            tracing::warn!(job_id = job.id, kind = job.kind.as_str(), attempts = job.attempts, "enrichment gave up");
+            tracing::warn!(
+                job_id = job.id,
+                kind = job.kind.as_str(),
+                attempts = job.attempts,
+                "enrichment gave up"
+            );
             return Ok(Step::Failed);
         }
         // Settings not read yet are visibly unknown while retrying; never guessed.
@@ -280,10 +346,20 @@ impl Enricher {
         Ok(Step::Retrying)
     }
 
-    async fn record_unknown(&self, tx: &mut sqlx::AnyConnection, job: &Job, reason: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    async fn record_unknown(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job: &Job,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         match job.kind {
-            JobKind::MeetingSettings => store::save_meeting_settings(tx, job, None, "unknown", Some(reason), now).await,
-            JobKind::HostSettings => store::save_user_settings(tx, job, None, "unknown", Some(reason), now).await,
+            JobKind::MeetingSettings => {
+                store::save_meeting_settings(tx, job, None, "unknown", Some(reason), now).await
+            }
+            JobKind::HostSettings => {
+                store::save_user_settings(tx, job, None, "unknown", Some(reason), now).await
+            }
             JobKind::UserAccount => {
                 if store::user_account_known(tx, job.platform, &job.key).await? {
                     return Ok(());
@@ -325,7 +401,9 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
         key: row.try_get("job_key")?,
         instance_id: row.try_get("instance_id")?,
         attempts: row.try_get("attempts")?,
-        deadline_at: row.try_get::<Option<i64>, _>("deadline_at")?.map(from_millis),
+        deadline_at: row
+            .try_get::<Option<i64>, _>("deadline_at")?
+            .map(from_millis),
     })
 }
 

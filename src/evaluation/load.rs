@@ -180,13 +180,19 @@ pub async fn scheduled(
         match_window_mins,
     )
     .await?;
-    let host_user_id: Option<String> = sqlx::query("SELECT host_user_id FROM scheduled_meetings WHERE id = $1")
-        .bind(scheduled_id)
-        .fetch_one(&mut *people.connection)
-        .await?
-        .try_get("host_user_id")?;
-    let settings =
-        platform_settings(people.connection, &platform, Some(&scheduled.meeting_id), host_user_id.as_deref()).await?;
+    let host_user_id: Option<String> =
+        sqlx::query("SELECT host_user_id FROM scheduled_meetings WHERE id = $1")
+            .bind(scheduled_id)
+            .fetch_one(&mut *people.connection)
+            .await?
+            .try_get("host_user_id")?;
+    let settings = platform_settings(
+        people.connection,
+        &platform,
+        Some(&scheduled.meeting_id),
+        host_user_id.as_deref(),
+    )
+    .await?;
     let view = MeetingView {
         scheduled: Some(scheduled),
         instance: None,
@@ -283,7 +289,10 @@ pub async fn instance(
             person,
             display_name: row.try_get("display_name")?,
             platform_user_id: row.try_get("platform_user_id")?,
-            in_school_account: match row.try_get::<Option<String>, _>("account_status")?.as_deref() {
+            in_school_account: match row
+                .try_get::<Option<String>, _>("account_status")?
+                .as_deref()
+            {
                 Some("in_account") => Some(true),
                 Some("not_in_account") => Some(false),
                 _ => None,
@@ -324,8 +333,13 @@ pub async fn instance(
             _ => {}
         }
     }
-    let settings =
-        platform_settings(people.connection, &platform, meeting_id.as_deref(), host_user_id.as_deref()).await?;
+    let settings = platform_settings(
+        people.connection,
+        &platform,
+        meeting_id.as_deref(),
+        host_user_id.as_deref(),
+    )
+    .await?;
     let view = MeetingView {
         scheduled,
         instance: Some(InstanceView {
@@ -445,7 +459,9 @@ async fn platform_settings(
         .transpose()?
         .flatten();
     }
-    settings.auto_recording = meeting_recording.or(host_recording).map(|mode| mode != "none");
+    settings.auto_recording = meeting_recording
+        .or(host_recording)
+        .map(|mode| mode != "none");
     Ok(settings)
 }
 

@@ -22,17 +22,28 @@ pub struct EvaluatedScope {
 
 impl EvaluatedScope {
     fn owned(&self) -> (Scope, i64) {
-        match (self.meeting_instance_id, self.scheduled_meeting_id, self.platform_account_id) {
+        match (
+            self.meeting_instance_id,
+            self.scheduled_meeting_id,
+            self.platform_account_id,
+        ) {
             (Some(instance), _, _) => (Scope::Instance, instance),
             (None, Some(scheduled), _) => (Scope::Scheduled, scheduled),
             (None, None, Some(account)) => (Scope::Account, account),
-            (None, None, None) => unreachable!("an evaluation is about a schedule, a call or an account"),
+            (None, None, None) => {
+                unreachable!("an evaluation is about a schedule, a call or an account")
+            }
         }
     }
 
     fn key(&self, finding: &Finding) -> String {
         let (scope, id) = self.owned();
-        format!("{}:{id}/{}/{}", scope_name(scope), finding.rule.as_str(), finding.subject)
+        format!(
+            "{}:{id}/{}/{}",
+            scope_name(scope),
+            finding.rule.as_str(),
+            finding.subject
+        )
     }
 }
 

@@ -7,8 +7,9 @@ use chrono::Utc;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
-use super::spec::{ZoomAccountSpec, 
+use super::spec::{
     check_people, check_settings, check_timezone, CheckedPerson, ImportFile, SchoolSpec,
+    ZoomAccountSpec,
 };
 use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
@@ -156,7 +157,9 @@ async fn add_account(
         Some(row) if row.try_get::<i64, _>("school_id")? == school_id => {
             let stored_id: Option<String> = row.try_get("client_id")?;
             let stored_secret: Option<String> = row.try_get("client_secret")?;
-            if account.client_id.is_some() && (stored_id != account.client_id || stored_secret != client_secret) {
+            if account.client_id.is_some()
+                && (stored_id != account.client_id || stored_secret != client_secret)
+            {
                 // New credentials: whatever refusal was recorded belongs to the old ones.
                 sqlx::query(
                     "UPDATE platform_accounts SET client_id = $1, client_secret = $2 WHERE platform = $3 AND account_id = $4",

@@ -16,7 +16,8 @@ use super::Severity;
 use crate::directory::PersonKind;
 
 /// What coverage findings quote: the design's promise, not a school's clause.
-pub const COVERAGE_CLAUSE: &str = "Silence from the platforms is never read as \u{201c}all is well\u{201d}.";
+pub const COVERAGE_CLAUSE: &str =
+    "Silence from the platforms is never read as \u{201c}all is well\u{201d}.";
 
 /// Everything a rule reads, and where it writes.
 pub struct Context<'a> {

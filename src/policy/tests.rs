@@ -638,16 +638,26 @@ fn staff_signed_in_to_an_account_outside_the_school_are_flagged_once_the_platfor
     let found = run(&view, &strict(), AFTER);
     let account = of_rule(&found, RuleId::SchoolAccount);
     assert_eq!(account.len(), 1);
-    assert!(account[0].summary.contains("outside the school"), "{}", account[0].summary);
+    assert!(
+        account[0].summary.contains("outside the school"),
+        "{}",
+        account[0].summary
+    );
     outside.in_school_account = None;
     view.instance.as_mut().unwrap().sessions[1] = outside;
-    assert!(of_rule(&run(&view, &strict(), AFTER), RuleId::SchoolAccount).is_empty(), "unknown is not a finding");
+    assert!(
+        of_rule(&run(&view, &strict(), AFTER), RuleId::SchoolAccount).is_empty(),
+        "unknown is not a finding"
+    );
 }
 
 #[test]
 fn before_the_call_chat_and_recording_settings_are_checked_when_known() {
     let mut view = scheduled(vec![invitee(pupil()), invitee(dsl())], Vec::new());
-    assert!(of_rule(&run(&view, &strict(), BEFORE), RuleId::ChatDisabled).is_empty(), "unknown is never guessed");
+    assert!(
+        of_rule(&run(&view, &strict(), BEFORE), RuleId::ChatDisabled).is_empty(),
+        "unknown is never guessed"
+    );
     view.settings = PlatformSettings {
         chat_enabled: Some(true),
         auto_recording: Some(true),

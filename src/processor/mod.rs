@@ -67,7 +67,10 @@ impl Processor {
         };
         let now = Utc::now();
         let outcome = match &pending.event {
-            Ok(event) => self.apply(&mut tx, &pending, event, now).await.map_err(|error| error.to_string()),
+            Ok(event) => self
+                .apply(&mut tx, &pending, event, now)
+                .await
+                .map_err(|error| error.to_string()),
             Err(error) => Err(format!("stored event cannot be read: {error}")),
         };
         match outcome {

@@ -51,6 +51,20 @@ pub struct MeetingSummary {
     pub start_source: Option<&'static str>,
     pub participant_count: usize,
     pub unknown_participant_count: usize,
+    /// Whether attendance was checked against the platform's report after the call:
+    /// `pending`, `complete` or `gave_up` (the report never came); none before the call ends.
+    pub reconciliation: Option<String>,
+    pub reconciliation_error: Option<String>,
+    /// The meeting's settings as read from the platform's API.
+    pub settings: Option<SettingsStatus>,
+}
+
+/// Whether a meeting's settings are known: `ok`, `not_found`, or `unknown` with the reason.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct SettingsStatus {
+    pub status: String,
+    pub read_at: DateTime<Utc>,
+    pub error: Option<String>,
 }
 
 /// One stay in the call.
@@ -60,6 +74,8 @@ pub struct Attendance {
     pub left_at: Option<DateTime<Utc>>,
     /// True when no leave was seen and the call's end stands in for it.
     pub left_at_inferred: bool,
+    /// `webhook`, or `reconciliation` when only the platform's report after the call had it.
+    pub source: String,
 }
 
 /// One person (or one unidentified guest) in the call, with all their stays.
@@ -98,8 +114,9 @@ pub struct MeetingRecord {
 
 const INSTANCE_COLUMNS: &str =
     "i.id, i.school_id, i.platform, i.instance_key, i.platform_meeting_id, \
-     i.host_user_id, i.topic, i.started_at, i.start_hint, i.ended_at, \
-     s.start_time AS scheduled_start, s.duration_minutes AS scheduled_minutes";
+     i.host_user_id, i.topic, i.started_at, i.start_hint, i.ended_at, i.reconciliation, i.reconciliation_error, \
+     s.start_time AS scheduled_start, s.duration_minutes AS scheduled_minutes, \
+     ms.status AS settings_status, ms.read_at AS settings_read_at, ms.error AS settings_error";
 
 /// The time a call is filed under: its start, or the first thing seen of it.
 const CALL_TIME: &str = "COALESCE(i.started_at, i.start_hint, i.first_seen_at)";
@@ -108,6 +125,7 @@ pub async fn list(db: &Db, filter: &RegisterFilter) -> Result<Vec<MeetingRecord>
     let sql = format!(
         "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
          LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
+         LEFT JOIN meeting_settings ms ON ms.platform = i.platform AND ms.platform_meeting_id = i.platform_meeting_id \
          WHERE ($1 IS NULL OR i.school_id = $1) AND ($2 IS NULL OR {CALL_TIME} >= $2) AND ($3 IS NULL OR {CALL_TIME} < $3) \
          ORDER BY {CALL_TIME}, i.id LIMIT $4"
     );
@@ -129,6 +147,7 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<MeetingRecord>, sqlx::Error
     let sql = format!(
         "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
          LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
+         LEFT JOIN meeting_settings ms ON ms.platform = i.platform AND ms.platform_meeting_id = i.platform_meeting_id \
          WHERE i.id = $1"
     );
     let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
@@ -146,6 +165,7 @@ struct SessionRow {
     person: Option<PersonRef>,
     joined_at: Option<DateTime<Utc>>,
     left_at: Option<DateTime<Utc>>,
+    source: String,
 }
 
 async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
@@ -190,6 +210,16 @@ async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
         start_source,
         participant_count: participants.len(),
         unknown_participant_count: participants.iter().filter(|p| p.person.is_none()).count(),
+        reconciliation: row.try_get("reconciliation")?,
+        reconciliation_error: row.try_get("reconciliation_error")?,
+        settings: match row.try_get::<Option<String>, _>("settings_status")? {
+            Some(status) => Some(SettingsStatus {
+                status,
+                read_at: from_millis(row.try_get("settings_read_at")?),
+                error: row.try_get("settings_error")?,
+            }),
+            None => None,
+        },
     };
     Ok(MeetingRecord {
         summary,
@@ -238,7 +268,7 @@ async fn find_person_by_platform_id(
 
 async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, {PERSON_COLUMNS} \
+        "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, {PERSON_COLUMNS} \
          FROM participant_sessions s LEFT JOIN people p ON p.id = s.person_id \
          WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key"
     );
@@ -256,6 +286,7 @@ async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sql
                 person: person_from_row(row)?,
                 joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
                 left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
+                source: row.try_get("source")?,
             })
         })
         .collect()
@@ -283,6 +314,7 @@ fn group_participants(
             joined_at: session.joined_at,
             left_at: session.left_at.or(ended_at),
             left_at_inferred: session.left_at.is_none() && ended_at.is_some(),
+            source: session.source.clone(),
         };
         let is_host = host_user_id.is_some() && session.platform_user_id.as_deref() == host_user_id;
         let entry = grouped.entry(key.clone()).or_insert_with(|| {

@@ -7,7 +7,9 @@ use super::api::types::PastParticipant;
 use super::api::{ZoomApi, ZoomApiError, ZoomCredentials};
 use crate::config::Secret;
 use crate::db::Db;
-use crate::enrichment::{FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, ReportedSession, UserSettingsRecord};
+use crate::enrichment::{
+    FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, ReportedSession, UserSettingsRecord,
+};
 use crate::meeting::Platform;
 
 pub struct ZoomFetcher {
@@ -33,14 +35,20 @@ impl ZoomFetcher {
             .await
             .map_err(|error| FetchError::Failed(error.to_string()))?
             .ok_or(FetchError::NotConfigured)?;
-        let client_id: Option<String> = row.try_get("client_id").map_err(|error| FetchError::Failed(error.to_string()))?;
-        let secret: Option<String> = row.try_get("client_secret").map_err(|error| FetchError::Failed(error.to_string()))?;
+        let client_id: Option<String> = row
+            .try_get("client_id")
+            .map_err(|error| FetchError::Failed(error.to_string()))?;
+        let secret: Option<String> = row
+            .try_get("client_secret")
+            .map_err(|error| FetchError::Failed(error.to_string()))?;
         match (client_id, secret) {
-            (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => Ok(ZoomCredentials {
-                account_id: account_id.to_string(),
-                client_id,
-                client_secret: Secret::new(secret),
-            }),
+            (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => {
+                Ok(ZoomCredentials {
+                    account_id: account_id.to_string(),
+                    client_id,
+                    client_secret: Secret::new(secret),
+                })
+            }
             _ => Err(FetchError::NotConfigured),
         }
     }
@@ -74,7 +82,11 @@ impl ZoomFetcher {
                 Err(error) => Err(fetch_error(error)),
             },
             JobKind::HostSettings => {
-                let settings = self.api.user_settings(&credentials, &job.key).await.map_err(fetch_error)?;
+                let settings = self
+                    .api
+                    .user_settings(&credentials, &job.key)
+                    .await
+                    .map_err(fetch_error)?;
                 Ok(Fetched::HostSettings(UserSettingsRecord {
                     chat: settings.in_meeting.chat,
                     private_chat: settings.in_meeting.private_chat,
@@ -85,7 +97,8 @@ impl ZoomFetcher {
             JobKind::UserAccount => match self.api.user(&credentials, &job.key).await {
                 // A user the account's API can read is one of its users.
                 Ok(user) => Ok(Fetched::UserInAccount(
-                    user.account_id.is_none_or(|account| account == job.account_id),
+                    user.account_id
+                        .is_none_or(|account| account == job.account_id),
                 )),
                 Err(ZoomApiError::NotFound) => Ok(Fetched::UserInAccount(false)),
                 Err(error) => Err(fetch_error(error)),
@@ -95,7 +108,9 @@ impl ZoomFetcher {
                     // Zoom's report lags the call (up to ~30 minutes): not there yet.
                     Ok(Fetched::Attendance(None))
                 }
-                Ok(rows) => Ok(Fetched::Attendance(Some(rows.into_iter().filter_map(reported_session).collect()))),
+                Ok(rows) => Ok(Fetched::Attendance(Some(
+                    rows.into_iter().filter_map(reported_session).collect(),
+                ))),
                 Err(ZoomApiError::NotFound) => Ok(Fetched::Attendance(None)),
                 Err(error) => Err(fetch_error(error)),
             },
@@ -119,7 +134,11 @@ fn reported_session(row: PastParticipant) -> Option<ReportedSession> {
     let non_empty = |value: Option<String>| value.filter(|v| !v.trim().is_empty());
     let session_key = non_empty(row.user_id).or_else(|| {
         // Without a per-session id, the join time tells sessions of one person apart.
-        Some(format!("report:{}:{}", row.id.clone().unwrap_or_default(), joined_at?.timestamp()))
+        Some(format!(
+            "report:{}:{}",
+            row.id.clone().unwrap_or_default(),
+            joined_at?.timestamp()
+        ))
     })?;
     Some(ReportedSession {
         session_key,
@@ -132,5 +151,7 @@ fn reported_session(row: PastParticipant) -> Option<ReportedSession> {
 }
 
 fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(text?).ok().map(|time| time.with_timezone(&Utc))
+    DateTime::parse_from_rfc3339(text?)
+        .ok()
+        .map(|time| time.with_timezone(&Utc))
 }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use chaperone::alerts::dispatcher::Dispatcher;
 use chaperone::config::{Secret, Settings};
 use chaperone::db::Db;
+use chaperone::enrichment::worker::Enricher;
 use chaperone::evaluation::Evaluator;
 use chaperone::processor::Processor;
 use chaperone::startup::Application;
@@ -34,6 +35,7 @@ pub struct TestApp {
     pub processor: Processor,
     pub evaluator: Evaluator,
     pub dispatcher: Dispatcher,
+    pub enricher: Enricher,
     pub state: chaperone::state::AppState,
     pub folder: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -132,6 +134,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let processor = application.processor();
     let evaluator = application.evaluator();
     let dispatcher = application.dispatcher();
+    let enricher = application.enricher();
     chaperone::import::import_path(&db, &example_school_file(), None)
         .await
         .expect("example school imports");
@@ -146,6 +149,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         processor,
         evaluator,
         dispatcher,
+        enricher,
         state,
         folder,
         shutdown: Some(shutdown),
@@ -217,6 +221,7 @@ impl TestApp {
         self.drain().await;
         // What the processor just queued is due at its own clock, a moment after `now`.
         let now = now.max(chrono::Utc::now());
+        self.enricher.drain(now).await.expect("enricher drains");
         self.evaluator.drain(now).await.expect("evaluator drains");
         self.dispatcher.drain(now).await.expect("dispatcher drains");
     }

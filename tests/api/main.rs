@@ -2,11 +2,13 @@
 
 mod alerts;
 mod crash;
+mod fake_zoom;
 mod helpers;
 mod import;
 mod ops;
 mod processing;
 mod register;
 mod smtp_sink;
+mod zoom_api;
 mod zoom_events;
 mod zoom_webhooks;

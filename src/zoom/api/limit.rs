@@ -23,7 +23,11 @@ impl AccountLimiter {
 
     /// Waits for a slot; the permit holds the concurrency place until dropped.
     pub async fn acquire(&self) -> SemaphorePermit<'_> {
-        let permit = self.in_flight.acquire().await.expect("the semaphore is never closed");
+        let permit = self
+            .in_flight
+            .acquire()
+            .await
+            .expect("the semaphore is never closed");
         let start = {
             let mut next = self.next_start.lock().await;
             let start = (*next).max(Instant::now());

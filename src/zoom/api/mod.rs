@@ -18,7 +18,9 @@ use serde::de::DeserializeOwned;
 
 use self::limit::AccountLimiter;
 use self::token::TokenCache;
-use self::types::{LiveMeetings, MeetingDetails, PastParticipant, PastParticipantsPage, UserDetails, UserSettings};
+use self::types::{
+    LiveMeetings, MeetingDetails, PastParticipant, PastParticipantsPage, UserDetails, UserSettings,
+};
 use crate::alerts::channels::parse_retry_after;
 use crate::config::Secret;
 
@@ -72,27 +74,58 @@ impl ZoomApi {
     }
 
     /// `GET /meetings/{meetingId}`.
-    pub async fn meeting(&self, credentials: &ZoomCredentials, meeting_id: &str) -> Result<MeetingDetails, ZoomApiError> {
-        self.get(credentials, &format!("/meetings/{}", encode_path_segment(meeting_id))).await
+    pub async fn meeting(
+        &self,
+        credentials: &ZoomCredentials,
+        meeting_id: &str,
+    ) -> Result<MeetingDetails, ZoomApiError> {
+        self.get(
+            credentials,
+            &format!("/meetings/{}", encode_path_segment(meeting_id)),
+        )
+        .await
     }
 
     /// `GET /users/{userId}/settings`.
-    pub async fn user_settings(&self, credentials: &ZoomCredentials, user_id: &str) -> Result<UserSettings, ZoomApiError> {
-        self.get(credentials, &format!("/users/{}/settings", encode_path_segment(user_id))).await
+    pub async fn user_settings(
+        &self,
+        credentials: &ZoomCredentials,
+        user_id: &str,
+    ) -> Result<UserSettings, ZoomApiError> {
+        self.get(
+            credentials,
+            &format!("/users/{}/settings", encode_path_segment(user_id)),
+        )
+        .await
     }
 
     /// `GET /users/{userId}`: a user of the account, or `NotFound` (code 1001) if not.
-    pub async fn user(&self, credentials: &ZoomCredentials, user_id: &str) -> Result<UserDetails, ZoomApiError> {
-        self.get(credentials, &format!("/users/{}", encode_path_segment(user_id))).await
+    pub async fn user(
+        &self,
+        credentials: &ZoomCredentials,
+        user_id: &str,
+    ) -> Result<UserDetails, ZoomApiError> {
+        self.get(
+            credentials,
+            &format!("/users/{}", encode_path_segment(user_id)),
+        )
+        .await
     }
 
     /// `GET /past_meetings/{uuid}/participants`, every page.
-    pub async fn past_participants(&self, credentials: &ZoomCredentials, uuid: &str) -> Result<Vec<PastParticipant>, ZoomApiError> {
+    pub async fn past_participants(
+        &self,
+        credentials: &ZoomCredentials,
+        uuid: &str,
+    ) -> Result<Vec<PastParticipant>, ZoomApiError> {
         let mut participants = Vec::new();
         let mut next_page_token = String::new();
         // Bounded: 300 per page, and no call has 30,000 participant sessions.
         for _ in 0..100 {
-            let mut path = format!("/past_meetings/{}/participants?page_size=300", encode_meeting_uuid(uuid));
+            let mut path = format!(
+                "/past_meetings/{}/participants?page_size=300",
+                encode_meeting_uuid(uuid)
+            );
             if !next_page_token.is_empty() {
                 path.push_str("&next_page_token=");
                 path.push_str(&encode_path_segment(&next_page_token));
@@ -104,21 +137,32 @@ impl ZoomApi {
                 _ => return Ok(participants),
             }
         }
-        Err(ZoomApiError::Unexpected("the participant report did not end after 100 pages".into()))
+        Err(ZoomApiError::Unexpected(
+            "the participant report did not end after 100 pages".into(),
+        ))
     }
 
     /// `GET /metrics/meetings?type=live`: how many meetings are running on the account now.
     pub async fn live_meetings(&self, credentials: &ZoomCredentials) -> Result<u64, ZoomApiError> {
-        let live: LiveMeetings = self.get(credentials, "/metrics/meetings?type=live&page_size=1").await?;
+        let live: LiveMeetings = self
+            .get(credentials, "/metrics/meetings?type=live&page_size=1")
+            .await?;
         Ok(live.total_records)
     }
 
     /// Checks the credentials by fetching a token.
-    pub async fn check_credentials(&self, credentials: &ZoomCredentials) -> Result<(), ZoomApiError> {
+    pub async fn check_credentials(
+        &self,
+        credentials: &ZoomCredentials,
+    ) -> Result<(), ZoomApiError> {
         self.tokens.token(credentials, Utc::now()).await.map(|_| ())
     }
 
-    async fn get<T: DeserializeOwned>(&self, credentials: &ZoomCredentials, path: &str) -> Result<T, ZoomApiError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        credentials: &ZoomCredentials,
+        path: &str,
+    ) -> Result<T, ZoomApiError> {
         let limiter = self.limiter(&credentials.account_id);
         let _permit = limiter.acquire().await;
         let url = format!("{}{path}", self.settings.api_base_url.trim_end_matches('/'));
@@ -142,21 +186,36 @@ impl ZoomApi {
                 .bytes()
                 .await
                 .map_err(|error| ZoomApiError::Unavailable(error.without_url().to_string()))?;
-            let code = serde_json::from_slice::<types::ErrorBody>(&body).ok().and_then(|e| e.code);
+            let code = serde_json::from_slice::<types::ErrorBody>(&body)
+                .ok()
+                .and_then(|e| e.code);
             // An expired or revoked token: one fresh token and one more try (zoom.md §3.6).
-            if (status == StatusCode::UNAUTHORIZED || code == Some(124)) && !retried_with_fresh_token {
+            if (status == StatusCode::UNAUTHORIZED || code == Some(124))
+                && !retried_with_fresh_token
+            {
                 self.tokens.forget(&credentials.account_id);
                 retried_with_fresh_token = true;
                 continue;
             }
             return match status {
-                status if status.is_success() => serde_json::from_slice(&body)
-                    .map_err(|error| ZoomApiError::Unexpected(format!("cannot read the answer: {error}"))),
+                status if status.is_success() => serde_json::from_slice(&body).map_err(|error| {
+                    ZoomApiError::Unexpected(format!("cannot read the answer: {error}"))
+                }),
                 StatusCode::NOT_FOUND => Err(ZoomApiError::NotFound),
                 StatusCode::TOO_MANY_REQUESTS => Err(ZoomApiError::RateLimited { retry_after }),
-                StatusCode::UNAUTHORIZED => Err(ZoomApiError::Credentials(format!("HTTP 401, code {}", code.unwrap_or(0)))),
-                status if status.is_server_error() => Err(ZoomApiError::Unavailable(format!("HTTP {}", status.as_u16()))),
-                status => Err(ZoomApiError::Unexpected(format!("HTTP {}, code {}", status.as_u16(), code.unwrap_or(0)))),
+                StatusCode::UNAUTHORIZED => Err(ZoomApiError::Credentials(format!(
+                    "HTTP 401, code {}",
+                    code.unwrap_or(0)
+                ))),
+                status if status.is_server_error() => Err(ZoomApiError::Unavailable(format!(
+                    "HTTP {}",
+                    status.as_u16()
+                ))),
+                status => Err(ZoomApiError::Unexpected(format!(
+                    "HTTP {}, code {}",
+                    status.as_u16(),
+                    code.unwrap_or(0)
+                ))),
             };
         }
     }
@@ -165,7 +224,12 @@ impl ZoomApi {
         let mut limiters = self.limiters.lock().expect("limiter lock");
         limiters
             .entry(account_id.to_string())
-            .or_insert_with(|| Arc::new(AccountLimiter::new(self.settings.concurrency, self.settings.requests_per_second)))
+            .or_insert_with(|| {
+                Arc::new(AccountLimiter::new(
+                    self.settings.concurrency,
+                    self.settings.requests_per_second,
+                ))
+            })
             .clone()
     }
 }
@@ -175,7 +239,9 @@ fn encode_path_segment(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => encoded.push(byte as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                encoded.push(byte as char)
+            }
             _ => encoded.push_str(&format!("%{byte:02X}")),
         }
     }
@@ -199,9 +265,18 @@ mod tests {
 
     #[test]
     fn uuids_starting_with_a_slash_or_containing_two_are_encoded_twice() {
-        assert_eq!(encode_meeting_uuid("c2Vzc2lvbk9uZUFCQ0RFRg=="), "c2Vzc2lvbk9uZUFCQ0RFRg%3D%3D");
-        assert_eq!(encode_meeting_uuid("/ajXp112QmuoKj4854875=="), "%252FajXp112QmuoKj4854875%253D%253D");
-        assert_eq!(encode_meeting_uuid("ab//cd+e="), "ab%252F%252Fcd%252Be%253D");
+        assert_eq!(
+            encode_meeting_uuid("c2Vzc2lvbk9uZUFCQ0RFRg=="),
+            "c2Vzc2lvbk9uZUFCQ0RFRg%3D%3D"
+        );
+        assert_eq!(
+            encode_meeting_uuid("/ajXp112QmuoKj4854875=="),
+            "%252FajXp112QmuoKj4854875%253D%253D"
+        );
+        assert_eq!(
+            encode_meeting_uuid("ab//cd+e="),
+            "ab%252F%252Fcd%252Be%253D"
+        );
         assert_eq!(encode_meeting_uuid("ab/cd+e="), "ab%2Fcd%2Be%3D");
     }
 }

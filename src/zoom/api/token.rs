@@ -42,8 +42,17 @@ impl TokenCache {
     }
 
     /// A token valid for at least another minute.
-    pub async fn token(&self, credentials: &ZoomCredentials, now: DateTime<Utc>) -> Result<Secret, ZoomApiError> {
-        if let Some((token, expires_at)) = self.tokens.lock().expect("token lock").get(&credentials.account_id) {
+    pub async fn token(
+        &self,
+        credentials: &ZoomCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<Secret, ZoomApiError> {
+        if let Some((token, expires_at)) = self
+            .tokens
+            .lock()
+            .expect("token lock")
+            .get(&credentials.account_id)
+        {
             if *expires_at - Duration::seconds(RENEW_BEFORE_EXPIRY_SECS) > now {
                 return Ok(token.clone());
             }
@@ -60,12 +69,22 @@ impl TokenCache {
         self.tokens.lock().expect("token lock").remove(account_id);
     }
 
-    async fn fetch(&self, credentials: &ZoomCredentials, now: DateTime<Utc>) -> Result<(Secret, DateTime<Utc>), ZoomApiError> {
+    async fn fetch(
+        &self,
+        credentials: &ZoomCredentials,
+        now: DateTime<Utc>,
+    ) -> Result<(Secret, DateTime<Utc>), ZoomApiError> {
         let response = self
             .http
             .post(&self.token_url)
-            .basic_auth(&credentials.client_id, Some(credentials.client_secret.expose()))
-            .form(&[("grant_type", "account_credentials"), ("account_id", credentials.account_id.as_str())])
+            .basic_auth(
+                &credentials.client_id,
+                Some(credentials.client_secret.expose()),
+            )
+            .form(&[
+                ("grant_type", "account_credentials"),
+                ("account_id", credentials.account_id.as_str()),
+            ])
             .send()
             .await
             .map_err(|error| ZoomApiError::Unavailable(error.without_url().to_string()))?;
@@ -75,7 +94,10 @@ impl TokenCache {
             .await
             .map_err(|error| ZoomApiError::Unavailable(error.without_url().to_string()))?;
         if status.is_server_error() {
-            return Err(ZoomApiError::Unavailable(format!("token endpoint HTTP {}", status.as_u16())));
+            return Err(ZoomApiError::Unavailable(format!(
+                "token endpoint HTTP {}",
+                status.as_u16()
+            )));
         }
         if !status.is_success() {
             let reason = serde_json::from_slice::<TokenError>(&body)
@@ -86,6 +108,9 @@ impl TokenCache {
         }
         let token: TokenResponse = serde_json::from_slice(&body)
             .map_err(|error| ZoomApiError::Unexpected(format!("cannot read the token: {error}")))?;
-        Ok((Secret::new(token.access_token), now + Duration::seconds(token.expires_in)))
+        Ok((
+            Secret::new(token.access_token),
+            now + Duration::seconds(token.expires_in),
+        ))
     }
 }
