@@ -10,6 +10,24 @@ use crate::directory::resolve_person;
 use crate::evaluation::queue::{self, Target};
 use crate::meeting::Platform;
 
+/// Whether the job's subject was read successfully before: an unreadable API never
+/// overwrites what was read; "unknown" only stands in for nothing.
+async fn already_read(
+    connection: &mut AnyConnection,
+    table: &'static str,
+    key_column: &'static str,
+    job: &Job,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT status FROM {table} WHERE platform = $1 AND {key_column} = $2 AND status <> 'unknown'"
+    ))
+    .bind(job.platform.as_str())
+    .bind(&job.key)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.is_some())
+}
+
 fn flag(value: Option<bool>) -> Option<i64> {
     value.map(i64::from)
 }
@@ -22,16 +40,10 @@ pub async fn save_meeting_settings(
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    // An unreadable API never overwrites what was read before: "unknown" only stands in for nothing.
-    if status == "unknown" {
-        let known = sqlx::query("SELECT status FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status <> 'unknown'")
-            .bind(job.platform.as_str())
-            .bind(&job.key)
-            .fetch_optional(&mut *connection)
-            .await?;
-        if known.is_some() {
-            return Ok(());
-        }
+    if status == "unknown"
+        && already_read(connection, "meeting_settings", "platform_meeting_id", job).await?
+    {
+        return Ok(());
     }
     let empty = MeetingSettingsRecord::default();
     let settings = settings.unwrap_or(&empty);
@@ -86,15 +98,10 @@ pub async fn save_user_settings(
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    if status == "unknown" {
-        let known = sqlx::query("SELECT status FROM user_settings WHERE platform = $1 AND platform_user_id = $2 AND status <> 'unknown'")
-            .bind(job.platform.as_str())
-            .bind(&job.key)
-            .fetch_optional(&mut *connection)
-            .await?;
-        if known.is_some() {
-            return Ok(());
-        }
+    if status == "unknown"
+        && already_read(connection, "user_settings", "platform_user_id", job).await?
+    {
+        return Ok(());
     }
     let empty = UserSettingsRecord::default();
     let settings = settings.unwrap_or(&empty);

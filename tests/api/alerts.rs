@@ -14,7 +14,7 @@ use chaperone::alerts::channels::verify_standard_webhook;
 use chaperone::config::Secret;
 use chrono::{DateTime, Utc};
 
-use crate::helpers::{spawn_app_with, TestApp};
+use crate::helpers::{policy_checking_only, spawn_app_with, TestApp};
 use crate::smtp_sink::SmtpSink;
 use crate::zoom_events::{joined, started, Joiner, DSL, HOST, PUPIL};
 
@@ -104,37 +104,14 @@ async fn scenario_with(rules: &[&str], webhook_failures: usize, workers: bool) -
             .replace(['.', '-'], "_")
     );
     std::env::set_var(&secret_variable, WEBHOOK_SECRET);
-    let all = [
-        "school_account",
-        "dsl_invited",
-        "chat_disabled",
-        "school_hours",
-        "two_adults",
-        "approved_in_advance",
-        "recording",
-        "parental_consent",
-        "invite_via_parent",
-        "unknown_participant",
-        "outcome_logged",
-    ];
-    let mut overrides = String::new();
-    for rule in all {
-        overrides.push_str(&format!(
-            "[school.policy.overrides.{rule}]\nenabled = {}\n",
-            rules.contains(&rule)
-        ));
-    }
-    app.import_toml(
-        &format!(
-            r#"
+    let policy = policy_checking_only(rules);
+    app.import_toml(&format!(
+        r#"
 [[school]]
 slug = "greenfield"
 name = "Greenfield Academy"
 timezone = "Europe/London"
-[school.policy]
-preset = "two-staff-code-of-conduct"
-{overrides}
-[school.policy.overrides.two_adults.grace]
+{policy}
 [school.alerts]
 escalate_after_mins = 10
 [[school.alerts.contacts]]
@@ -147,9 +124,7 @@ min_severity = "medium"
 url = "{url}"
 secret_env = "{secret_variable}"
 "#
-        )
-        .replace("[school.policy.overrides.two_adults.grace]\n", ""),
-    )
+    ))
     .await;
     Scenario {
         app,
@@ -298,15 +273,7 @@ async fn a_channel_that_never_recovers_is_marked_failed_visibly() {
         webhook["last_error"].as_str().unwrap().contains("503"),
         "{webhook}"
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics
             .contains("chaperone_alert_deliveries_total{channel=\"webhook\",outcome=\"failed\"} 1"),

@@ -160,6 +160,33 @@ pub fn example_school_file() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example-school.toml")
 }
 
+/// Every rule of a school policy.
+pub const ALL_RULES: [&str; 11] = [
+    "school_account",
+    "dsl_invited",
+    "chat_disabled",
+    "school_hours",
+    "two_adults",
+    "approved_in_advance",
+    "recording",
+    "parental_consent",
+    "invite_via_parent",
+    "unknown_participant",
+    "outcome_logged",
+];
+
+/// A `[school.policy]` section: the strict preset with only `rules` switched on.
+pub fn policy_checking_only(rules: &[&str]) -> String {
+    let mut policy = String::from("[school.policy]\npreset = \"two-staff-code-of-conduct\"\n");
+    for rule in ALL_RULES {
+        policy.push_str(&format!(
+            "[school.policy.overrides.{rule}]\nenabled = {}\n",
+            rules.contains(&rule)
+        ));
+    }
+    policy
+}
+
 pub fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
@@ -236,6 +263,17 @@ impl TestApp {
         chaperone::import::import_path(&self.db, &path, None)
             .await
             .expect("school file imports")
+    }
+
+    pub async fn metrics_text(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.address))
+            .send()
+            .await
+            .expect("request sent")
+            .text()
+            .await
+            .expect("metrics text")
     }
 
     pub async fn post_json(&self, path: &str, body: serde_json::Value) -> reqwest::Response {

@@ -27,15 +27,7 @@ async fn metrics_count_events_refusals_backlog_and_processing() {
     let app = spawn_app().await;
     app.deliver(&[started()]).await;
     app.post_zoom_raw(b"{}".to_vec(), &[]).await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(
         text.contains("chaperone_webhook_events_received_total{platform=\"zoom\"} 2"),
         "{text}"
@@ -47,15 +39,7 @@ async fn metrics_count_events_refusals_backlog_and_processing() {
     assert!(text.contains("chaperone_inbox_pending 1"), "{text}");
 
     app.drain().await;
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics_text().await;
     assert!(text.contains("chaperone_inbox_pending 0"), "{text}");
     assert!(
         text.contains("chaperone_events_processed_total 1"),

@@ -27,15 +27,7 @@ async fn an_event_that_cannot_be_applied_is_set_aside_after_the_last_attempt() {
     );
     let counts = inbox::counts(&app.db).await.unwrap();
     assert_eq!((counts.pending, counts.failed), (0, 1));
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(metrics.contains("chaperone_inbox_failed 1"), "{metrics}");
     assert!(
         metrics.contains("chaperone_events_set_aside_total 1"),

@@ -5,7 +5,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use crate::fake_zoom::{FakeZoom, CLIENT_ID, CLIENT_SECRET};
-use crate::helpers::{spawn_app_with, TestApp, DSL_ZOOM_ID, HOST_ZOOM_ID, SCHOOL_ACCOUNT};
+use crate::helpers::{
+    policy_checking_only, spawn_app_with, TestApp, DSL_ZOOM_ID, HOST_ZOOM_ID, SCHOOL_ACCOUNT,
+};
 use crate::zoom_events::{
     self, chat_message, ended, joined, left, started, Joiner, HOST, MEETING_NUMBER, MEETING_UUID,
     PUPIL,
@@ -20,25 +22,7 @@ async fn connected(zoom: &FakeZoom, rules: &[&str]) -> TestApp {
     let borrowed: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = spawn_app_with(&borrowed).await;
     std::env::set_var(SECRET_VARIABLE, CLIENT_SECRET);
-    let mut policy = String::from("[school.policy]\npreset = \"two-staff-code-of-conduct\"\n");
-    for rule in [
-        "school_account",
-        "dsl_invited",
-        "chat_disabled",
-        "school_hours",
-        "two_adults",
-        "approved_in_advance",
-        "recording",
-        "parental_consent",
-        "invite_via_parent",
-        "unknown_participant",
-        "outcome_logged",
-    ] {
-        policy.push_str(&format!(
-            "[school.policy.overrides.{rule}]\nenabled = {}\n",
-            rules.contains(&rule)
-        ));
-    }
+    let policy = policy_checking_only(rules);
     app.import_toml(&format!(
         "[[school]]\nslug = \"greenfield\"\nname = \"Greenfield Academy\"\ntimezone = \"Europe/London\"\n\
          [[school.zoom_accounts]]\naccount_id = \"{SCHOOL_ACCOUNT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"{SECRET_VARIABLE}\"\n\
@@ -299,6 +283,19 @@ fn host_settings(chat: bool) -> Value {
     })
 }
 
+/// Zoom knows the meeting (no alternative host, no automatic recording) and its host's
+/// chat setting.
+fn zoom_knows_the_meeting(zoom: &FakeZoom, chat: bool) {
+    zoom.with(|state| {
+        state
+            .meetings
+            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
+        state
+            .user_settings
+            .insert(HOST_ZOOM_ID.into(), host_settings(chat));
+    });
+}
+
 /// A scheduled meeting inviting the pupil's parent, in 2030.
 fn created_for_parent() -> String {
     zoom_events::created("2030-03-12T14:30:00Z", "")
@@ -308,14 +305,7 @@ fn created_for_parent() -> String {
 #[tokio::test]
 async fn chat_switched_on_in_the_hosts_settings_is_found_before_the_call() {
     let zoom = FakeZoom::start().await;
-    zoom.with(|state| {
-        state
-            .meetings
-            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
-        state
-            .user_settings
-            .insert(HOST_ZOOM_ID.into(), host_settings(true));
-    });
+    zoom_knows_the_meeting(&zoom, true);
     let app = connected(&zoom, &["chat_disabled"]).await;
     app.deliver(&[created_for_parent()]).await;
     app.settle_at(Utc::now()).await;
@@ -347,14 +337,7 @@ async fn chat_switched_on_in_the_hosts_settings_is_found_before_the_call() {
 #[tokio::test]
 async fn a_chat_message_in_a_call_whose_settings_said_off_is_found() {
     let zoom = FakeZoom::start().await;
-    zoom.with(|state| {
-        state
-            .meetings
-            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
-        state
-            .user_settings
-            .insert(HOST_ZOOM_ID.into(), host_settings(false));
-    });
+    zoom_knows_the_meeting(&zoom, false);
     let app = connected(&zoom, &["chat_disabled"]).await;
     app.deliver(&[
         started(),
@@ -408,13 +391,8 @@ async fn the_invitees_are_re_read_from_the_api_after_an_update_that_carries_only
 #[tokio::test]
 async fn an_expired_token_is_renewed_once_and_the_call_retried() {
     let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
     zoom.with(|state| {
-        state
-            .meetings
-            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
-        state
-            .user_settings
-            .insert(HOST_ZOOM_ID.into(), host_settings(false));
         state.revoke_next = 1;
     });
     let app = connected(&zoom, &[]).await;
@@ -435,13 +413,8 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
 #[tokio::test]
 async fn a_rate_limited_call_waits_for_retry_after_and_then_succeeds() {
     let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
     zoom.with(|state| {
-        state
-            .meetings
-            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
-        state
-            .user_settings
-            .insert(HOST_ZOOM_ID.into(), host_settings(false));
         state.rate_limit_next = 1;
         state.retry_after_secs = 120;
     });
@@ -481,13 +454,8 @@ async fn a_meeting_the_api_does_not_know_is_recorded_as_not_found() {
 #[tokio::test]
 async fn an_api_outage_never_blocks_webhooks_and_settings_show_unknown_until_it_ends() {
     let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
     zoom.with(|state| {
-        state
-            .meetings
-            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
-        state
-            .user_settings
-            .insert(HOST_ZOOM_ID.into(), host_settings(false));
         state.down = true;
     });
     let app = connected(&zoom, &[]).await;
@@ -509,15 +477,7 @@ async fn an_api_outage_never_blocks_webhooks_and_settings_show_unknown_until_it_
     zoom.with(|state| state.down = false);
     app.settle_at(Utc::now() + Duration::minutes(30)).await;
     assert_eq!(app.only_meeting().await["settings"]["status"], "ok");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics_text().await;
     assert!(
         metrics.contains(
             "chaperone_platform_api_jobs_total{kind=\"meeting_settings\",outcome=\"retrying\"}"
@@ -529,13 +489,8 @@ async fn an_api_outage_never_blocks_webhooks_and_settings_show_unknown_until_it_
 #[tokio::test]
 async fn refused_credentials_are_a_coverage_finding_that_resolves_when_they_work_again() {
     let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
     zoom.with(|state| {
-        state
-            .meetings
-            .insert(MEETING_NUMBER.into(), meeting_details("", "none"));
-        state
-            .user_settings
-            .insert(HOST_ZOOM_ID.into(), host_settings(false));
         state.refuse_credentials = true;
     });
     let app = connected(&zoom, &[]).await;
