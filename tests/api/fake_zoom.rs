@@ -21,6 +21,8 @@ pub struct FakeState {
     pub tokens_issued: u32,
     pub valid_tokens: Vec<String>,
     pub refuse_credentials: bool,
+    /// Lifetime of issued tokens (default an hour, as Zoom's).
+    pub token_ttl_secs: Option<i64>,
     /// Answer the next N API calls made with a valid token with 401 / code 124.
     pub revoke_next: u32,
     /// Answer the next N API calls with 429 and this Retry-After.
@@ -129,7 +131,9 @@ async fn issue_token(
     state.tokens_issued += 1;
     let token = format!("token-{}", state.tokens_issued);
     state.valid_tokens.push(token.clone());
-    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": 3600, "scope": "meeting:read:admin"})).into_response()
+    let expires_in = state.token_ttl_secs.unwrap_or(3600);
+    Json(json!({"access_token": token, "token_type": "bearer", "expires_in": expires_in, "scope": "meeting:read:admin"}))
+        .into_response()
 }
 
 /// Checks the bearer token and the switches; `Some(response)` answers the call early.

@@ -411,6 +411,40 @@ async fn an_expired_token_is_renewed_once_and_the_call_retried() {
 }
 
 #[tokio::test]
+async fn a_token_is_reused_while_valid_and_renewed_in_its_last_minute() {
+    let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
+    let app = connected(&zoom, &[]).await;
+    app.deliver(&[created_for_parent()]).await;
+    app.settle_at(Utc::now()).await;
+    assert_eq!(
+        zoom.with(|state| state.tokens_issued),
+        1,
+        "two calls, one token"
+    );
+
+    // Tokens that expire within a minute are renewed before every call.
+    zoom.with(|state| state.token_ttl_secs = Some(59));
+    let before = zoom.with(|state| state.tokens_issued);
+    app.deliver(&[zoom_events::updated(1741700100999, "2030-03-12T14:30:00Z")])
+        .await;
+    app.settle_at(Utc::now()).await;
+    assert_eq!(
+        zoom.with(|state| state.tokens_issued),
+        before,
+        "the hour-long token is still good"
+    );
+    let other = connected(&zoom, &[]).await;
+    other.deliver(&[created_for_parent()]).await;
+    other.settle_at(Utc::now()).await;
+    assert_eq!(
+        zoom.with(|state| state.tokens_issued),
+        before + 2,
+        "a 59-second token is renewed for each call"
+    );
+}
+
+#[tokio::test]
 async fn a_rate_limited_call_waits_for_retry_after_and_then_succeeds() {
     let zoom = FakeZoom::start().await;
     zoom_knows_the_meeting(&zoom, false);
