@@ -86,3 +86,7 @@ ALTER TABLE participant_sessions ADD COLUMN source TEXT NOT NULL DEFAULT 'webhoo
 -- Findings about monitoring itself (an account whose credentials fail, webhooks gone
 -- silent) belong to no meeting.
 ALTER TABLE findings ADD COLUMN platform_account_id BIGINT REFERENCES platform_accounts(id);
+
+-- When an unacknowledged finding is next due to escalate (none: nobody left to tell).
+ALTER TABLE findings ADD COLUMN escalate_at BIGINT;
+CREATE INDEX findings_escalation_due ON findings (escalate_at);

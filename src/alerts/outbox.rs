@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{AnyConnection, Row};
 
-use crate::db::time::{from_millis, to_millis};
+use crate::db::time::to_millis;
 use crate::directory::settings as school_settings;
 use crate::findings::Opened;
 use crate::policy::Severity;
@@ -124,11 +124,16 @@ pub async fn queue_first_alerts(
             )
             .await?;
         }
-        sqlx::query("UPDATE findings SET alert_level = 0, alerted_at = $1 WHERE id = $2")
-            .bind(to_millis(now))
-            .bind(finding.finding_id)
-            .execute(&mut *connection)
-            .await?;
+        let escalate_at =
+            next_escalation(connection, finding.school_id, contacts.len(), 0, now).await?;
+        sqlx::query(
+            "UPDATE findings SET alert_level = 0, alerted_at = $1, escalate_at = $2 WHERE id = $3",
+        )
+        .bind(to_millis(now))
+        .bind(escalate_at.map(to_millis))
+        .bind(finding.finding_id)
+        .execute(&mut *connection)
+        .await?;
     }
     Ok(queued)
 }
@@ -139,50 +144,69 @@ pub async fn queue_escalations(
     connection: &mut AnyConnection,
     now: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
-    let candidates = sqlx::query(
-        "SELECT id, school_id, severity, alert_round, alert_level, alerted_at FROM findings \
-         WHERE status = 'open' AND alerted_at IS NOT NULL AND alerted_at <= $1 ORDER BY alerted_at",
+    let due = sqlx::query(
+        "SELECT id, school_id, severity, alert_round, alert_level FROM findings \
+         WHERE status = 'open' AND escalate_at IS NOT NULL AND escalate_at <= $1 ORDER BY escalate_at",
     )
     .bind(to_millis(now))
     .fetch_all(&mut *connection)
     .await?;
     let mut queued = 0;
-    for row in candidates {
+    for row in due {
         let school_id: i64 = row.try_get("school_id")?;
         let finding_id: i64 = row.try_get("id")?;
         let level: i64 = row.try_get("alert_level")?;
-        let alerted_at = from_millis(row.try_get("alerted_at")?);
-        let settings = school_settings::load(connection, school_id).await?;
-        if now < alerted_at + Duration::minutes(settings.alerts.escalate_after_mins) {
-            continue;
-        }
         let severity =
             Severity::parse(&row.try_get::<String, _>("severity")?).unwrap_or(Severity::Low);
         let contacts = eligible_contacts(connection, school_id, severity).await?;
-        let Some(next) = contacts.get(level as usize + 1) else {
-            continue;
-        };
-        let round: i64 = row.try_get("alert_round")?;
-        queued += queue_for_contact(
-            connection,
-            school_id,
-            finding_id,
-            round,
-            level + 1,
-            "escalation",
-            next,
-            now,
-        )
-        .await?;
-        sqlx::query("UPDATE findings SET alert_level = $1, alerted_at = $2 WHERE id = $3 AND alert_level = $4")
-            .bind(level + 1)
-            .bind(to_millis(now))
-            .bind(finding_id)
-            .bind(level)
-            .execute(&mut *connection)
+        let next_level = level + 1;
+        if let Some(next) = contacts.get(next_level as usize) {
+            let round: i64 = row.try_get("alert_round")?;
+            queued += queue_for_contact(
+                connection,
+                school_id,
+                finding_id,
+                round,
+                next_level,
+                "escalation",
+                next,
+                now,
+            )
             .await?;
+        }
+        let escalate_at =
+            next_escalation(connection, school_id, contacts.len(), next_level, now).await?;
+        // Guarded by the level read above: two instances escalate a finding once.
+        sqlx::query(
+            "UPDATE findings SET alert_level = $1, alerted_at = $2, escalate_at = $3 WHERE id = $4 AND alert_level = $5",
+        )
+        .bind(next_level)
+        .bind(to_millis(now))
+        .bind(escalate_at.map(to_millis))
+        .bind(finding_id)
+        .bind(level)
+        .execute(&mut *connection)
+        .await?;
     }
     Ok(queued)
+}
+
+/// When a finding alerted at `level` escalates next: after the school's wait, if there is a
+/// further contact to tell.
+async fn next_escalation(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    contacts: usize,
+    level: i64,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    if level as usize + 1 >= contacts {
+        return Ok(None);
+    }
+    let settings = school_settings::load(connection, school_id).await?;
+    Ok(Some(
+        now + Duration::minutes(settings.alerts.escalate_after_mins),
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]

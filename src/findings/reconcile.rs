@@ -287,7 +287,7 @@ async fn update(
     if let Some(round) = reopen_round {
         sqlx::query(
             "UPDATE findings SET status = 'open', resolved_at = NULL, resolved_by = NULL, resolution_note = NULL, \
-               acknowledged_at = NULL, acknowledged_by = NULL, alert_level = 0, alerted_at = NULL, alert_round = $1 \
+               acknowledged_at = NULL, acknowledged_by = NULL, alert_level = 0, alerted_at = NULL, escalate_at = NULL, alert_round = $1 \
              WHERE id = $2",
         )
         .bind(round)
