@@ -95,6 +95,8 @@ pub async fn send_due(
             .bind(school.id)
             .fetch_all(&mut *connection)
             .await?;
+        // Released before sending: with SQLite the connection is the only one.
+        drop(connection);
         for recipient in recipients {
             let email: String = recipient.try_get("email")?;
             match channels

@@ -67,8 +67,16 @@ impl Db {
         install_default_drivers();
         let url = settings.url.expose();
         let backend: Backend = url.parse()?;
+        // SQLite has one writer. Several connections contending for it wait in SQLite's busy
+        // handler, which sleeps (1, 2, 5 … 100 ms) instead of queueing, and refuses a read
+        // that turns into a write outright. One connection makes every caller queue in order
+        // in the pool instead, with no sleeping and no "database is locked".
+        let max_connections = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => settings.max_connections,
+        };
         let options = AnyPoolOptions::new()
-            .max_connections(settings.max_connections)
+            .max_connections(max_connections)
             .acquire_timeout(settings.acquire_timeout);
         let pool = match backend {
             Backend::Sqlite => {

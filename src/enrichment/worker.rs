@@ -195,6 +195,7 @@ impl Enricher {
         for account in accounts {
             let account_id: String = account.try_get("account_id")?;
             let school_id: i64 = account.try_get("school_id")?;
+            // Connections are released before the API call: with SQLite there is only one.
             let mut connection = self.db.pool.acquire().await?;
             let settings = school_settings::load(&mut connection, school_id).await?;
             let timezone = account
@@ -209,6 +210,7 @@ impl Enricher {
                     .await?
                     .try_get::<Option<i64>, _>("last")?
                     .map(from_millis);
+            drop(connection);
             let silent_after = chrono::Duration::from_std(self.silence.silent_after)
                 .unwrap_or(chrono::Duration::hours(1));
             let quiet = last.is_none_or(|last| now - last > silent_after);
