@@ -90,3 +90,9 @@ ALTER TABLE findings ADD COLUMN platform_account_id BIGINT REFERENCES platform_a
 -- When an unacknowledged finding is next due to escalate (none: nobody left to tell).
 ALTER TABLE findings ADD COLUMN escalate_at BIGINT;
 CREATE INDEX findings_escalation_due ON findings (escalate_at);
+
+-- Enrichment results queue the calls they concern for evaluation again.
+CREATE INDEX meeting_instances_by_meeting ON meeting_instances (platform, platform_meeting_id);
+CREATE INDEX meeting_instances_by_host ON meeting_instances (platform, host_user_id);
+CREATE INDEX participant_sessions_by_user ON participant_sessions (platform_user_id);
+CREATE INDEX scheduled_meetings_by_host ON scheduled_meetings (platform, host_user_id);

@@ -29,68 +29,101 @@ pub struct PendingEvent {
     pub event: Result<MeetingEvent, String>,
 }
 
-/// Inserts one event unless its key is already there.
-pub async fn insert(
+/// Rows per INSERT statement: 8 parameters a row stays well inside both backends' limits.
+const ROWS_PER_STATEMENT: usize = 128;
+
+/// Inserts the events whose keys are not there yet, in as few statements as possible, and
+/// says for each whether it was stored or is a duplicate (also of an earlier one in `events`).
+pub async fn insert_many(
     connection: &mut AnyConnection,
-    event: &AcceptedEvent,
+    events: &[&AcceptedEvent],
     received_at: DateTime<Utc>,
-) -> Result<InsertOutcome, sqlx::Error> {
-    let body = serde_json::to_string(&event.event).expect("events serialise");
-    let result = sqlx::query(
-        "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (dedup_key) DO NOTHING",
-    )
-    .bind(event.platform.as_str())
-    .bind(event.school_id)
-    .bind(&event.dedup_key)
-    .bind(event.event.type_name())
-    .bind(to_millis(event.event.occurred_at()))
-    .bind(to_millis(received_at))
-    .bind(body)
-    .bind(&event.account_id)
-    .execute(connection)
-    .await?;
-    Ok(if result.rows_affected() == 1 {
-        InsertOutcome::Stored
-    } else {
-        InsertOutcome::Duplicate
-    })
+) -> Result<Vec<InsertOutcome>, sqlx::Error> {
+    let mut stored_keys = std::collections::HashSet::new();
+    for chunk in events.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let first = row * 8;
+                let params: Vec<String> = (1..=8)
+                    .map(|column| format!("${}", first + column))
+                    .collect();
+                format!("({})", params.join(", "))
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id) \
+             VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(&sql);
+        for event in chunk {
+            query = query
+                .bind(event.platform.as_str())
+                .bind(event.school_id)
+                .bind(&event.dedup_key)
+                .bind(event.event.type_name())
+                .bind(to_millis(event.event.occurred_at()))
+                .bind(to_millis(received_at))
+                .bind(serde_json::to_string(&event.event).expect("events serialise"))
+                .bind(&event.account_id);
+        }
+        for row in query.fetch_all(&mut *connection).await? {
+            stored_keys.insert(row.try_get::<String, _>("dedup_key")?);
+        }
+    }
+    // A key stored by this call belongs to its first event; any later one is a duplicate.
+    Ok(events
+        .iter()
+        .map(|event| {
+            if stored_keys.remove(&event.dedup_key) {
+                InsertOutcome::Stored
+            } else {
+                InsertOutcome::Duplicate
+            }
+        })
+        .collect())
 }
 
-/// Claims the oldest pending event inside `tx`: on PostgreSQL the row stays locked (and is
-/// skipped by other instances) until the transaction ends; on SQLite the claiming write
-/// takes the database's write lock at once, so the transaction cannot deadlock later.
-pub async fn claim_next(
+/// Claims the oldest pending events (at most `limit`, oldest first) inside `tx`: on
+/// PostgreSQL the rows stay locked (and are skipped by other instances) until the
+/// transaction ends; on SQLite the claiming write takes the write lock at once.
+pub async fn claim(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
-) -> Result<Option<PendingEvent>, sqlx::Error> {
+    limit: usize,
+) -> Result<Vec<PendingEvent>, sqlx::Error> {
     let sql = match backend {
         Backend::Postgres => {
             "SELECT id, platform, school_id, account_id, received_at, attempts, body FROM inbox \
              WHERE processed_at IS NULL AND failed_at IS NULL \
-             ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED"
+             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
         }
         Backend::Sqlite => {
-            "UPDATE inbox SET attempts = attempts WHERE id = \
-               (SELECT id FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT 1) \
+            "UPDATE inbox SET attempts = attempts WHERE id IN \
+               (SELECT id FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1) \
              RETURNING id, platform, school_id, account_id, received_at, attempts, body"
         }
     };
-    let Some(row) = sqlx::query(sql).fetch_optional(&mut **tx).await? else {
-        return Ok(None);
-    };
-    let platform: String = row.try_get("platform")?;
-    let body: String = row.try_get("body")?;
-    Ok(Some(PendingEvent {
-        id: row.try_get("id")?,
-        platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
-        school_id: row.try_get("school_id")?,
-        account_id: row.try_get("account_id")?,
-        received_at: from_millis(row.try_get("received_at")?),
-        attempts: row.try_get("attempts")?,
-        event: serde_json::from_str(&body).map_err(|error| error.to_string()),
-    }))
+    let rows = sqlx::query(sql)
+        .bind(limit as i64)
+        .fetch_all(&mut **tx)
+        .await?;
+    let mut pending = Vec::with_capacity(rows.len());
+    for row in rows {
+        let platform: String = row.try_get("platform")?;
+        let body: String = row.try_get("body")?;
+        pending.push(PendingEvent {
+            id: row.try_get("id")?,
+            platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
+            school_id: row.try_get("school_id")?,
+            account_id: row.try_get("account_id")?,
+            received_at: from_millis(row.try_get("received_at")?),
+            attempts: row.try_get("attempts")?,
+            event: serde_json::from_str(&body).map_err(|error| error.to_string()),
+        });
+    }
+    pending.sort_by_key(|event| event.id);
+    Ok(pending)
 }
 
 pub async fn mark_processed(

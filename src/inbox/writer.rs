@@ -9,7 +9,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, Notify};
 use tokio::task::JoinHandle;
 
-use super::{insert, InsertOutcome};
+use super::{insert_many, InsertOutcome};
 use crate::db::Db;
 use crate::meeting::AcceptedEvent;
 
@@ -98,10 +98,7 @@ async fn write_batch(
 ) -> Result<Vec<InsertOutcome>, sqlx::Error> {
     let received_at = Utc::now();
     let mut tx = db.pool.begin().await?;
-    let mut outcomes = Vec::with_capacity(events.len());
-    for event in events {
-        outcomes.push(insert(&mut tx, event, received_at).await?);
-    }
+    let outcomes = insert_many(&mut tx, events, received_at).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

@@ -17,6 +17,9 @@ use crate::inbox;
 use crate::telemetry::metrics::Metrics;
 
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
+/// Events applied in one transaction: one commit for many, while a transaction stays short
+/// enough not to hold up the inbox writer.
+const BATCH_SIZE: usize = 64;
 
 /// What one step of the processor did; tests drain with it instead of sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,46 +60,58 @@ impl Processor {
         }
     }
 
-    /// Applies the oldest pending event, if any.
+    /// Applies the oldest pending events, up to a batch, in one transaction. If one of
+    /// them cannot be applied, the batch is rolled back and the oldest event is tried alone,
+    /// so a failing event is retried (and set aside) by itself.
     #[tracing::instrument(skip_all)]
     pub async fn process_next(&self) -> Result<Step, sqlx::Error> {
-        let mut tx = self.db.pool.begin().await?;
-        let Some(pending) = inbox::claim_next(&mut tx, self.db.backend).await? else {
-            tx.rollback().await?;
-            return Ok(Step::Empty);
-        };
-        let now = Utc::now();
-        let outcome = match &pending.event {
-            Ok(event) => self
-                .apply(&mut tx, &pending, event, now)
-                .await
-                .map_err(|error| error.to_string()),
-            Err(error) => Err(format!("stored event cannot be read: {error}")),
-        };
-        match outcome {
-            Ok(()) => {
-                inbox::mark_processed(&mut tx, pending.id, now).await?;
+        let mut limit = BATCH_SIZE;
+        loop {
+            let mut tx = self.db.pool.begin().await?;
+            let batch = inbox::claim(&mut tx, self.db.backend, limit).await?;
+            if batch.is_empty() {
+                tx.rollback().await?;
+                return Ok(Step::Empty);
+            }
+            let now = Utc::now();
+            let mut failure = None;
+            for pending in &batch {
+                let outcome = match &pending.event {
+                    Ok(event) => self
+                        .apply(&mut tx, pending, event, now)
+                        .await
+                        .map_err(|error| error.to_string()),
+                    Err(error) => Err(format!("stored event cannot be read: {error}")),
+                };
+                if let Err(error) = outcome {
+                    failure = Some((pending, error));
+                    break;
+                }
+            }
+            let Some((pending, error)) = failure else {
+                for pending in &batch {
+                    inbox::mark_processed(&mut tx, pending.id, now).await?;
+                }
                 tx.commit().await?;
                 self.meeting_changed.notify_one();
                 self.enrichment_requested.notify_one();
-                let latency = (now - pending.received_at).to_std().unwrap_or_default();
-                self.metrics.record_processed(latency);
-                Ok(Step::Processed)
+                for pending in &batch {
+                    let latency = (now - pending.received_at).to_std().unwrap_or_default();
+                    self.metrics.record_processed(latency);
+                }
+                return Ok(Step::Processed);
+            };
+            tx.rollback().await?;
+            if limit > 1 {
+                limit = 1;
+                continue;
             }
-            Err(error) => {
-                tx.rollback().await?;
-                let set_aside = inbox::record_failure(
-                    &self.db,
-                    pending.id,
-                    &error,
-                    self.max_attempts,
-                    Utc::now(),
-                )
-                .await?;
-                self.metrics.record_processing_failure(set_aside);
-                tracing::warn!(inbox_id = pending.id, attempts = pending.attempts + 1, set_aside, %error, "event could not be applied");
-                Ok(Step::Failed)
-            }
+            let set_aside =
+                inbox::record_failure(&self.db, pending.id, &error, self.max_attempts, Utc::now())
+                    .await?;
+            self.metrics.record_processing_failure(set_aside);
+            tracing::warn!(inbox_id = pending.id, attempts = pending.attempts + 1, set_aside, %error, "event could not be applied");
+            return Ok(Step::Failed);
         }
     }
 
