@@ -79,6 +79,7 @@ impl Dispatcher {
 
     /// Sends the earliest due delivery, if any.
     pub async fn dispatch_next(&self, now: DateTime<Utc>) -> Result<DispatchStep, sqlx::Error> {
+        self.db.yield_to_ingestion().await;
         let Some(claimed) = self.claim(now).await? else {
             return Ok(DispatchStep::Empty);
         };

@@ -5,6 +5,11 @@ pub mod time;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use sqlx::any::{install_default_drivers, AnyPoolOptions};
 use sqlx::migrate::Migrator;
@@ -59,6 +64,29 @@ impl FromStr for Backend {
 pub struct Db {
     pub pool: AnyPool,
     pub backend: Backend,
+    ingestion: Arc<IngestionPriority>,
+}
+
+/// On SQLite's one connection, committing accepted webhooks goes first: a platform is
+/// waiting for the answer, the workers are not. Workers step aside while the inbox writer
+/// waits, for a bounded time so that they are never starved.
+#[derive(Debug, Default)]
+struct IngestionPriority {
+    waiting: AtomicUsize,
+    finished: Notify,
+}
+
+/// The longest a worker steps aside for the inbox writer before taking its turn anyway.
+const MAX_YIELD: Duration = Duration::from_millis(25);
+
+/// Held by the inbox writer from before it asks for the connection until it has committed.
+pub struct IngestionTurn(Arc<IngestionPriority>);
+
+impl Drop for IngestionTurn {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::SeqCst);
+        self.0.finished.notify_waiters();
+    }
 }
 
 impl Db {
@@ -105,7 +133,11 @@ impl Db {
             Backend::Postgres => options.connect(url).await,
         }
         .map_err(DbError::Connect)?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            ingestion: Arc::default(),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), DbError> {
@@ -114,6 +146,32 @@ impl Db {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// Marks the inbox writer as waiting for (then using) the database until dropped.
+    pub fn ingestion_turn(&self) -> IngestionTurn {
+        self.ingestion.waiting.fetch_add(1, Ordering::SeqCst);
+        IngestionTurn(self.ingestion.clone())
+    }
+
+    /// Called by workers before a step: on SQLite, waits (up to a bound) while the inbox
+    /// writer wants the connection.
+    pub async fn yield_to_ingestion(&self) {
+        if self.backend != Backend::Sqlite {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + MAX_YIELD;
+        loop {
+            let finished = self.ingestion.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            if self.ingestion.waiting.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, finished).await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Whether the database answers a trivial query.

@@ -77,6 +77,7 @@ impl Enricher {
 
     /// Works the earliest job due at `now`, if any.
     pub async fn work_next(&self, now: DateTime<Utc>) -> Result<Step, sqlx::Error> {
+        self.db.yield_to_ingestion().await;
         let Some(job) = self.claim(now).await? else {
             return Ok(Step::Empty);
         };

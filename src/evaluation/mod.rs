@@ -54,6 +54,7 @@ impl Evaluator {
 
     /// Evaluates the earliest meeting due at `now`, if any.
     pub async fn evaluate_next(&self, now: DateTime<Utc>) -> Result<Step, EvaluationError> {
+        self.db.yield_to_ingestion().await;
         let mut tx = self.db.pool.begin().await?;
         let Some((target, _due)) = queue::claim_due(&mut tx, self.db.backend, now).await? else {
             tx.rollback().await?;

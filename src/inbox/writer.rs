@@ -97,6 +97,7 @@ async fn write_batch(
     events: &[&AcceptedEvent],
 ) -> Result<Vec<InsertOutcome>, sqlx::Error> {
     let received_at = Utc::now();
+    let _turn = db.ingestion_turn();
     let mut tx = db.pool.begin().await?;
     let outcomes = insert_many(&mut tx, events, received_at).await?;
     tx.commit().await?;

@@ -65,6 +65,7 @@ impl Processor {
     /// so a failing event is retried (and set aside) by itself.
     #[tracing::instrument(skip_all)]
     pub async fn process_next(&self) -> Result<Step, sqlx::Error> {
+        self.db.yield_to_ingestion().await;
         let mut limit = BATCH_SIZE;
         loop {
             let mut tx = self.db.pool.begin().await?;
