@@ -194,6 +194,11 @@ pub async fn request_after_event(
     timing: ReconciliationTiming,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    // Without API credentials there is nothing to ask: the register shows the settings as
+    // not read and the call as not reconciled, and no job is queued on every event.
+    if !store::api_configured(connection, platform, account_id).await? {
+        return Ok(());
+    }
     let mut jobs = Vec::new();
     match event {
         MeetingEvent::ScheduleChanged {

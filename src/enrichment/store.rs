@@ -173,6 +173,22 @@ pub async fn save_user_account(
     Ok(())
 }
 
+/// Whether the account has API credentials to read with.
+pub async fn api_configured(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    account_id: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT client_id FROM platform_accounts WHERE platform = $1 AND account_id = $2 AND client_id IS NOT NULL",
+    )
+    .bind(platform.as_str())
+    .bind(account_id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.is_some())
+}
+
 /// The host of a scheduled meeting, where known.
 pub async fn scheduled_host(
     connection: &mut AnyConnection,
