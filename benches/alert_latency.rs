@@ -23,10 +23,12 @@
 //! signature check, or if any webhook is refused. Run with `cargo bench --bench
 //! alert_latency` (see BENCHMARKS.md).
 
+mod common;
+
+use common::{env_or, percentile_ms, random_hex, runtime};
+
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::hash::BuildHasher;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -46,7 +48,6 @@ use chaperone::zoom::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::json;
 use sqlx::Row;
-use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
 /// Calls in progress while the breaches are measured.
@@ -107,16 +108,6 @@ impl BenchSettings {
             "BENCH_CLIENT_THREADS must be at least 1"
         );
         settings
-    }
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, got {value:?}")),
-        Err(_) => default,
     }
 }
 
@@ -659,15 +650,6 @@ async fn service_times(db: &Db, run_id: &str) -> HashMap<usize, ServiceTimes> {
     times
 }
 
-/// The value at quantile `q` (nearest rank) of sorted durations, in milliseconds.
-fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1e3
-}
-
 fn latency_line(latencies: &mut [Duration]) -> String {
     latencies.sort_unstable();
     format!(
@@ -684,34 +666,6 @@ fn latency_line(latencies: &mut [Duration]) -> String {
 /// different threads a hair apart) count as zero.
 fn span(from_ms: i64, to_ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(to_ms - from_ms).unwrap_or(0))
-}
-
-/// A random lowercase hex string (std's per-process random hash keys are enough here).
-fn random_hex(chars: usize) -> String {
-    let mut text = String::with_capacity(chars + 16);
-    let mut counter = 0u64;
-    while text.len() < chars {
-        let _ = write!(
-            text,
-            "{:016x}",
-            std::collections::hash_map::RandomState::new().hash_one(counter)
-        );
-        counter += 1;
-    }
-    text.truncate(chars);
-    text
-}
-
-fn runtime(name: &str, worker_threads: Option<usize>) -> Runtime {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = worker_threads {
-        builder.worker_threads(threads);
-    }
-    builder
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts")
 }
 
 fn main() {

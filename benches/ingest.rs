@@ -12,11 +12,12 @@
 //! Afterwards every acknowledged event must be in the inbox, or the benchmark panics; so does
 //! any answer other than 200. Run with `cargo bench --bench ingest` (see BENCHMARKS.md).
 
-use std::collections::hash_map::RandomState;
+mod common;
+
+use common::{env_or, percentile_ms, random_hex, runtime};
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::hash::BuildHasher;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -75,16 +76,6 @@ impl BenchSettings {
             "BENCH_CLIENT_THREADS must be at least 1"
         );
         settings
-    }
-}
-
-fn env_or<T: FromStr>(name: &str, default: T) -> T {
-    match std::env::var(name) {
-        Ok(value) => value
-            .trim()
-            .parse()
-            .unwrap_or_else(|_| panic!("{name} must be a number, got {value:?}")),
-        Err(_) => default,
     }
 }
 
@@ -274,15 +265,6 @@ async fn open_loop(target: Arc<Target>, rate_per_sec: u64, duration: Duration) -
     }
 }
 
-/// The value at quantile `q` (nearest rank) of sorted durations, in milliseconds.
-fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted[rank - 1].as_secs_f64() * 1e3
-}
-
 fn latency_line(latencies: &mut [Duration]) -> String {
     latencies.sort_unstable();
     format!(
@@ -293,30 +275,6 @@ fn latency_line(latencies: &mut [Duration]) -> String {
         percentile_ms(latencies, 0.999),
         percentile_ms(latencies, 1.0),
     )
-}
-
-/// A random lowercase hex string (std's per-process random hash keys are enough here).
-fn random_hex(chars: usize) -> String {
-    let mut text = String::with_capacity(chars + 16);
-    let mut counter = 0u64;
-    while text.len() < chars {
-        let _ = write!(text, "{:016x}", RandomState::new().hash_one(counter));
-        counter += 1;
-    }
-    text.truncate(chars);
-    text
-}
-
-fn runtime(name: &str, worker_threads: Option<usize>) -> Runtime {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = worker_threads {
-        builder.worker_threads(threads);
-    }
-    builder
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime starts")
 }
 
 /// CPU time in clock ticks, summed over all cores: the machine's and this process's.

@@ -183,23 +183,38 @@ fn gate(state: &mut FakeState, headers: &HeaderMap) -> Option<Response> {
     None
 }
 
+/// Answers with the stored record, or Zoom's 404 with `code` and `message` (e.g. 3001
+/// "Meeting does not exist", 1001 "User does not exist").
+fn stored_record(
+    state: &Arc<Mutex<FakeState>>,
+    headers: &HeaderMap,
+    pick: impl FnOnce(&FakeState) -> Option<Value>,
+    code: i64,
+    message: String,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    if let Some(early) = gate(&mut state, headers) {
+        return early;
+    }
+    match pick(&state) {
+        Some(record) => Json(record).into_response(),
+        None => zoom_error(StatusCode::NOT_FOUND, code, &message),
+    }
+}
+
 async fn meeting(
     State(state): State<Arc<Mutex<FakeState>>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let mut state = state.lock().unwrap();
-    if let Some(early) = gate(&mut state, &headers) {
-        return early;
-    }
-    match state.meetings.get(&id) {
-        Some(meeting) => Json(meeting.clone()).into_response(),
-        None => zoom_error(
-            StatusCode::NOT_FOUND,
-            3001,
-            &format!("Meeting does not exist: {id}."),
-        ),
-    }
+    let message = format!("Meeting does not exist: {id}.");
+    stored_record(
+        &state,
+        &headers,
+        |s| s.meetings.get(&id).cloned(),
+        3001,
+        message,
+    )
 }
 
 async fn user(
@@ -207,18 +222,14 @@ async fn user(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let mut state = state.lock().unwrap();
-    if let Some(early) = gate(&mut state, &headers) {
-        return early;
-    }
-    match state.users.get(&id) {
-        Some(user) => Json(user.clone()).into_response(),
-        None => zoom_error(
-            StatusCode::NOT_FOUND,
-            1001,
-            &format!("User does not exist: {id}."),
-        ),
-    }
+    let message = format!("User does not exist: {id}.");
+    stored_record(
+        &state,
+        &headers,
+        |s| s.users.get(&id).cloned(),
+        1001,
+        message,
+    )
 }
 
 async fn user_settings(
@@ -226,18 +237,14 @@ async fn user_settings(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let mut state = state.lock().unwrap();
-    if let Some(early) = gate(&mut state, &headers) {
-        return early;
-    }
-    match state.user_settings.get(&id) {
-        Some(settings) => Json(settings.clone()).into_response(),
-        None => zoom_error(
-            StatusCode::NOT_FOUND,
-            1001,
-            &format!("User does not exist: {id}."),
-        ),
-    }
+    let message = format!("User does not exist: {id}.");
+    stored_record(
+        &state,
+        &headers,
+        |s| s.user_settings.get(&id).cloned(),
+        1001,
+        message,
+    )
 }
 
 /// Two rows a page, so that pagination is exercised.
