@@ -131,17 +131,7 @@ pub async fn acknowledge_finding(
     Path(id): Path<i64>,
     JsonBody(change): JsonBody<StatusChange>,
 ) -> Result<Json<FindingRecord>, ApiError> {
-    let actor = actor(&change)?;
-    let mut tx = db.pool.begin().await?;
-    findings::acknowledge(&mut tx, id, &actor, change.note.as_deref(), Utc::now())
-        .await
-        .map_err(finding_error)?;
-    tx.commit().await?;
-    Ok(Json(
-        query::find(&db, id)
-            .await?
-            .ok_or(ApiError::NotFound("finding"))?,
-    ))
+    change_status(&db, id, change, Status::Acknowledged).await
 }
 
 pub async fn resolve_finding(
@@ -149,7 +139,6 @@ pub async fn resolve_finding(
     Path(id): Path<i64>,
     JsonBody(change): JsonBody<StatusChange>,
 ) -> Result<Json<FindingRecord>, ApiError> {
-    let actor = actor(&change)?;
     if change
         .note
         .as_deref()
@@ -160,16 +149,24 @@ pub async fn resolve_finding(
             "resolving a finding needs a note saying what was done",
         ));
     }
+    change_status(&db, id, change, Status::Resolved).await
+}
+
+async fn change_status(
+    db: &crate::db::Db,
+    id: i64,
+    change: StatusChange,
+    status: Status,
+) -> Result<Json<FindingRecord>, ApiError> {
+    let actor = actor(&change)?;
+    let note = change.note.as_deref();
     let mut tx = db.pool.begin().await?;
-    findings::resolve(&mut tx, id, &actor, change.note.as_deref(), Utc::now())
+    findings::change_status(&mut tx, id, status, &actor, note, Utc::now())
         .await
         .map_err(finding_error)?;
     tx.commit().await?;
-    Ok(Json(
-        query::find(&db, id)
-            .await?
-            .ok_or(ApiError::NotFound("finding"))?,
-    ))
+    let record = query::find(db, id).await?;
+    Ok(Json(record.ok_or(ApiError::NotFound("finding"))?))
 }
 
 fn actor(change: &StatusChange) -> Result<String, ApiError> {

@@ -39,7 +39,6 @@ impl JobKind {
     }
 
     pub fn parse(text: &str) -> Option<JobKind> {
-        // (Job kinds are stored as text; an unknown one cannot be worked.)
         match text {
             "meeting_settings" => Some(JobKind::MeetingSettings),
             "host_settings" => Some(JobKind::HostSettings),

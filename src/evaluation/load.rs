@@ -44,14 +44,6 @@ impl People<'_> {
         let staff_role = row
             .try_get::<Option<String>, _>("staff_role")?
             .and_then(|role| StaffRole::parse(&role));
-        let emails =
-            sqlx::query("SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email")
-                .bind(id)
-                .fetch_all(&mut *self.connection)
-                .await?
-                .iter()
-                .map(|row| row.try_get("email"))
-                .collect::<Result<Vec<String>, _>>()?;
         let children = sqlx::query(
             "SELECT pupil_id FROM guardianships WHERE parent_id = $1 ORDER BY pupil_id",
         )
@@ -69,7 +61,6 @@ impl People<'_> {
             staff_role,
             children,
             has_consent,
-            emails,
         };
         self.cache.insert(id, person.clone());
         Ok(person)
@@ -149,7 +140,7 @@ pub async fn scheduled(
     match_window_mins: i64,
 ) -> Result<Option<(LoadedIds, MeetingView)>, sqlx::Error> {
     let Some(row) = sqlx::query(
-        "SELECT school_id, platform, platform_meeting_id, start_time FROM scheduled_meetings WHERE id = $1",
+        "SELECT school_id, platform, platform_meeting_id, host_user_id, start_time FROM scheduled_meetings WHERE id = $1",
     )
     .bind(scheduled_id)
     .fetch_optional(&mut *connection)
@@ -159,6 +150,7 @@ pub async fn scheduled(
     };
     let school_id: i64 = row.try_get("school_id")?;
     let platform: String = row.try_get("platform")?;
+    let host_user_id: Option<String> = row.try_get("host_user_id")?;
     let start = row
         .try_get::<Option<i64>, _>("start_time")?
         .map(from_millis);
@@ -180,12 +172,6 @@ pub async fn scheduled(
         match_window_mins,
     )
     .await?;
-    let host_user_id: Option<String> =
-        sqlx::query("SELECT host_user_id FROM scheduled_meetings WHERE id = $1")
-            .bind(scheduled_id)
-            .fetch_one(&mut *people.connection)
-            .await?
-            .try_get("host_user_id")?;
     let settings = platform_settings(
         people.connection,
         &platform,
@@ -501,7 +487,7 @@ async fn match_planned(
     start: Option<DateTime<Utc>>,
     match_window_mins: i64,
 ) -> Result<Option<PlannedView>, sqlx::Error> {
-    const COLUMNS: &str = "id, starts_at, ends_at, registered_at, approved_at, risk_assessment_ref";
+    const COLUMNS: &str = "starts_at, registered_at, approved_at, risk_assessment_ref";
     let mut row = None;
     if let Some(meeting_id) = meeting_id {
         row = sqlx::query(&format!(
@@ -532,9 +518,7 @@ async fn match_planned(
         return Ok(None);
     };
     Ok(Some(PlannedView {
-        id: row.try_get("id")?,
         starts_at: from_millis(row.try_get("starts_at")?),
-        ends_at: from_millis(row.try_get("ends_at")?),
         registered_at: from_millis(row.try_get("registered_at")?),
         approved: row.try_get::<Option<i64>, _>("approved_at")?.is_some(),
         risk_assessed: row

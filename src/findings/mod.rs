@@ -123,7 +123,8 @@ pub async fn resolve(
     change_status(connection, finding_id, Status::Resolved, actor, note, at).await
 }
 
-async fn change_status(
+/// Moves a finding to `status` (acknowledged or resolved) in a person's name.
+pub async fn change_status(
     connection: &mut AnyConnection,
     finding_id: i64,
     status: Status,

@@ -24,7 +24,6 @@ fn person(id: i64, name: &str, kind: PersonKind, role: Option<StaffRole>) -> Per
         staff_role: role,
         children: Vec::new(),
         has_consent: kind == PersonKind::Pupil,
-        emails: Vec::new(),
     }
 }
 
@@ -85,9 +84,7 @@ fn call(sessions: Vec<SessionView>, ended: Option<&str>) -> MeetingView {
 
 fn approved_plan(start: &str) -> PlannedView {
     PlannedView {
-        id: 1,
         starts_at: t(start),
-        ends_at: t(start) + Duration::minutes(30),
         registered_at: t(start) - Duration::days(2),
         approved: true,
         risk_assessed: true,

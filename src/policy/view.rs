@@ -17,8 +17,6 @@ pub struct PersonView {
     /// For pupils: whether a signed, unexpired, unwithdrawn parental agreement is on file
     /// for the day in question.
     pub has_consent: bool,
-    /// Email addresses on file for the person (lower-case).
-    pub emails: Vec<String>,
 }
 
 impl PersonView {
@@ -108,9 +106,7 @@ pub struct InstanceView {
 /// The planned session on the timetable that the call was matched to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedView {
-    pub id: i64,
     pub starts_at: DateTime<Utc>,
-    pub ends_at: DateTime<Utc>,
     pub registered_at: DateTime<Utc>,
     pub approved: bool,
     pub risk_assessed: bool,

@@ -156,6 +156,19 @@ async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
         .clone()
 }
 
+/// The signed-webhook delivery of the only finding, as the API shows it.
+async fn webhook_delivery(app: &TestApp) -> serde_json::Value {
+    let id = findings(app).await[0]["id"].as_i64().unwrap();
+    let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
+    detail["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["channel"] == "webhook")
+        .unwrap()
+        .clone()
+}
+
 fn link_in(text: &str, prefix: &str) -> String {
     let start = text
         .find(prefix)
@@ -237,15 +250,7 @@ async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_on
         "three refusals, then one success"
     );
     assert_eq!(receiver.received.lock().unwrap().len(), 1);
-    let id = findings(&app).await[0]["id"].as_i64().unwrap();
-    let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
-    let webhook = detail["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["channel"] == "webhook")
-        .unwrap()
-        .clone();
+    let webhook = webhook_delivery(&app).await;
     assert_eq!(webhook["status"], "sent");
     assert_eq!(webhook["attempts"], 4);
 }
@@ -258,15 +263,7 @@ async fn a_channel_that_never_recovers_is_marked_failed_visibly() {
         app.settle_at(Utc::now() + chrono::Duration::minutes(minutes))
             .await;
     }
-    let id = findings(&app).await[0]["id"].as_i64().unwrap();
-    let detail = app.get_json(&format!("/api/v1/findings/{id}")).await;
-    let webhook = detail["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["channel"] == "webhook")
-        .unwrap()
-        .clone();
+    let webhook = webhook_delivery(&app).await;
     assert_eq!(webhook["status"], "failed");
     assert_eq!(webhook["attempts"], 5);
     assert!(
