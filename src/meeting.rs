@@ -60,6 +60,10 @@ pub struct ParticipantIdentity {
     pub platform_user_id: Option<String>,
     pub email: Option<String>,
     pub display_name: Option<String>,
+    /// The meeting registration the participant joined through (Zoom's `registrant_id`):
+    /// resolved to the registered address through the platform's API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registrant_id: Option<String>,
 }
 
 /// What a change to a scheduled meeting said. Absent fields were not part of the change.

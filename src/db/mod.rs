@@ -40,6 +40,8 @@ pub enum DbError {
     },
     #[error("cannot connect to the database: {0}")]
     Connect(#[source] sqlx::Error),
+    #[error("the migrations left rows that refer to missing rows (PRAGMA foreign_key_check)")]
+    ForeignKeysBroken,
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -142,7 +144,27 @@ impl Db {
 
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self.backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&self.pool).await?,
+            Backend::Sqlite => {
+                // A table whose constraints change is rebuilt (SQLite cannot alter them), which
+                // SQLite allows only with foreign keys off; they are checked before going on.
+                let mut connection = self.pool.acquire().await.map_err(DbError::Connect)?;
+                connection
+                    .execute("PRAGMA foreign_keys = OFF")
+                    .await
+                    .map_err(DbError::Connect)?;
+                let migrated = SQLITE_MIGRATIONS.run(&mut *connection).await;
+                let violations = sqlx::query("PRAGMA foreign_key_check")
+                    .fetch_all(&mut *connection)
+                    .await;
+                connection
+                    .execute("PRAGMA foreign_keys = ON")
+                    .await
+                    .map_err(DbError::Connect)?;
+                migrated?;
+                if !violations.map_err(DbError::Connect)?.is_empty() {
+                    return Err(DbError::ForeignKeysBroken);
+                }
+            }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&self.pool).await?,
         }
         Ok(())

@@ -16,6 +16,9 @@ pub enum PersonKind {
     Staff,
     Pupil,
     Parent,
+    /// An adult the school lists who is not staff: a visiting professional, a social worker,
+    /// an agency tutor. Never counted as staff; never a possible pupil once identified.
+    ExternalAdult,
 }
 
 impl PersonKind {
@@ -24,6 +27,7 @@ impl PersonKind {
             PersonKind::Staff => "staff",
             PersonKind::Pupil => "pupil",
             PersonKind::Parent => "parent",
+            PersonKind::ExternalAdult => "external_adult",
         }
     }
 
@@ -32,6 +36,9 @@ impl PersonKind {
             "staff" => Some(PersonKind::Staff),
             "pupil" | "student" => Some(PersonKind::Pupil),
             "parent" | "carer" | "guardian" | "parent/carer" => Some(PersonKind::Parent),
+            "external_adult" | "external adult" | "external" | "visitor" => {
+                Some(PersonKind::ExternalAdult)
+            }
             _ => None,
         }
     }

@@ -213,7 +213,10 @@ pub fn check_people(
         let kind = PersonKind::parse(&person.kind).ok_or_else(|| {
             reject(
                 &reference,
-                format!("kind {:?} is not staff, pupil or parent", person.kind),
+                format!(
+                    "kind {:?} is not staff, pupil, parent or external_adult",
+                    person.kind
+                ),
             )
         })?;
         let role = match (kind, person.role.as_deref()) {

@@ -41,6 +41,7 @@ impl PersonView {
             (PersonKind::Staff, _) => "staff",
             (PersonKind::Pupil, _) => "pupil",
             (PersonKind::Parent, _) => "parent",
+            (PersonKind::ExternalAdult, _) => "external adult",
         }
     }
 }

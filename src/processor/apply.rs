@@ -195,15 +195,16 @@ async fn upsert_session(
     let t = "participant_sessions";
     let sql = format!(
         "INSERT INTO participant_sessions \
-           (instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}",
+           (instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at, registrant_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {}",
         keep_first_known("platform_user_id", t),
         keep_first_known("email", t),
         keep_first_known("display_name", t),
         keep_first_known("person_id", t),
         keep_earliest("joined_at", t),
         keep_latest("left_at", t),
+        keep_first_known("registrant_id", t),
     );
     sqlx::query(&sql)
         .bind(instance_id)
@@ -214,6 +215,7 @@ async fn upsert_session(
         .bind(person_id)
         .bind(joined_at.map(to_millis))
         .bind(left_at.map(to_millis))
+        .bind(participant.registrant_id.as_deref())
         .execute(&mut *connection)
         .await?;
     Ok(())

@@ -125,6 +125,8 @@ struct Participant {
     participant_user_id: Option<String>,
     #[serde(default)]
     email: Option<String>,
+    #[serde(default)]
+    registrant_id: Option<String>,
     #[serde(default, deserialize_with = "lenient_time")]
     join_time: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "lenient_time")]
@@ -440,6 +442,7 @@ fn participant_identity(participant: Participant) -> ParticipantIdentity {
         platform_user_id: non_empty(participant.participant_user_id).or(non_empty(participant.id)),
         email: non_empty(participant.email).map(|email| email.trim().to_lowercase()),
         display_name: non_empty(participant.user_name),
+        registrant_id: non_empty(participant.registrant_id),
     }
 }
 

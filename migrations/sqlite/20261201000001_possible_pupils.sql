@@ -1,0 +1,46 @@
+-- Guests who join without an account, and adults the school lists who are not staff.
+-- SQLite cannot change a CHECK constraint, so `people` is rebuilt the way SQLite documents
+-- (copy, drop, rename); `Db::migrate` runs migrations with foreign keys off and checks them
+-- afterwards, as that procedure requires.
+
+-- kind gains external_adult: a visiting professional, a social worker, an agency tutor.
+-- name_key: the display name folded for matching a guest's display name (lower case, no
+-- accents, single spaces); filled by the service, never used as proof of identity.
+CREATE TABLE people_rebuilt (
+    id            INTEGER PRIMARY KEY,
+    school_id     BIGINT  NOT NULL REFERENCES schools(id),
+    external_ref  TEXT    NOT NULL,
+    kind          TEXT    NOT NULL CHECK (kind IN ('staff', 'pupil', 'parent', 'external_adult')),
+    staff_role    TEXT    CHECK (staff_role IN ('staff', 'dsl', 'deputy_dsl', 'senior_leader')),
+    display_name  TEXT    NOT NULL,
+    name_key      TEXT,
+    UNIQUE (school_id, external_ref)
+);
+INSERT INTO people_rebuilt (id, school_id, external_ref, kind, staff_role, display_name)
+    SELECT id, school_id, external_ref, kind, staff_role, display_name FROM people;
+DROP TABLE people;
+ALTER TABLE people_rebuilt RENAME TO people;
+CREATE INDEX people_by_name_key ON people (school_id, name_key);
+
+-- How sure chaperone is of who a participant is: verified (signed-in account or email),
+-- registrant (the meeting's registration), expected (the planned session's pupil),
+-- display_name (the name matches one person), none. identified_person_id is who it is
+-- thought to be, for every basis but none.
+ALTER TABLE participant_sessions ADD COLUMN registrant_id TEXT;
+ALTER TABLE participant_sessions ADD COLUMN identity_basis TEXT;
+ALTER TABLE participant_sessions ADD COLUMN identified_person_id BIGINT REFERENCES people(id);
+
+-- A planned session with adults only (a case meeting with a social worker): nobody in it is
+-- expected to be a pupil, though an unidentified guest still is treated as one.
+ALTER TABLE planned_sessions ADD COLUMN adults_only BOOLEAN NOT NULL DEFAULT FALSE;
+
+-- A meeting's registrants as the platform's API reported them (meetings with registration):
+-- a registrant id on a participant resolves here to the address that registered.
+CREATE TABLE meeting_registrants (
+    platform             TEXT   NOT NULL,
+    platform_meeting_id  TEXT   NOT NULL,
+    registrant_id        TEXT   NOT NULL,
+    email                TEXT   NOT NULL,
+    read_at              BIGINT NOT NULL,
+    PRIMARY KEY (platform, platform_meeting_id, registrant_id)
+);
