@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use chaperone::config::Settings;
 use chaperone::db::Db;
 use chaperone::startup::{shutdown_signal, Application};
-use chaperone::{import, telemetry};
+use chaperone::{directory, import, telemetry};
 
 /// chaperone watches online one-to-one calls between school staff and pupils, keeps the
 /// attendance register, and checks every call against the school's safeguarding policy.
@@ -68,6 +68,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.validate()?;
             let db = Db::connect(&settings.database).await?;
             db.migrate().await?;
+            directory::fill_missing_name_keys(&db).await?;
             eprintln!("chaperone: database is up to date");
             Ok(())
         }
@@ -75,6 +76,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             settings.validate()?;
             let db = Db::connect(&settings.database).await?;
             db.migrate().await?;
+            directory::fill_missing_name_keys(&db).await?;
             let report = import::import_path(&db, &file, school.as_deref())
                 .await
                 .with_context(|| {

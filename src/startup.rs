@@ -64,6 +64,9 @@ impl Application {
         db.migrate()
             .await
             .context("failed to migrate the database")?;
+        crate::directory::fill_missing_name_keys(&db)
+            .await
+            .context("failed to fold the directory's names")?;
         let listener = if settings.server.api_enabled {
             Some(
                 TcpListener::bind(settings.server.bind)

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use crate::db::time::{from_millis, to_millis};
-use crate::directory::{PersonKind, StaffRole};
+use crate::directory::{name_key, PersonKind, StaffRole};
+use crate::policy::identity::{identify, Clues};
 use crate::policy::view::{
     InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings,
     ScheduledView, SessionView,
@@ -98,6 +100,46 @@ impl People<'_> {
             Some(row) => Ok(Some(self.get(row.try_get("person_id")?).await?)),
             None => Ok(None),
         }
+    }
+
+    /// The person who registered for the meeting under `registrant_id`, by the address the
+    /// platform's API reported for the registration.
+    async fn by_registration(
+        &mut self,
+        platform: &str,
+        meeting_id: &str,
+        registrant_id: &str,
+    ) -> Result<Option<PersonView>, sqlx::Error> {
+        let row = sqlx::query(
+            "SELECT email FROM meeting_registrants WHERE platform = $1 AND platform_meeting_id = $2 AND registrant_id = $3",
+        )
+        .bind(platform)
+        .bind(meeting_id)
+        .bind(registrant_id)
+        .fetch_optional(&mut *self.connection)
+        .await?;
+        match row {
+            Some(row) => self.by_email(&row.try_get::<String, _>("email")?).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Pupils and parents whose folded name is `key` (at most two: one is a match, two are
+    /// ambiguous).
+    async fn by_name_key(&mut self, key: &str) -> Result<Vec<PersonView>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id FROM people WHERE school_id = $1 AND name_key = $2 AND kind IN ('pupil', 'parent') \
+             ORDER BY id LIMIT 2",
+        )
+        .bind(self.school_id)
+        .bind(key)
+        .fetch_all(&mut *self.connection)
+        .await?;
+        let mut people = Vec::with_capacity(rows.len());
+        for row in &rows {
+            people.push(self.get(row.try_get("id")?).await?);
+        }
+        Ok(people)
     }
 
     async fn by_email(&mut self, email: &str) -> Result<Option<PersonView>, sqlx::Error> {
@@ -248,7 +290,8 @@ pub async fn instance(
     .try_get::<Option<i64>, _>("at")?
     .map(from_millis);
     let session_rows = sqlx::query(
-        "SELECT s.session_key, s.platform_user_id, s.display_name, s.person_id, s.joined_at, s.left_at, u.status AS account_status \
+        "SELECT s.session_key, s.platform_user_id, s.display_name, s.person_id, s.joined_at, s.left_at, \
+           s.registrant_id, s.identity_basis, s.identified_person_id, u.status AS account_status \
          FROM participant_sessions s LEFT JOIN platform_users u ON u.platform = $2 AND u.platform_user_id = s.platform_user_id \
          WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key",
     )
@@ -264,29 +307,6 @@ pub async fn instance(
         on_date: local_date(tz, started_at.unwrap_or(now)),
         cache: HashMap::new(),
     };
-    let mut sessions = Vec::with_capacity(session_rows.len());
-    for row in &session_rows {
-        let person = match row.try_get::<Option<i64>, _>("person_id")? {
-            Some(id) => Some(people.get(id).await?),
-            None => None,
-        };
-        sessions.push(SessionView {
-            session_key: row.try_get("session_key")?,
-            person,
-            display_name: row.try_get("display_name")?,
-            platform_user_id: row.try_get("platform_user_id")?,
-            in_school_account: match row
-                .try_get::<Option<String>, _>("account_status")?
-                .as_deref()
-            {
-                Some("in_account") => Some(true),
-                Some("not_in_account") => Some(false),
-                _ => None,
-            },
-            joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
-            left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
-        });
-    }
     let host = match &host_user_id {
         Some(user_id) => people.by_platform_id(&platform, user_id).await?,
         None => None,
@@ -307,6 +327,19 @@ pub async fn instance(
         host.as_ref(),
         planned_start,
         match_window_mins,
+    )
+    .await?;
+    let expected: &[PersonView] = match &planned {
+        Some(planned) if !planned.adults_only => &planned.pupils,
+        _ => &[],
+    };
+    let sessions = identify_sessions(
+        &mut people,
+        &platform,
+        meeting_id.as_deref(),
+        instance_id,
+        &session_rows,
+        expected,
     )
     .await?;
     let mut chat_messages_at = Vec::new();
@@ -348,6 +381,80 @@ pub async fn instance(
         meeting_instance_id: Some(instance_id),
     };
     Ok(Some((ids, view)))
+}
+
+/// Identifies the call's participants (`policy::identity`) and stores what changed with each
+/// participant session, so the register shows the same basis the rules used.
+async fn identify_sessions(
+    people: &mut People<'_>,
+    platform: &str,
+    meeting_id: Option<&str>,
+    instance_id: i64,
+    rows: &[AnyRow],
+    expected: &[PersonView],
+) -> Result<Vec<SessionView>, sqlx::Error> {
+    let mut clues = Vec::with_capacity(rows.len());
+    for row in rows {
+        let verified = match row.try_get::<Option<i64>, _>("person_id")? {
+            Some(id) => Some(people.get(id).await?),
+            None => None,
+        };
+        let registrant = match (&verified, meeting_id, row.try_get::<Option<String>, _>("registrant_id")?) {
+            (None, Some(meeting_id), Some(registrant_id)) => {
+                people.by_registration(platform, meeting_id, &registrant_id).await?
+            }
+            _ => None,
+        };
+        let display_name: Option<String> = row.try_get("display_name")?;
+        let name_key = display_name.as_deref().map(name_key).filter(|key| !key.is_empty());
+        let by_display_name = match (&verified, &registrant, &name_key) {
+            (None, None, Some(key)) => people.by_name_key(key).await?,
+            _ => Vec::new(),
+        };
+        clues.push(Clues {
+            verified,
+            registrant,
+            name_key,
+            by_display_name,
+        });
+    }
+    let identities = identify(&clues, expected);
+    let mut sessions = Vec::with_capacity(rows.len());
+    for (row, identity) in rows.iter().zip(identities) {
+        let session_key: String = row.try_get("session_key")?;
+        let stored_basis: Option<String> = row.try_get("identity_basis")?;
+        let stored_person: Option<i64> = row.try_get("identified_person_id")?;
+        let person_id = identity.probable().map(|person| person.id);
+        if stored_basis.as_deref() != Some(identity.basis.as_str()) || stored_person != person_id {
+            sqlx::query(
+                "UPDATE participant_sessions SET identity_basis = $1, identified_person_id = $2 \
+                 WHERE instance_id = $3 AND session_key = $4",
+            )
+            .bind(identity.basis.as_str())
+            .bind(person_id)
+            .bind(instance_id)
+            .bind(&session_key)
+            .execute(&mut *people.connection)
+            .await?;
+        }
+        sessions.push(SessionView {
+            session_key,
+            identity,
+            display_name: row.try_get("display_name")?,
+            platform_user_id: row.try_get("platform_user_id")?,
+            in_school_account: match row
+                .try_get::<Option<String>, _>("account_status")?
+                .as_deref()
+            {
+                Some("in_account") => Some(true),
+                Some("not_in_account") => Some(false),
+                _ => None,
+            },
+            joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
+            left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
+        });
+    }
+    Ok(sessions)
 }
 
 async fn load_schedule(
@@ -487,7 +594,8 @@ async fn match_planned(
     start: Option<DateTime<Utc>>,
     match_window_mins: i64,
 ) -> Result<Option<PlannedView>, sqlx::Error> {
-    const COLUMNS: &str = "starts_at, registered_at, approved_at, risk_assessment_ref";
+    const COLUMNS: &str = "id, starts_at, registered_at, approved_at, risk_assessment_ref, \
+                           CASE WHEN adults_only THEN 1 ELSE 0 END AS adults_only";
     let mut row = None;
     if let Some(meeting_id) = meeting_id {
         row = sqlx::query(&format!(
@@ -517,7 +625,21 @@ async fn match_planned(
     let Some(row) = row else {
         return Ok(None);
     };
+    let pupil_rows = sqlx::query(
+        "SELECT pp.person_id FROM planned_session_people pp JOIN people p ON p.id = pp.person_id \
+         WHERE pp.planned_session_id = $1 AND p.kind = 'pupil' ORDER BY pp.person_id",
+    )
+    .bind(row.try_get::<i64, _>("id")?)
+    .fetch_all(&mut *people.connection)
+    .await?;
+    let mut pupils = Vec::with_capacity(pupil_rows.len());
+    for pupil in &pupil_rows {
+        pupils.push(people.get(pupil.try_get("person_id")?).await?);
+    }
     Ok(Some(PlannedView {
+        pupils,
+        // Read as a number: the database-neutral driver cannot decode SQLite booleans.
+        adults_only: row.try_get::<i64, _>("adults_only")? != 0,
         starts_at: from_millis(row.try_get("starts_at")?),
         registered_at: from_millis(row.try_get("registered_at")?),
         approved: row.try_get::<Option<i64>, _>("approved_at")?.is_some(),

@@ -14,7 +14,7 @@ use super::spec::{
 use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
 use crate::db::Db;
-use crate::directory::PersonKind;
+use crate::directory::{name_key, PersonKind};
 use crate::meeting::Platform;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -298,12 +298,13 @@ async fn upsert_person(
             && row.try_get::<String, _>("display_name")? == person.name;
         if !same {
             sqlx::query(
-                "UPDATE people SET kind = $1, staff_role = $2, display_name = $3 WHERE id = $4",
+                "UPDATE people SET kind = $1, staff_role = $2, display_name = $3, name_key = $5 WHERE id = $4",
             )
             .bind(kind)
             .bind(role)
             .bind(&person.name)
             .bind(id)
+            .bind(name_key(&person.name))
             .execute(&mut **tx)
             .await?;
         }
@@ -317,13 +318,15 @@ async fn upsert_person(
         ));
     }
     let row = sqlx::query(
-        "INSERT INTO people (school_id, external_ref, kind, staff_role, display_name) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO people (school_id, external_ref, kind, staff_role, display_name, name_key) \
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
     )
     .bind(school_id)
     .bind(&person.reference)
     .bind(kind)
     .bind(role)
     .bind(&person.name)
+    .bind(name_key(&person.name))
     .fetch_one(&mut **tx)
     .await?;
     Ok((row.try_get("id")?, Written::Created))

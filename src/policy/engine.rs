@@ -1,14 +1,17 @@
 //! The policy engine: a pure function from a meeting, the school's policy, its calendar and
 //! the time to the findings that hold now. No I/O, no clock of its own.
 //!
-//! Only calls with pupils are checked: a pupil is invited (directly or through a parent), on
-//! the matched planned session, or present. Staff-only meetings on a school account are kept
-//! in the register but are not a safeguarding matter.
+//! Calls a child may be in are checked: a pupil is invited (directly or through a parent), on
+//! the matched planned session, or present — or, where the policy checks possible pupils (every
+//! preset does), anyone not identified as staff or as a listed adult is present or invited.
+//! Meetings of identified adults only are kept in the register but are not a safeguarding
+//! matter.
 
 use chrono::{DateTime, Utc};
 
 use super::calendar::SchoolCalendar;
 use super::finding::{Evaluation, Finding, Involved, RuleId, Scope};
+use super::identity::Identity;
 use super::rules;
 use super::settings::Policy;
 use super::view::{MeetingView, PersonView};
@@ -54,7 +57,7 @@ pub fn evaluate(
         findings: Vec::new(),
         next_check_at: None,
     };
-    if !involves_pupil(view) {
+    if !involves_pupil(view) && !(policy.check_possible_pupils && involves_possible_pupil(view)) {
         return Evaluation::default();
     }
     // The schedule is checked on its own before the call; once the call runs, only an
@@ -83,7 +86,7 @@ pub fn pupils_involved(view: &MeetingView) -> Vec<&PersonView> {
         .instance
         .iter()
         .flat_map(|instance| instance.sessions.iter())
-        .filter_map(|session| session.person.as_ref());
+        .filter_map(|session| session.identity.identified());
     let mut pupils: Vec<&PersonView> = Vec::new();
     for person in invited.chain(present) {
         if person.kind == PersonKind::Pupil && !pupils.iter().any(|p| p.id == person.id) {
@@ -94,9 +97,27 @@ pub fn pupils_involved(view: &MeetingView) -> Vec<&PersonView> {
 }
 
 fn involves_pupil(view: &MeetingView) -> bool {
-    view.planned.is_some()
+    view.planned.as_ref().is_some_and(|planned| !planned.adults_only)
         || !view.children_of_invited_parents.is_empty()
         || !pupils_involved(view).is_empty()
+}
+
+/// Someone present who is not identified as an adult, or an invited address the directory
+/// does not know.
+fn involves_possible_pupil(view: &MeetingView) -> bool {
+    let present = view.instance.as_ref().is_some_and(|instance| {
+        instance
+            .sessions
+            .iter()
+            .any(|session| session.identity.is_possible_pupil())
+    });
+    let invited = view.scheduled.as_ref().is_some_and(|scheduled| {
+        scheduled
+            .invitees
+            .iter()
+            .any(|invitee| invitee.person.is_none())
+    });
+    present || invited
 }
 
 impl Context<'_> {
@@ -196,6 +217,18 @@ pub fn involved(person: &PersonView) -> Involved {
         person_id: Some(person.id),
         name: person.name.clone(),
         role: person.role_label().to_string(),
+    }
+}
+
+/// The participant as a finding lists them: the person where proven, else the guest as shown.
+pub fn participant(identity: &Identity, display_name: Option<&str>) -> Involved {
+    match identity.identified() {
+        Some(person) => involved(person),
+        None => Involved {
+            person_id: None,
+            name: display_name.unwrap_or("unnamed guest").to_string(),
+            role: format!("possible pupil ({})", identity.basis.as_str().replace('_', " ")),
+        },
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod engine;
 pub mod finding;
+pub mod identity;
 mod rules;
 pub mod settings;
 pub mod severity;

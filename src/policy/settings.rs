@@ -88,6 +88,10 @@ pub struct OutcomeParams {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Whether a call with a *possible* pupil — anyone not identified as staff or as an adult
+    /// the school lists, such as a guest who joined from the link sent to a parent — is
+    /// checked like a call with a known pupil. Off: only calls with a proven pupil are checked.
+    pub check_possible_pupils: bool,
     pub school_account: RuleSetting<NoParams>,
     pub dsl_invited: RuleSetting<NoParams>,
     pub chat_disabled: RuleSetting<NoParams>,
@@ -147,8 +151,10 @@ mod tests {
             }
             .resolve()
             .unwrap_or_else(|error| panic!("{name}: {error}"));
+            assert!(policy.check_possible_pupils, "{name}: possible pupils unchecked");
             let value = serde_json::to_value(&policy).unwrap();
-            for (rule, setting) in value.as_object().unwrap() {
+            let rules = value.as_object().unwrap().iter().filter(|(_, v)| v.is_object());
+            for (rule, setting) in rules {
                 assert!(
                     !setting["clause"].as_str().unwrap_or_default().is_empty(),
                     "{name}: {rule} has no clause"

@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use super::calendar::{BankHolidays, CalendarSpec, SchoolCalendar};
 use super::engine::evaluate;
 use super::finding::{Evaluation, Finding, RuleId, Scope};
+use super::identity::{Identity, IdentityBasis};
 use super::settings::{Policy, PolicyChoice, RecordingMode};
 use super::view::*;
 use crate::directory::{PersonKind, StaffRole};
@@ -53,7 +54,10 @@ fn session(key: &str, who: Option<PersonView>, joined: &str, left: Option<&str>)
             .as_ref()
             .filter(|p| p.is_staff())
             .map(|p| format!("zoom-{}", p.id)),
-        person: who,
+        identity: match who {
+            Some(person) => Identity::of(IdentityBasis::Verified, person),
+            None => Identity::unidentified(),
+        },
         in_school_account: None,
         display_name: Some("shown name".into()),
         joined_at: Some(t(joined)),
@@ -88,6 +92,8 @@ fn approved_plan(start: &str) -> PlannedView {
         registered_at: t(start) - Duration::days(2),
         approved: true,
         risk_assessed: true,
+        pupils: vec![pupil()],
+        adults_only: false,
     }
 }
 
@@ -165,7 +171,7 @@ fn two_adults_grace_period_and_breach_table() {
             assert!(
                 finding
                     .summary
-                    .contains("only 1 adult (Ravi Patel (staff))"),
+                    .contains("only one member of staff (Ravi Patel)"),
                 "{}",
                 finding.summary
             );
@@ -298,7 +304,10 @@ fn an_unknown_participant_is_flagged_and_their_display_name_is_not_trusted() {
     assert_eq!(unknown.len(), 1);
     assert_eq!(unknown[0].subject, "session:77");
     assert!(
-        unknown[0].summary.contains("a name anyone can type"),
+        unknown[0]
+            .summary
+            .contains("shown as \u{201c}Dana Lee\u{201d} (not identified)")
+            && unknown[0].summary.contains("not proof"),
         "{}",
         unknown[0].summary
     );
@@ -427,7 +436,7 @@ fn recording_is_checked_as_forbidden_or_required() {
 fn a_pupil_without_consent_in_the_call_is_a_finding() {
     let mut view = compliant_call_at("2025-03-11T10:00:00Z");
     let sessions = &mut view.instance.as_mut().unwrap().sessions;
-    sessions[3].person.as_mut().unwrap().has_consent = false;
+    sessions[3].identity.person.as_mut().unwrap().has_consent = false;
     let found = run(&view, &strict(), "2025-03-11T11:00:00Z");
     assert_eq!(of_rule(&found, RuleId::ParentalConsent).len(), 1);
 }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::identity::Identity;
 use crate::directory::{PersonKind, StaffRole};
 
 /// A directory person as the rules need them.
@@ -81,7 +82,8 @@ impl ScheduledView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionView {
     pub session_key: String,
-    pub person: Option<PersonView>,
+    /// Who the participant is thought to be, and how sure that is.
+    pub identity: Identity,
     pub display_name: Option<String>,
     /// The platform account the participant was signed in with, if any.
     pub platform_user_id: Option<String>,
@@ -111,6 +113,11 @@ pub struct PlannedView {
     pub registered_at: DateTime<Utc>,
     pub approved: bool,
     pub risk_assessed: bool,
+    /// The pupils the session names.
+    pub pupils: Vec<PersonView>,
+    /// Marked as a meeting of adults only: nobody is expected to be a pupil (an unidentified
+    /// guest still may be one).
+    pub adults_only: bool,
 }
 
 /// Settings read from the platform's API, where known (`None`: not known, never guessed).

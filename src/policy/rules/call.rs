@@ -2,8 +2,10 @@
 //! pupils present, who could not be identified, staff not signed in to a school account, and
 //! the outcome record afterwards.
 
-use crate::policy::engine::{involved, named, Context};
-use crate::policy::finding::{Involved, RuleId, Scope};
+use crate::directory::PersonKind;
+use crate::policy::engine::{involved, named, participant, Context};
+use crate::policy::finding::{RuleId, Scope};
+use crate::policy::identity::{describe, IdentityBasis};
 use crate::policy::rules::schedule::capitalised;
 use crate::policy::settings::RecordingMode;
 use crate::policy::view::InstanceView;
@@ -138,22 +140,30 @@ fn recording(context: &mut Context, instance: &InstanceView) {
 fn consent_of_present(context: &mut Context, instance: &InstanceView) {
     let mut reported = Vec::new();
     for session in &instance.sessions {
-        let (Some(pupil), Some(joined)) = (&session.person, session.joined_at) else {
+        let (Some(pupil), Some(joined)) = (session.identity.probable(), session.joined_at) else {
             continue;
         };
-        if pupil.kind != crate::directory::PersonKind::Pupil
-            || pupil.has_consent
-            || reported.contains(&pupil.id)
+        if pupil.kind != PersonKind::Pupil || pupil.has_consent || reported.contains(&pupil.id)
         {
             continue;
         }
         reported.push(pupil.id);
-        let summary = format!(
-            "{} joined {} at {} with no signed parental agreement on file.",
-            named(pupil),
-            context.meeting_name(),
-            context.when(joined)
-        );
+        let summary = if session.identity.basis.is_proof() {
+            format!(
+                "{} joined {} at {} with no signed parental agreement on file.",
+                named(pupil),
+                context.meeting_name(),
+                context.when(joined)
+            )
+        } else {
+            format!(
+                "{} joined {} at {}; {} has no signed parental agreement on file.",
+                capitalised(&describe(&session.identity, session.display_name.as_deref())),
+                context.meeting_name(),
+                context.when(joined),
+                pupil.name
+            )
+        };
         context.find(
             RuleId::ParentalConsent,
             Scope::Instance,
@@ -168,27 +178,19 @@ fn consent_of_present(context: &mut Context, instance: &InstanceView) {
 
 fn unknown_participants(context: &mut Context, instance: &InstanceView) {
     for session in &instance.sessions {
-        let (None, Some(joined)) = (&session.person, session.joined_at) else {
+        let Some(joined) = session.joined_at else {
             continue;
         };
-        let shown_as = session
-            .display_name
-            .as_deref()
-            .map(|name| format!(" shown as \u{201c}{name}\u{201d} (a name anyone can type)"))
-            .unwrap_or_default();
+        if session.identity.basis != IdentityBasis::None {
+            continue;
+        }
         let summary = format!(
-            "A participant who is not in the school's directory{shown_as} joined {} at {}.",
+            "{} joined {} at {}. A display name is not proof of who anyone is.",
+            capitalised(&describe(&session.identity, session.display_name.as_deref())),
             context.meeting_name(),
             context.when(joined)
         );
-        let people = vec![Involved {
-            person_id: None,
-            name: session
-                .display_name
-                .clone()
-                .unwrap_or_else(|| "unidentified".into()),
-            role: "unknown".into(),
-        }];
+        let people = vec![participant(&session.identity, session.display_name.as_deref())];
         context.find(
             RuleId::UnknownParticipant,
             Scope::Instance,
@@ -220,7 +222,8 @@ fn school_identities(context: &mut Context, instance: &InstanceView) {
     }
     let mut reported = Vec::new();
     for session in &instance.sessions {
-        let (Some(person), Some(joined)) = (&session.person, session.joined_at) else {
+        let (Some(person), Some(joined)) = (session.identity.identified(), session.joined_at)
+        else {
             continue;
         };
         let how = match (&session.platform_user_id, session.in_school_account) {

@@ -79,7 +79,8 @@ fn dsl_invited(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) 
             || instance
                 .sessions
                 .iter()
-                .any(|s| s.person.as_ref().is_some_and(|p| p.is_safeguarding_lead()))
+                .filter_map(|s| s.identity.identified())
+                .any(|p| p.is_safeguarding_lead())
     });
     if invited || present {
         return;

@@ -4,9 +4,11 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::directory::PersonKind;
-use crate::policy::engine::{involved, named, Context};
+use crate::directory::{name_key, PersonKind};
+use crate::policy::engine::{involved, participant, Context};
 use crate::policy::finding::{RuleId, Scope};
+use crate::policy::rules::schedule::capitalised;
+use crate::policy::identity::{describe, Identity};
 use crate::policy::view::{InstanceView, PersonView, SessionView};
 
 type Interval = (DateTime<Utc>, DateTime<Utc>);
@@ -18,18 +20,60 @@ pub fn check(context: &mut Context) {
     let Some(instance) = context.view.instance.clone() else {
         return;
     };
-    let mut pupils: Vec<&PersonView> = Vec::new();
-    for person in instance.sessions.iter().filter_map(|s| s.person.as_ref()) {
-        if person.kind == PersonKind::Pupil && !pupils.iter().any(|p| p.id == person.id) {
-            pupils.push(person);
-        }
-    }
-    for pupil in pupils {
-        check_pupil(context, &instance, pupil);
+    let unproven_too = context.policy.check_possible_pupils;
+    for pupil in possible_pupils(&instance.sessions, unproven_too) {
+        check_pupil(context, &instance, &pupil);
     }
 }
 
-fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonView) {
+/// One child who may be in the call, and the sessions that are them.
+struct PossiblePupil<'a> {
+    /// What findings about them are filed under: the person they are (thought to be), else
+    /// the guest's folded display name (a rejoin is the same guest), else the session.
+    subject: String,
+    /// The strongest identity among their sessions.
+    identity: &'a Identity,
+    display_name: Option<&'a str>,
+    sessions: Vec<&'a SessionView>,
+}
+
+/// Everyone in the call who may be a child: proven pupils, and — where the policy checks
+/// possible pupils — everyone not identified as an adult.
+fn possible_pupils(sessions: &[SessionView], unproven_too: bool) -> Vec<PossiblePupil<'_>> {
+    let mut pupils: Vec<PossiblePupil> = Vec::new();
+    for session in sessions {
+        let identity = &session.identity;
+        let proven = identity
+            .identified()
+            .is_some_and(|person| person.kind == PersonKind::Pupil);
+        if !identity.is_possible_pupil() || !(proven || unproven_too) {
+            continue;
+        }
+        let subject = match (identity.probable(), session.display_name.as_deref()) {
+            (Some(person), _) => format!("person:{}", person.id),
+            (None, Some(name)) if !name_key(name).is_empty() => format!("guest:{}", name_key(name)),
+            (None, _) => format!("session:{}", session.session_key),
+        };
+        match pupils.iter_mut().find(|pupil| pupil.subject == subject) {
+            Some(pupil) => {
+                if identity.basis < pupil.identity.basis {
+                    pupil.identity = identity;
+                    pupil.display_name = session.display_name.as_deref();
+                }
+                pupil.sessions.push(session);
+            }
+            None => pupils.push(PossiblePupil {
+                subject,
+                identity,
+                display_name: session.display_name.as_deref(),
+                sessions: vec![session],
+            }),
+        }
+    }
+    pupils
+}
+
+fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PossiblePupil) {
     let params = context.policy.two_adults.params.clone();
     let grace = Duration::seconds(params.grace_secs);
     let now = context.now;
@@ -38,25 +82,27 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
         let left = session.left_at.or(instance.ended_at).unwrap_or(now);
         (left > joined).then_some((joined, left))
     };
+    // Only identified adults count: an unidentified guest is never assumed to be one. A parent
+    // counts (where the policy says) for the child the pupil is, or is thought to be.
+    let child_id = pupil.identity.probable().map(|person| person.id);
     let counts_as_adult = |person: &PersonView| {
         person.is_staff()
             || (params.parent_counts
                 && person.kind == PersonKind::Parent
-                && person.children.contains(&pupil.id))
+                && child_id.is_some_and(|id| person.children.contains(&id)))
     };
     let presence = merge(
-        instance
+        pupil
             .sessions
             .iter()
-            .filter(|s| s.person.as_ref().is_some_and(|p| p.id == pupil.id))
-            .filter_map(interval_of)
+            .filter_map(|session| interval_of(session))
             .collect(),
     );
     let adults: Vec<(Interval, &PersonView)> = instance
         .sessions
         .iter()
         .filter_map(|s| {
-            let person = s.person.as_ref().filter(|p| counts_as_adult(p))?;
+            let person = s.identity.identified().filter(|p| counts_as_adult(p))?;
             Some((interval_of(s)?, person))
         })
         .collect();
@@ -84,14 +130,15 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
             }
             unique
         });
-    let with = match present.len() {
-        0 => "no member of staff".to_string(),
-        count => format!(
-            "only {count} adult{} ({})",
-            if count == 1 { "" } else { "s" },
-            present
+    let with = match present.as_slice() {
+        [] => "no member of staff".to_string(),
+        [only] => format!("only one {} ({})", adult_noun(only), only.name),
+        several => format!(
+            "only {} adults ({})",
+            several.len(),
+            several
                 .iter()
-                .map(|p| named(p))
+                .map(|p| format!("{} ({})", p.name, p.role_label()))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
@@ -111,23 +158,32 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
         1 => String::new(),
         count => format!(" This happened {count} times in the call."),
     };
+    let who = describe(pupil.identity, pupil.display_name);
     let summary = format!(
         "{} was in {} with {with} {span}; the policy requires {} staff.{more}",
-        named(pupil),
+        capitalised(&who),
         context.meeting_name(),
         params.min_staff
     );
-    let mut people = vec![involved(pupil)];
+    let mut people = vec![participant(pupil.identity, pupil.display_name)];
     people.extend(present.iter().map(|p| involved(p)));
     context.find(
         RuleId::TwoAdults,
         Scope::Instance,
-        format!("person:{}", pupil.id),
+        pupil.subject.clone(),
         "Pupil without two staff",
         summary,
         people,
         from,
     );
+}
+
+fn adult_noun(person: &PersonView) -> &'static str {
+    if person.is_staff() {
+        "member of staff"
+    } else {
+        "adult"
+    }
 }
 
 /// Merges overlapping intervals (a pupil on two devices is present once).
