@@ -399,14 +399,23 @@ async fn identify_sessions(
             Some(id) => Some(people.get(id).await?),
             None => None,
         };
-        let registrant = match (&verified, meeting_id, row.try_get::<Option<String>, _>("registrant_id")?) {
+        let registrant = match (
+            &verified,
+            meeting_id,
+            row.try_get::<Option<String>, _>("registrant_id")?,
+        ) {
             (None, Some(meeting_id), Some(registrant_id)) => {
-                people.by_registration(platform, meeting_id, &registrant_id).await?
+                people
+                    .by_registration(platform, meeting_id, &registrant_id)
+                    .await?
             }
             _ => None,
         };
         let display_name: Option<String> = row.try_get("display_name")?;
-        let name_key = display_name.as_deref().map(name_key).filter(|key| !key.is_empty());
+        let name_key = display_name
+            .as_deref()
+            .map(name_key)
+            .filter(|key| !key.is_empty());
         let by_display_name = match (&verified, &registrant, &name_key) {
             (None, None, Some(key)) => people.by_name_key(key).await?,
             _ => Vec::new(),

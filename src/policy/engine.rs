@@ -97,7 +97,9 @@ pub fn pupils_involved(view: &MeetingView) -> Vec<&PersonView> {
 }
 
 fn involves_pupil(view: &MeetingView) -> bool {
-    view.planned.as_ref().is_some_and(|planned| !planned.adults_only)
+    view.planned
+        .as_ref()
+        .is_some_and(|planned| !planned.adults_only)
         || !view.children_of_invited_parents.is_empty()
         || !pupils_involved(view).is_empty()
 }
@@ -227,7 +229,10 @@ pub fn participant(identity: &Identity, display_name: Option<&str>) -> Involved 
         None => Involved {
             person_id: None,
             name: display_name.unwrap_or("unnamed guest").to_string(),
-            role: format!("possible pupil ({})", identity.basis.as_str().replace('_', " ")),
+            role: format!(
+                "possible pupil ({})",
+                identity.basis.as_str().replace('_', " ")
+            ),
         },
     }
 }

@@ -191,7 +191,9 @@ pub fn describe(identity: &Identity, display_name: Option<&str>) -> String {
         return format!("{} ({})", person.name, person.role_label());
     }
     let shown = match display_name {
-        Some(name) => format!("a participant who is not identified as staff, shown as \u{201c}{name}\u{201d}"),
+        Some(name) => {
+            format!("a participant who is not identified as staff, shown as \u{201c}{name}\u{201d}")
+        }
         None => "a participant with no name shown who is not identified as staff".to_string(),
     };
     let how = match (identity.basis, identity.probable()) {

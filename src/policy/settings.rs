@@ -151,9 +151,16 @@ mod tests {
             }
             .resolve()
             .unwrap_or_else(|error| panic!("{name}: {error}"));
-            assert!(policy.check_possible_pupils, "{name}: possible pupils unchecked");
+            assert!(
+                policy.check_possible_pupils,
+                "{name}: possible pupils unchecked"
+            );
             let value = serde_json::to_value(&policy).unwrap();
-            let rules = value.as_object().unwrap().iter().filter(|(_, v)| v.is_object());
+            let rules = value
+                .as_object()
+                .unwrap()
+                .iter()
+                .filter(|(_, v)| v.is_object());
             for (rule, setting) in rules {
                 assert!(
                     !setting["clause"].as_str().unwrap_or_default().is_empty(),

@@ -674,3 +674,5 @@ fn before_the_call_chat_and_recording_settings_are_checked_when_known() {
     assert_eq!(recording.len(), 1, "the strict code forbids recording");
     assert!(recording[0].summary.contains("set to record automatically"));
 }
+
+mod possible_pupils;

@@ -6,7 +6,7 @@ use chrono_tz::Tz;
 
 use super::MeetingRecord;
 
-const HEADER: [&str; 17] = [
+const HEADER: [&str; 19] = [
     "meeting_record_id",
     "platform",
     "meeting_id",
@@ -19,6 +19,8 @@ const HEADER: [&str; 17] = [
     "participant_role",
     "person_ref",
     "person_name",
+    "identity_basis",
+    "possibly",
     "display_name_in_call",
     "is_host",
     "joined_at",
@@ -61,6 +63,12 @@ pub fn render(
                     participant.role.clone(),
                     person.map(|p| safe_cell(&p.reference)).unwrap_or_default(),
                     person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
+                    participant.identity_basis.clone(),
+                    participant
+                        .possibly
+                        .as_ref()
+                        .map(|p| safe_cell(&format!("{} ({})", p.name, p.kind)))
+                        .unwrap_or_default(),
                     safe_cell(participant.display_name.as_deref().unwrap_or_default()),
                     participant.is_host.to_string(),
                     time(stay.joined_at),

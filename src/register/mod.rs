@@ -81,9 +81,17 @@ pub struct Attendance {
 /// One person (or one unidentified guest) in the call, with all their stays.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct RegisterParticipant {
-    /// `dsl`, `deputy_dsl`, `senior_leader`, `staff`, `pupil`, `parent` or `unknown`.
+    /// `dsl`, `deputy_dsl`, `senior_leader`, `staff`, `pupil`, `parent`, `external_adult` or
+    /// `unknown` (not proven: see `identity_basis`).
     pub role: String,
+    /// The directory person, where identity is proven (`verified` or `registrant`).
     pub person: Option<PersonRef>,
+    /// How sure chaperone is of who this is: `verified` (signed-in account or email),
+    /// `registrant` (the meeting's registration), `expected` (the planned session's pupil),
+    /// `display_name` (the name shown matches one directory person) or `none`.
+    pub identity_basis: String,
+    /// Who an unproven participant is thought to be (`expected` or `display_name`).
+    pub possibly: Option<PersonRef>,
     /// The name shown in the call; never used to identify anyone.
     pub display_name: Option<String>,
     pub platform_user_id: Option<String>,
@@ -163,6 +171,8 @@ struct SessionRow {
     email: Option<String>,
     display_name: Option<String>,
     person: Option<PersonRef>,
+    identity_basis: String,
+    possibly: Option<PersonRef>,
     joined_at: Option<DateTime<Utc>>,
     left_at: Option<DateTime<Utc>>,
     source: String,
@@ -232,15 +242,21 @@ const PERSON_COLUMNS: &str =
     "p.id AS person_id, p.external_ref, p.display_name AS person_name, p.kind, p.staff_role";
 
 fn person_from_row(row: &AnyRow) -> Result<Option<PersonRef>, sqlx::Error> {
-    let Some(id) = row.try_get::<Option<i64>, _>("person_id")? else {
+    person_with_prefix(row, "")
+}
+
+/// The person in columns named `{prefix}person_id`, `{prefix}external_ref` and so on.
+fn person_with_prefix(row: &AnyRow, prefix: &str) -> Result<Option<PersonRef>, sqlx::Error> {
+    let Some(id) = row.try_get::<Option<i64>, _>(format!("{prefix}person_id").as_str())? else {
         return Ok(None);
     };
+    let column = |name: &str| format!("{prefix}{name}");
     Ok(Some(PersonRef {
         id,
-        reference: row.try_get("external_ref")?,
-        name: row.try_get("person_name")?,
-        kind: row.try_get("kind")?,
-        staff_role: row.try_get("staff_role")?,
+        reference: row.try_get(column("external_ref").as_str())?,
+        name: row.try_get(column("person_name").as_str())?,
+        kind: row.try_get(column("kind").as_str())?,
+        staff_role: row.try_get(column("staff_role").as_str())?,
     }))
 }
 
@@ -268,8 +284,14 @@ async fn find_person_by_platform_id(
 
 async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, {PERSON_COLUMNS} \
-         FROM participant_sessions s LEFT JOIN people p ON p.id = s.person_id \
+        "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, \
+           s.identity_basis, {PERSON_COLUMNS}, \
+           q.id AS possibly_person_id, q.external_ref AS possibly_external_ref, q.display_name AS possibly_person_name, \
+           q.kind AS possibly_kind, q.staff_role AS possibly_staff_role \
+         FROM participant_sessions s \
+         LEFT JOIN people p ON p.id = COALESCE(s.person_id, \
+           CASE WHEN s.identity_basis = 'registrant' THEN s.identified_person_id END) \
+         LEFT JOIN people q ON q.id = s.identified_person_id AND s.identity_basis IN ('expected', 'display_name') \
          WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key"
     );
     let rows = sqlx::query(&sql)
@@ -284,6 +306,15 @@ async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sql
                 email: row.try_get("email")?,
                 display_name: row.try_get("display_name")?,
                 person: person_from_row(row)?,
+                // Not yet identified by an evaluation: what the processor proved, or nothing.
+                identity_basis: match row.try_get::<Option<String>, _>("identity_basis")? {
+                    Some(basis) => basis,
+                    None if row.try_get::<Option<i64>, _>("person_id")?.is_some() => {
+                        "verified".into()
+                    }
+                    None => "none".into(),
+                },
+                possibly: person_with_prefix(row, "possibly_")?,
                 joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
                 left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
                 source: row.try_get("source")?,
@@ -322,6 +353,8 @@ fn group_participants(
             RegisterParticipant {
                 role: role_of(session.person.as_ref()),
                 person: session.person.clone(),
+                identity_basis: session.identity_basis.clone(),
+                possibly: session.possibly.clone(),
                 display_name: session.display_name.clone(),
                 platform_user_id: session.platform_user_id.clone(),
                 is_host: false,

@@ -30,6 +30,10 @@ pub struct NewPlannedSession {
     /// The platform meeting, when already created (e.g. the Zoom meeting number).
     #[serde(default)]
     pub platform_meeting_id: Option<String>,
+    /// A meeting of adults only (a case meeting with a social worker): no pupil is expected.
+    /// An unidentified guest who joins is still treated as a possible pupil.
+    #[serde(default)]
+    pub adults_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -47,6 +51,7 @@ pub struct PlannedSession {
     pub risk_assessment_ref: Option<String>,
     pub registered_at: DateTime<Utc>,
     pub cancelled_at: Option<DateTime<Utc>>,
+    pub adults_only: bool,
 }
 
 pub async fn register(
@@ -62,6 +67,11 @@ pub async fn register(
     if new.purpose.trim().is_empty() {
         return Err(TimetableError::Invalid(
             "purpose must say what the session is for".into(),
+        ));
+    }
+    if new.adults_only && !new.pupil_refs.is_empty() {
+        return Err(TimetableError::Invalid(
+            "an adults-only session cannot name pupils".into(),
         ));
     }
     let host = person_by_ref(
@@ -108,8 +118,8 @@ pub async fn register(
     }
     let row = sqlx::query(
         "INSERT INTO planned_sessions (school_id, host_person_id, platform_meeting_id, starts_at, ends_at, purpose, \
-           approved_by, approved_at, risk_assessment_ref, registered_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+           approved_by, approved_at, risk_assessment_ref, registered_at, adults_only) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
     )
     .bind(new.school_id)
     .bind(host)
@@ -121,6 +131,7 @@ pub async fn register(
     .bind(approver.map(|_| to_millis(now)))
     .bind(new.risk_assessment_ref.as_deref().filter(|r| !r.trim().is_empty()))
     .bind(to_millis(now))
+    .bind(new.adults_only)
     .fetch_one(&mut *connection)
     .await?;
     let id: i64 = row.try_get("id")?;
@@ -195,7 +206,8 @@ pub async fn list(
 ) -> Result<Vec<PlannedSession>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, school_id, host_person_id, platform_meeting_id, starts_at, ends_at, purpose, approved_by, approved_at, \
-           risk_assessment_ref, registered_at, cancelled_at FROM planned_sessions \
+           risk_assessment_ref, registered_at, cancelled_at, CASE WHEN adults_only THEN 1 ELSE 0 END AS adults_only \
+         FROM planned_sessions \
          WHERE school_id = $1 AND ($2 IS NULL OR starts_at >= $2) AND ($3 IS NULL OR starts_at < $3) ORDER BY starts_at, id",
     )
     .bind(school_id)
@@ -230,6 +242,8 @@ pub async fn list(
             risk_assessment_ref: row.try_get("risk_assessment_ref")?,
             registered_at: from_millis(row.try_get("registered_at")?),
             cancelled_at: time("cancelled_at")?,
+            // Read as a number: the database-neutral driver cannot decode SQLite booleans.
+            adults_only: row.try_get::<i64, _>("adults_only")? != 0,
         });
     }
     Ok(sessions)

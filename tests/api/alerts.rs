@@ -199,7 +199,10 @@ async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_syst
     assert_eq!(finding["status"], "open");
     let summary = finding["summary"].as_str().unwrap();
     assert!(summary.contains("Jamie Smith (pupil)"), "{summary}");
-    assert!(summary.contains("only one member of staff (Ravi Patel)"), "{summary}");
+    assert!(
+        summary.contains("only one member of staff (Ravi Patel)"),
+        "{summary}"
+    );
 
     let mail = smtp.wait_for_mail(1, Duration::from_secs(5)).await;
     assert_eq!(mail.len(), 1);

@@ -143,8 +143,7 @@ fn consent_of_present(context: &mut Context, instance: &InstanceView) {
         let (Some(pupil), Some(joined)) = (session.identity.probable(), session.joined_at) else {
             continue;
         };
-        if pupil.kind != PersonKind::Pupil || pupil.has_consent || reported.contains(&pupil.id)
-        {
+        if pupil.kind != PersonKind::Pupil || pupil.has_consent || reported.contains(&pupil.id) {
             continue;
         }
         reported.push(pupil.id);
@@ -158,7 +157,10 @@ fn consent_of_present(context: &mut Context, instance: &InstanceView) {
         } else {
             format!(
                 "{} joined {} at {}; {} has no signed parental agreement on file.",
-                capitalised(&describe(&session.identity, session.display_name.as_deref())),
+                capitalised(&describe(
+                    &session.identity,
+                    session.display_name.as_deref()
+                )),
                 context.meeting_name(),
                 context.when(joined),
                 pupil.name
@@ -186,11 +188,17 @@ fn unknown_participants(context: &mut Context, instance: &InstanceView) {
         }
         let summary = format!(
             "{} joined {} at {}. A display name is not proof of who anyone is.",
-            capitalised(&describe(&session.identity, session.display_name.as_deref())),
+            capitalised(&describe(
+                &session.identity,
+                session.display_name.as_deref()
+            )),
             context.meeting_name(),
             context.when(joined)
         );
-        let people = vec![participant(&session.identity, session.display_name.as_deref())];
+        let people = vec![participant(
+            &session.identity,
+            session.display_name.as_deref(),
+        )];
         context.find(
             RuleId::UnknownParticipant,
             Scope::Instance,

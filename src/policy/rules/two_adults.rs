@@ -7,8 +7,8 @@ use chrono::{DateTime, Duration, Utc};
 use crate::directory::{name_key, PersonKind};
 use crate::policy::engine::{involved, participant, Context};
 use crate::policy::finding::{RuleId, Scope};
-use crate::policy::rules::schedule::capitalised;
 use crate::policy::identity::{describe, Identity};
+use crate::policy::rules::schedule::capitalised;
 use crate::policy::view::{InstanceView, PersonView, SessionView};
 
 type Interval = (DateTime<Utc>, DateTime<Utc>);
@@ -158,7 +158,11 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PossibleP
         1 => String::new(),
         count => format!(" This happened {count} times in the call."),
     };
-    let who = describe(pupil.identity, pupil.display_name);
+    let mut who = describe(pupil.identity, pupil.display_name);
+    if !pupil.identity.basis.is_proof() {
+        // "A participant …, shown as “Dara Finch” (probably …), was in the call …"
+        who.push(',');
+    }
     let summary = format!(
         "{} was in {} with {with} {span}; the policy requires {} staff.{more}",
         capitalised(&who),
