@@ -57,7 +57,9 @@ pub fn evaluate(
         findings: Vec::new(),
         next_check_at: None,
     };
-    if !involves_pupil(view) && !(policy.check_possible_pupils && involves_possible_pupil(view)) {
+    let checked =
+        involves_pupil(view) || (policy.check_possible_pupils && involves_possible_pupil(view));
+    if !checked {
         return Evaluation::default();
     }
     // The schedule is checked on its own before the call; once the call runs, only an

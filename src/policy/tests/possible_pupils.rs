@@ -333,6 +333,15 @@ fn matching(name: &str, people: Vec<PersonView>) -> Clues {
     }
 }
 
+/// A case name, the call's sessions, its planned pupils, and the (basis, person id) each
+/// session must get.
+type IdentificationCase = (
+    &'static str,
+    Vec<Clues>,
+    Vec<PersonView>,
+    Vec<(IdentityBasis, Option<i64>)>,
+);
+
 #[test]
 fn identification_takes_the_strongest_basis_the_call_allows() {
     let dara = person(11, "Dara Finch", PersonKind::Pupil, None);
@@ -348,12 +357,7 @@ fn identification_takes_the_strongest_basis_the_call_allows() {
     };
     use IdentityBasis::{DisplayName, Expected, Registrant, Verified};
     // (sessions, planned pupils, expected (basis, person id) per session)
-    let cases: Vec<(
-        &str,
-        Vec<Clues>,
-        Vec<PersonView>,
-        Vec<(IdentityBasis, Option<i64>)>,
-    )> = vec![
+    let cases: Vec<IdentificationCase> = vec![
         (
             "signed in",
             vec![signed_in.clone()],
