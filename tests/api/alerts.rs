@@ -19,7 +19,7 @@ use crate::smtp_sink::SmtpSink;
 use crate::zoom_events::{joined, started, Joiner, DSL, HOST, PUPIL};
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-const DSL_EMAIL: &str = "dsl@greenfield.sch.example";
+pub const DSL_EMAIL: &str = "dsl@greenfield.sch.example";
 const DEPUTY_EMAIL: &str = "m.shaw@greenfield.sch.example";
 
 /// A case-management system: verifies every delivery's Standard Webhooks signature and
@@ -66,9 +66,9 @@ async fn start_receiver(fail_first: usize) -> (Receiver, String) {
     (receiver, url)
 }
 
-struct Scenario {
-    app: TestApp,
-    smtp: SmtpSink,
+pub struct Scenario {
+    pub app: TestApp,
+    pub smtp: SmtpSink,
     receiver: Receiver,
 }
 
@@ -79,6 +79,16 @@ async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
 }
 
 async fn scenario_with(rules: &[&str], webhook_failures: usize, workers: bool) -> Scenario {
+    scenario_importing(rules, webhook_failures, workers, "").await
+}
+
+/// As [`scenario_with`], with `more` added to the school's import (people, say).
+pub async fn scenario_importing(
+    rules: &[&str],
+    webhook_failures: usize,
+    workers: bool,
+    more: &str,
+) -> Scenario {
     let smtp = SmtpSink::start().await;
     let port = smtp.port().to_string();
     let app = spawn_app_with(&[
@@ -123,6 +133,7 @@ min_severity = "medium"
 [[school.alerts.webhooks]]
 url = "{url}"
 secret_env = "{secret_variable}"
+{more}
 "#
     ))
     .await;
@@ -133,7 +144,7 @@ secret_env = "{secret_variable}"
     }
 }
 
-fn ago(seconds: i64) -> String {
+pub fn ago(seconds: i64) -> String {
     (Utc::now() - chrono::Duration::seconds(seconds))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -148,7 +159,7 @@ fn pupil_alone_with_one_adult() -> Vec<String> {
     ]
 }
 
-async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
+pub async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
     app.get_json("/api/v1/findings")
         .await
         .as_array()
