@@ -403,8 +403,8 @@ async fn load_schedule(
     })
 }
 
-/// Chat and recording settings as the platform's API last reported them; `None` where not
-/// read (yet), never guessed.
+/// Chat, recording and sign-in settings as the platform's API last reported them; `None`
+/// where not read (yet), never guessed.
 async fn platform_settings(
     connection: &mut AnyConnection,
     platform: &str,
@@ -434,16 +434,19 @@ async fn platform_settings(
     }
     let mut meeting_recording: Option<String> = None;
     if let Some(meeting_id) = meeting_id {
-        meeting_recording = sqlx::query(
-            "SELECT auto_recording FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
+        let row = sqlx::query(
+            "SELECT auto_recording, authentication FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
         )
         .bind(platform)
         .bind(meeting_id)
         .fetch_optional(&mut *connection)
-        .await?
-        .map(|row| row.try_get::<Option<String>, _>("auto_recording"))
-        .transpose()?
-        .flatten();
+        .await?;
+        if let Some(row) = row {
+            meeting_recording = row.try_get("auto_recording")?;
+            settings.sign_in_required = row
+                .try_get::<Option<i64>, _>("authentication")?
+                .map(|flag| flag != 0);
+        }
     }
     settings.auto_recording = meeting_recording
         .or(host_recording)
