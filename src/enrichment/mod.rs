@@ -1,8 +1,9 @@
 //! Enrichment: what webhooks do not say, read from the platform's API after they arrive —
 //! a meeting's invitees and recording setting, a host's chat setting, whether a participant's
-//! account is the school's — and, after a call, its participant report, merged into the
-//! register. Jobs are queued in the transaction that applied the event, worked through
-//! outside it, and retried on a schedule; an API outage never slows webhook ingestion.
+//! account is the school's, the address a registered participant signed up with — and,
+//! after a call, its participant report, merged into the register. Jobs are queued in the
+//! transaction that applied the event, worked through outside it, and retried on a
+//! schedule; an API outage never slows webhook ingestion.
 
 pub mod coverage;
 pub mod store;
@@ -26,6 +27,9 @@ pub enum JobKind {
     UserAccount,
     /// A call's participant report after it ended (key: the instance key).
     Attendance,
+    /// A meeting's registrants, for participants who joined through registration (key: the
+    /// platform meeting id).
+    Registrants,
 }
 
 impl JobKind {
@@ -35,6 +39,7 @@ impl JobKind {
             JobKind::HostSettings => "host_settings",
             JobKind::UserAccount => "user_account",
             JobKind::Attendance => "attendance",
+            JobKind::Registrants => "registrants",
         }
     }
 
@@ -44,6 +49,7 @@ impl JobKind {
             "host_settings" => Some(JobKind::HostSettings),
             "user_account" => Some(JobKind::UserAccount),
             "attendance" => Some(JobKind::Attendance),
+            "registrants" => Some(JobKind::Registrants),
             _ => None,
         }
     }
@@ -96,6 +102,14 @@ pub struct ReportedSession {
     pub left_at: Option<DateTime<Utc>>,
 }
 
+/// One registration for a meeting: the id a participant joins with, and the address that
+/// registered (lower-cased).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Registrant {
+    pub registrant_id: String,
+    pub email: String,
+}
+
 /// What a job read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fetched {
@@ -105,6 +119,8 @@ pub enum Fetched {
     UserInAccount(bool),
     /// The report; `None` while the platform has not produced it yet.
     Attendance(Option<Vec<ReportedSession>>),
+    /// Every registrant who may join (none for a meeting the platform no longer knows).
+    Registrants(Vec<Registrant>),
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -224,11 +240,34 @@ pub async fn request_after_event(
                 jobs.push(Wanted::now(JobKind::HostSettings, host, now));
             }
         }
-        MeetingEvent::ParticipantJoined { participant, .. } => {
+        MeetingEvent::ParticipantJoined {
+            instance,
+            participant,
+            ..
+        } => {
             // A user's account, once known, needs no second look on every join.
             if let Some(user_id) = &participant.platform_user_id {
                 if !store::user_account_known(connection, platform, user_id).await? {
                     jobs.push(Wanted::now(JobKind::UserAccount, user_id, now));
+                }
+            }
+            // One read of the meeting's registrants serves every participant who registered.
+            if let (Some(registrant_id), Some(meeting_id)) =
+                (&participant.registrant_id, &instance.meeting_id)
+            {
+                let due = store::registrants_read_due(
+                    connection,
+                    platform,
+                    meeting_id,
+                    registrant_id,
+                    now,
+                )
+                .await?;
+                if let Some(due_at) = due {
+                    jobs.push(Wanted {
+                        due_at,
+                        ..Wanted::now(JobKind::Registrants, meeting_id, now)
+                    });
                 }
             }
         }

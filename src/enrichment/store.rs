@@ -4,8 +4,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::{Job, MeetingSettingsRecord, ReportedSession, UserSettingsRecord};
-use crate::db::time::to_millis;
+use super::{Job, JobKind, MeetingSettingsRecord, Registrant, ReportedSession, UserSettingsRecord};
+use crate::db::time::{from_millis, to_millis};
 use crate::directory::resolve_person;
 use crate::evaluation::queue::{self, Target};
 use crate::meeting::Platform;
@@ -216,6 +216,108 @@ pub async fn user_account_known(
         .fetch_optional(connection)
         .await?;
     Ok(row.is_some())
+}
+
+/// The shortest time between two reads of one meeting's registrants: participants whose
+/// registration is not stored yet (registered after the last read) ask for another read, at
+/// most this often, however many of them join.
+pub const REGISTRANTS_REREAD_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
+/// When the meeting's registrants should be read for a participant who joined with
+/// `registrant_id`: `None` when that registration is stored already or a read is queued.
+pub async fn registrants_read_due(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    meeting_id: &str,
+    registrant_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    if registrant_email(connection, platform.as_str(), meeting_id, registrant_id)
+        .await?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let job = sqlx::query(
+        "SELECT status, updated_at FROM enrichment_jobs WHERE platform = $1 AND kind = $2 AND job_key = $3",
+    )
+    .bind(platform.as_str())
+    .bind(JobKind::Registrants.as_str())
+    .bind(meeting_id)
+    .fetch_optional(connection)
+    .await?;
+    let Some(job) = job else {
+        return Ok(Some(now));
+    };
+    // A queued (or running) read will list everyone who registered before joining.
+    if job.try_get::<String, _>("status")? == "pending" {
+        return Ok(None);
+    }
+    let last_read = from_millis(job.try_get("updated_at")?);
+    Ok(Some(now.max(last_read + REGISTRANTS_REREAD_AFTER)))
+}
+
+/// Stores what the platform listed (registrations no longer listed are kept: a participant
+/// may have joined with them), then queues for evaluation the calls of the meeting that a
+/// registered participant joined.
+pub async fn save_registrants(
+    connection: &mut AnyConnection,
+    job: &Job,
+    registrants: &[Registrant],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for registrant in registrants {
+        sqlx::query(
+            "INSERT INTO meeting_registrants (platform, platform_meeting_id, registrant_id, email, read_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (platform, platform_meeting_id, registrant_id) \
+             DO UPDATE SET email = excluded.email, read_at = excluded.read_at",
+        )
+        .bind(job.platform.as_str())
+        .bind(&job.key)
+        .bind(&registrant.registrant_id)
+        .bind(&registrant.email)
+        .bind(to_millis(now))
+        .execute(&mut *connection)
+        .await?;
+    }
+    let calls = sqlx::query(
+        "SELECT DISTINCT s.instance_id FROM participant_sessions s JOIN meeting_instances i ON i.id = s.instance_id \
+         WHERE i.platform = $1 AND i.platform_meeting_id = $2 AND s.registrant_id IS NOT NULL \
+           AND (i.ended_at IS NULL OR i.ended_at >= $3)",
+    )
+    .bind(job.platform.as_str())
+    .bind(&job.key)
+    .bind(to_millis(now) - 24 * 3600 * 1000)
+    .fetch_all(&mut *connection)
+    .await?;
+    for row in calls {
+        queue::enqueue(
+            connection,
+            Target::Instance(row.try_get("instance_id")?),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// The address a meeting's registrant signed up with (lower-cased), where the platform's API
+/// listed it; `None` while not read, or for a registration it did not list.
+pub async fn registrant_email(
+    connection: &mut AnyConnection,
+    platform: &str,
+    meeting_id: &str,
+    registrant_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT email FROM meeting_registrants WHERE platform = $1 AND platform_meeting_id = $2 AND registrant_id = $3",
+    )
+    .bind(platform)
+    .bind(meeting_id)
+    .bind(registrant_id)
+    .fetch_optional(connection)
+    .await?;
+    row.map(|row| row.try_get("email")).transpose()
 }
 
 async fn enqueue_running_calls(

@@ -296,6 +296,14 @@ impl Enricher {
                     )
                     .await;
             }
+            Fetched::Registrants(registrants) => {
+                store::save_registrants(tx, job, &registrants, now).await?;
+                tracing::info!(
+                    job_id = job.id,
+                    registrants = registrants.len(),
+                    "registrants read"
+                );
+            }
             Fetched::Attendance(Some(sessions)) => {
                 let added = store::merge_attendance(tx, job, &sessions, now).await?;
                 tracing::info!(
@@ -370,6 +378,9 @@ impl Enricher {
                 store::save_user_account(tx, job, "unknown", Some(reason), now).await
             }
             JobKind::Attendance => store::give_up_reconciliation(tx, job, reason).await,
+            // Registrations not read stay unresolved: the participant is not identified by
+            // them, and a later join with an unstored registration asks again.
+            JobKind::Registrants => Ok(()),
         }
     }
 

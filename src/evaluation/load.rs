@@ -10,6 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::db::time::{from_millis, to_millis};
 use crate::directory::{name_key, PersonKind, StaffRole};
+use crate::enrichment::store::registrant_email;
 use crate::policy::identity::{identify, Clues};
 use crate::policy::view::{
     InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings,
@@ -110,16 +111,9 @@ impl People<'_> {
         meeting_id: &str,
         registrant_id: &str,
     ) -> Result<Option<PersonView>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT email FROM meeting_registrants WHERE platform = $1 AND platform_meeting_id = $2 AND registrant_id = $3",
-        )
-        .bind(platform)
-        .bind(meeting_id)
-        .bind(registrant_id)
-        .fetch_optional(&mut *self.connection)
-        .await?;
-        match row {
-            Some(row) => self.by_email(&row.try_get::<String, _>("email")?).await,
+        let email = registrant_email(self.connection, platform, meeting_id, registrant_id).await?;
+        match email {
+            Some(email) => self.by_email(&email).await,
             None => Ok(None),
         }
     }
@@ -519,8 +513,8 @@ async fn load_schedule(
     })
 }
 
-/// Chat and recording settings as the platform's API last reported them; `None` where not
-/// read (yet), never guessed.
+/// Chat, recording and sign-in settings as the platform's API last reported them; `None`
+/// where not read (yet), never guessed.
 async fn platform_settings(
     connection: &mut AnyConnection,
     platform: &str,
@@ -550,16 +544,19 @@ async fn platform_settings(
     }
     let mut meeting_recording: Option<String> = None;
     if let Some(meeting_id) = meeting_id {
-        meeting_recording = sqlx::query(
-            "SELECT auto_recording FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
+        let row = sqlx::query(
+            "SELECT auto_recording, authentication FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
         )
         .bind(platform)
         .bind(meeting_id)
         .fetch_optional(&mut *connection)
-        .await?
-        .map(|row| row.try_get::<Option<String>, _>("auto_recording"))
-        .transpose()?
-        .flatten();
+        .await?;
+        if let Some(row) = row {
+            meeting_recording = row.try_get("auto_recording")?;
+            settings.sign_in_required = row
+                .try_get::<Option<i64>, _>("authentication")?
+                .map(|flag| flag != 0);
+        }
     }
     settings.auto_recording = meeting_recording
         .or(host_recording)

@@ -43,6 +43,15 @@ pub struct RuleSetting<P> {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct NoParams {}
 
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SchoolAccountParams {
+    /// Pupils are to sign in (to a school account) to join: a scheduled meeting that lets
+    /// participants join without signing in is found before the call. Off unless the school's
+    /// policy says so: most pupils join as guests from a link sent to a parent.
+    #[serde(default)]
+    pub require_sign_in: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TwoAdultsParams {
     /// Staff who must be present whenever a pupil is.
@@ -92,7 +101,7 @@ pub struct Policy {
     /// the school lists, such as a guest who joined from the link sent to a parent — is
     /// checked like a call with a known pupil. Off: only calls with a proven pupil are checked.
     pub check_possible_pupils: bool,
-    pub school_account: RuleSetting<NoParams>,
+    pub school_account: RuleSetting<SchoolAccountParams>,
     pub dsl_invited: RuleSetting<NoParams>,
     pub chat_disabled: RuleSetting<NoParams>,
     pub school_hours: RuleSetting<NoParams>,

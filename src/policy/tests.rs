@@ -667,12 +667,78 @@ fn before_the_call_chat_and_recording_settings_are_checked_when_known() {
     view.settings = PlatformSettings {
         chat_enabled: Some(true),
         auto_recording: Some(true),
+        sign_in_required: None,
     };
     let found = run(&view, &strict(), BEFORE);
     assert_eq!(of_rule(&found, RuleId::ChatDisabled).len(), 1);
     let recording = of_rule(&found, RuleId::Recording);
     assert_eq!(recording.len(), 1, "the strict code forbids recording");
     assert!(recording[0].summary.contains("set to record automatically"));
+}
+
+#[test]
+fn before_the_call_a_meeting_open_to_guests_is_found_only_where_the_policy_asks_pupils_to_sign_in()
+{
+    // (the policy asks pupils to sign in, what the platform reported, whether it is a finding)
+    let cases = [
+        (true, Some(false), true),
+        (true, Some(true), false),
+        (true, None, false),
+        (false, Some(false), false),
+        (false, Some(true), false),
+        (false, None, false),
+    ];
+    for (require_sign_in, sign_in_required, found) in cases {
+        let mut view = scheduled(vec![invitee(pupil()), invitee(dsl())], Vec::new());
+        view.settings.sign_in_required = sign_in_required;
+        let mut policy = strict();
+        policy.school_account.params.require_sign_in = require_sign_in;
+        let findings = run(&view, &policy, BEFORE);
+        let sign_in: Vec<&Finding> = of_rule(&findings, RuleId::SchoolAccount)
+            .into_iter()
+            .filter(|f| f.subject == "sign_in_setting")
+            .collect();
+        assert_eq!(
+            sign_in.len(),
+            usize::from(found),
+            "policy asks: {require_sign_in}, platform says: {sign_in_required:?}"
+        );
+        if found {
+            assert_eq!(sign_in[0].scope, Scope::Scheduled);
+            assert!(
+                sign_in[0].summary.contains(
+                    "lets participants join without signing in to a school account; \
+                     the policy asks pupils to sign in"
+                ),
+                "{}",
+                sign_in[0].summary
+            );
+        }
+    }
+}
+
+#[test]
+fn no_shipped_preset_asks_pupils_to_sign_in() {
+    for preset in [
+        "two-staff-code-of-conduct",
+        "remote-send-pastoral",
+        "in-school-one-to-one",
+    ] {
+        assert!(
+            !policy(preset, "").school_account.params.require_sign_in,
+            "{preset}"
+        );
+    }
+    assert!(
+        policy(
+            "remote-send-pastoral",
+            "[school_account]\nrequire_sign_in = true\n"
+        )
+        .school_account
+        .params
+        .require_sign_in,
+        "a school turns it on with an override"
+    );
 }
 
 mod possible_pupils;

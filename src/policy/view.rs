@@ -125,6 +125,8 @@ pub struct PlannedView {
 pub struct PlatformSettings {
     pub chat_enabled: Option<bool>,
     pub auto_recording: Option<bool>,
+    /// Whether participants must sign in to join (Zoom's meeting authentication).
+    pub sign_in_required: Option<bool>,
 }
 
 /// Everything the rules see about one meeting.

@@ -3,12 +3,13 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::api::types::PastParticipant;
+use super::api::types::{MeetingRegistrant, PastParticipant};
 use super::api::{ZoomApi, ZoomApiError, ZoomCredentials};
 use crate::config::Secret;
 use crate::db::Db;
 use crate::enrichment::{
-    FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, ReportedSession, UserSettingsRecord,
+    FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, Registrant, ReportedSession,
+    UserSettingsRecord,
 };
 use crate::meeting::Platform;
 
@@ -114,6 +115,16 @@ impl ZoomFetcher {
                 Err(ZoomApiError::NotFound) => Ok(Fetched::Attendance(None)),
                 Err(error) => Err(fetch_error(error)),
             },
+            JobKind::Registrants => {
+                match self.api.meeting_registrants(&credentials, &job.key).await {
+                    Ok(rows) => Ok(Fetched::Registrants(
+                        rows.into_iter().filter_map(registrant).collect(),
+                    )),
+                    // A meeting deleted since: nobody left to resolve.
+                    Err(ZoomApiError::NotFound) => Ok(Fetched::Registrants(Vec::new())),
+                    Err(error) => Err(fetch_error(error)),
+                }
+            }
         }
     }
 }
@@ -147,6 +158,18 @@ fn reported_session(row: PastParticipant) -> Option<ReportedSession> {
         display_name: non_empty(row.name),
         joined_at,
         left_at: parse_time(row.leave_time.as_deref()),
+    })
+}
+
+fn registrant(row: MeetingRegistrant) -> Option<Registrant> {
+    let registrant_id = row.id.filter(|id| !id.trim().is_empty())?;
+    let email = row
+        .email
+        .map(|email| email.trim().to_lowercase())
+        .filter(|email| !email.is_empty())?;
+    Some(Registrant {
+        registrant_id,
+        email,
     })
 }
 

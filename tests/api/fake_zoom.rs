@@ -1,6 +1,6 @@
 //! A local HTTP server speaking Zoom's API shapes (shared/platforms/zoom.md §3): the OAuth
-//! token endpoint, meetings, users, user settings, past participants with pagination, live
-//! meeting metrics — with switches for expired tokens, 429s, refused credentials and outages.
+//! token endpoint, meetings, users, user settings, past participants and meeting registrants
+//! with pagination, live meeting metrics — with switches for expired tokens, 429s, refused credentials and outages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -35,6 +35,9 @@ pub struct FakeState {
     pub users: HashMap<String, Value>,
     /// Participant report rows by (decoded) meeting uuid.
     pub past_participants: HashMap<String, Vec<Value>>,
+    /// Registrants by meeting number, in Zoom's shape (`id`, `email`, `status`, ...); the
+    /// endpoint lists those with the status asked for (Zoom's default: `approved`).
+    pub registrants: HashMap<String, Vec<Value>>,
     pub live_meetings: u64,
     /// Raw request paths and queries, as received.
     pub requests: Vec<String>,
@@ -55,6 +58,7 @@ impl FakeZoom {
         let app = Router::new()
             .route("/oauth/token", post(issue_token))
             .route("/v2/meetings/{id}", get(meeting))
+            .route("/v2/meetings/{id}/registrants", get(meeting_registrants))
             .route("/v2/users/{id}", get(user))
             .route("/v2/users/{id}/settings", get(user_settings))
             .route(
@@ -279,6 +283,58 @@ async fn past_participants(
     };
     Json(json!({"page_count": 1, "page_size": 2, "total_records": rows.len(), "next_page_token": next, "participants": page}))
         .into_response()
+}
+
+/// Two registrants a page, so that pagination is exercised; a meeting Zoom does not know is
+/// its 404 / code 3001.
+async fn meeting_registrants(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let mut state = state.lock().unwrap();
+    if let Some(early) = gate(&mut state, &headers) {
+        return early;
+    }
+    if !state.meetings.contains_key(&id) && !state.registrants.contains_key(&id) {
+        return zoom_error(
+            StatusCode::NOT_FOUND,
+            3001,
+            &format!("Meeting does not exist: {id}."),
+        );
+    }
+    let status = query
+        .get("status")
+        .map(String::as_str)
+        .unwrap_or("approved");
+    let rows: Vec<Value> = state
+        .registrants
+        .get(&id)
+        .into_iter()
+        .flatten()
+        .filter(|row| row["status"] == status)
+        .cloned()
+        .collect();
+    let start: usize = query
+        .get("next_page_token")
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = rows.iter().skip(start).take(2).cloned().collect();
+    let next = if start + 2 < rows.len() {
+        (start + 2).to_string()
+    } else {
+        String::new()
+    };
+    Json(json!({
+        "page_count": rows.len().div_ceil(2),
+        "page_number": 1,
+        "page_size": 2,
+        "total_records": rows.len(),
+        "next_page_token": next,
+        "registrants": page
+    }))
+    .into_response()
 }
 
 async fn live_meetings(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {

@@ -11,4 +11,5 @@ mod register;
 mod smtp_sink;
 mod zoom_api;
 mod zoom_events;
+mod zoom_registrants;
 mod zoom_webhooks;

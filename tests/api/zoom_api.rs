@@ -17,12 +17,16 @@ const SECRET_VARIABLE: &str = "CHAPERONE_TEST_ZOOM_CLIENT_SECRET";
 
 /// The example school, its Zoom account connected to `zoom` with working credentials, and a
 /// policy checking only `rules`.
-async fn connected(zoom: &FakeZoom, rules: &[&str]) -> TestApp {
+pub async fn connected(zoom: &FakeZoom, rules: &[&str]) -> TestApp {
+    connected_with_policy(zoom, &policy_checking_only(rules)).await
+}
+
+/// The same, with `policy` as the school's `[school.policy]` section.
+pub async fn connected_with_policy(zoom: &FakeZoom, policy: &str) -> TestApp {
     let overrides = zoom.overrides();
     let borrowed: Vec<(&str, &str)> = overrides.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let app = spawn_app_with(&borrowed).await;
     std::env::set_var(SECRET_VARIABLE, CLIENT_SECRET);
-    let policy = policy_checking_only(rules);
     app.import_toml(&format!(
         "[[school]]\nslug = \"greenfield\"\nname = \"Greenfield Academy\"\ntimezone = \"Europe/London\"\n\
          [[school.zoom_accounts]]\naccount_id = \"{SCHOOL_ACCOUNT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret_env = \"{SECRET_VARIABLE}\"\n\
@@ -91,7 +95,7 @@ fn without_sources_and_times(mut record: Value) -> Value {
     record
 }
 
-async fn findings(app: &TestApp) -> Vec<Value> {
+pub async fn findings(app: &TestApp) -> Vec<Value> {
     app.get_json("/api/v1/findings")
         .await
         .as_array()
@@ -332,6 +336,88 @@ async fn chat_switched_on_in_the_hosts_settings_is_found_before_the_call() {
         .await;
     app.settle_at(Utc::now()).await;
     assert_eq!(findings(&app).await[0]["status"], "resolved");
+}
+
+/// Only `school_account`, asking pupils to sign in.
+fn policy_asking_pupils_to_sign_in() -> String {
+    let only_school_account = policy_checking_only(&["school_account"]);
+    let section = "[school.policy.overrides.school_account]\nenabled = true\n";
+    assert!(only_school_account.contains(section));
+    only_school_account.replace(section, &format!("{section}require_sign_in = true\n"))
+}
+
+#[tokio::test]
+async fn a_meeting_that_lets_participants_join_without_signing_in_is_found_before_the_call_where_the_policy_asks_pupils_to_sign_in(
+) {
+    let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
+    assert_eq!(
+        zoom.with(
+            |state| state.meetings[MEETING_NUMBER]["settings"]["meeting_authentication"].clone()
+        ),
+        json!(false)
+    );
+    let app = connected_with_policy(&zoom, &policy_asking_pupils_to_sign_in()).await;
+    app.deliver(&[created_for_parent()]).await;
+    app.drain().await;
+    app.evaluator.drain(Utc::now()).await.unwrap();
+    assert!(
+        findings(&app).await.is_empty(),
+        "the webhook does not say: not read is never guessed"
+    );
+
+    app.settle_at(Utc::now()).await;
+    let found = findings(&app).await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["rule"], "school_account");
+    assert_eq!(found[0]["scope"], "scheduled");
+    assert!(
+        found[0]["summary"].as_str().unwrap().contains(
+            "lets participants join without signing in to a school account; the policy asks pupils to sign in"
+        ),
+        "{}",
+        found[0]["summary"]
+    );
+
+    // The organiser turns meeting authentication on: the next read resolves the finding.
+    zoom.with(|state| {
+        state.meetings.get_mut(MEETING_NUMBER).unwrap()["settings"]["meeting_authentication"] =
+            json!(true)
+    });
+    app.deliver(&[zoom_events::updated(1741700100999, "2030-03-12T14:30:00Z")])
+        .await;
+    app.settle_at(Utc::now()).await;
+    let found = findings(&app).await;
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0]["status"], "resolved");
+}
+
+#[tokio::test]
+async fn a_meeting_that_requires_sign_in_or_a_policy_that_does_not_ask_for_it_finds_nothing() {
+    let zoom = FakeZoom::start().await;
+    zoom_knows_the_meeting(&zoom, false);
+    let not_asked = connected(&zoom, &["school_account"]).await;
+    not_asked.deliver(&[created_for_parent()]).await;
+    not_asked.settle_at(Utc::now()).await;
+    assert!(
+        findings(&not_asked).await.is_empty(),
+        "the shipped preset does not ask pupils to sign in"
+    );
+
+    zoom.with(|state| {
+        state.meetings.get_mut(MEETING_NUMBER).unwrap()["settings"]["meeting_authentication"] =
+            json!(true)
+    });
+    let asked = connected_with_policy(&zoom, &policy_asking_pupils_to_sign_in()).await;
+    asked.deliver(&[created_for_parent()]).await;
+    asked.settle_at(Utc::now()).await;
+    let read: Option<i64> =
+        sqlx::query_scalar("SELECT authentication FROM meeting_settings WHERE status = 'ok'")
+            .fetch_one(&asked.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(read, Some(1), "the setting was read");
+    assert!(findings(&asked).await.is_empty());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! Checks that can be made before the call: who is invited, when it is planned, whether it
-//! is on the timetable, consent for the invited pupils, and the platform's chat setting.
+//! is on the timetable, consent for the invited pupils, and the platform's chat, recording
+//! and sign-in settings.
 //! For an unscheduled (instant) call they run once the call has started.
 
 use chrono::{DateTime, Utc};
@@ -22,6 +23,33 @@ pub fn check(context: &mut Context) {
     consent_of_invited(context, scope, planned_for);
     chat_setting(context, scope, planned_for);
     recording_setting(context, scope, planned_for);
+    sign_in_setting(context, scope, planned_for);
+}
+
+/// A scheduled meeting open to participants who have not signed in, where the policy asks
+/// pupils to sign in. Only a setting the platform reported counts: unknown is no finding.
+fn sign_in_setting(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) {
+    if !context.policy.school_account.params.require_sign_in
+        || context.view.scheduled.is_none()
+        || context.view.settings.sign_in_required != Some(false)
+    {
+        return;
+    }
+    let summary = format!(
+        "{}, planned for {}, lets participants join without signing in to a school account; \
+         the policy asks pupils to sign in.",
+        capitalised(&context.meeting_name()),
+        context.when(planned_for)
+    );
+    context.find(
+        RuleId::SchoolAccount,
+        scope,
+        "sign_in_setting",
+        "Joining without signing in",
+        summary,
+        Vec::new(),
+        planned_for,
+    );
 }
 
 fn recording_setting(context: &mut Context, scope: Scope, planned_for: DateTime<Utc>) {

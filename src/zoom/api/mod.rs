@@ -1,5 +1,6 @@
 //! Zoom's REST API, for what webhooks do not carry (meeting and host settings, whether a
-//! user belongs to the school's account) and for the participant report after a call.
+//! user belongs to the school's account, a meeting's registrants) and for the participant
+//! report after a call.
 //! Server-to-Server OAuth per account, one cached token each, a per-account budget of
 //! concurrent requests and requests per second (Zoom's limits are shared with every other
 //! app on the account). See shared/platforms/zoom.md §3.
@@ -19,7 +20,8 @@ use serde::de::DeserializeOwned;
 use self::limit::AccountLimiter;
 use self::token::TokenCache;
 use self::types::{
-    LiveMeetings, MeetingDetails, PastParticipant, PastParticipantsPage, UserDetails, UserSettings,
+    LiveMeetings, MeetingDetails, MeetingRegistrant, PastParticipant, PastParticipantsPage,
+    RegistrantsPage, UserDetails, UserSettings,
 };
 use crate::alerts::channels::parse_retry_after;
 use crate::config::Secret;
@@ -139,6 +141,38 @@ impl ZoomApi {
         }
         Err(ZoomApiError::Unexpected(
             "the participant report did not end after 100 pages".into(),
+        ))
+    }
+
+    /// `GET /meetings/{meetingId}/registrants?status=approved`, every page. Only approved
+    /// registrants receive a link to join: pending ones wait for the host's approval (and
+    /// are listed once approved), denied ones cannot join.
+    pub async fn meeting_registrants(
+        &self,
+        credentials: &ZoomCredentials,
+        meeting_id: &str,
+    ) -> Result<Vec<MeetingRegistrant>, ZoomApiError> {
+        let mut registrants = Vec::new();
+        let mut next_page_token = String::new();
+        // Bounded: 300 per page, and no school meeting has 30,000 registrants.
+        for _ in 0..100 {
+            let mut path = format!(
+                "/meetings/{}/registrants?status=approved&page_size=300",
+                encode_path_segment(meeting_id)
+            );
+            if !next_page_token.is_empty() {
+                path.push_str("&next_page_token=");
+                path.push_str(&encode_path_segment(&next_page_token));
+            }
+            let page: RegistrantsPage = self.get(credentials, &path).await?;
+            registrants.extend(page.registrants);
+            match page.next_page_token {
+                Some(token) if !token.is_empty() => next_page_token = token,
+                _ => return Ok(registrants),
+            }
+        }
+        Err(ZoomApiError::Unexpected(
+            "the registrant list did not end after 100 pages".into(),
         ))
     }
 

@@ -106,6 +106,24 @@ pub struct PastParticipant {
     pub status: Option<String>,
 }
 
+/// `GET /meetings/{meetingId}/registrants`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RegistrantsPage {
+    #[serde(default)]
+    pub registrants: Vec<MeetingRegistrant>,
+    #[serde(default)]
+    pub next_page_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MeetingRegistrant {
+    /// The registrant id participants carry in webhooks (`participant.registrant_id`).
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
 /// `GET /metrics/meetings?type=live`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LiveMeetings {
