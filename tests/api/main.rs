@@ -3,6 +3,7 @@
 mod alerts;
 mod crash;
 mod fake_zoom;
+mod guests;
 mod helpers;
 mod import;
 mod ops;
