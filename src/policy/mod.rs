@@ -4,6 +4,7 @@
 pub mod calendar;
 pub mod engine;
 pub mod finding;
+pub mod rooms;
 mod rules;
 pub mod settings;
 pub mod severity;
@@ -11,5 +12,7 @@ pub mod view;
 
 pub use severity::Severity;
 
+#[cfg(test)]
+mod breakout_tests;
 #[cfg(test)]
 mod tests;

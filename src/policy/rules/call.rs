@@ -2,11 +2,15 @@
 //! pupils present, who could not be identified, staff not signed in to a school account, and
 //! the outcome record afterwards.
 
+use crate::directory::PersonKind;
 use crate::policy::engine::{involved, named, Context};
 use crate::policy::finding::{Involved, RuleId, Scope};
+use crate::policy::rooms::rooms;
 use crate::policy::rules::schedule::capitalised;
 use crate::policy::settings::RecordingMode;
-use crate::policy::view::InstanceView;
+use crate::policy::view::{InstanceView, PersonView, SessionView};
+
+type Overlap = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
 
 pub fn check(context: &mut Context) {
     let Some(instance) = context.view.instance.clone() else {
@@ -17,6 +21,7 @@ pub fn check(context: &mut Context) {
     recording(context, &instance);
     consent_of_present(context, &instance);
     unknown_participants(context, &instance);
+    unknown_with_a_pupil_in_a_breakout_room(context, &instance);
     school_identities(context, &instance);
     outcome_logged(context, &instance);
 }
@@ -198,6 +203,91 @@ fn unknown_participants(context: &mut Context, instance: &InstanceView) {
             people,
             joined,
         );
+    }
+}
+
+/// Someone unidentified in a breakout room with a pupil is flagged for that room as well as
+/// for joining: in a breakout room they may be the only other person with the child.
+fn unknown_with_a_pupil_in_a_breakout_room(context: &mut Context, instance: &InstanceView) {
+    let until_of = |session: &SessionView| session.left_at.or(instance.ended_at);
+    for room in rooms(instance)
+        .into_iter()
+        .filter(|room| room.is_breakout())
+    {
+        let mut reported: Vec<&str> = Vec::new();
+        for unknown in &room.sessions {
+            let (None, Some(joined)) = (&unknown.person, unknown.joined_at) else {
+                continue;
+            };
+            if reported.contains(&unknown.session_key.as_str()) {
+                continue;
+            }
+            let unknown_until = until_of(unknown).unwrap_or(context.now);
+            let pupils: Vec<(&PersonView, Overlap)> = room
+                .sessions
+                .iter()
+                .filter_map(|other| {
+                    let pupil = other
+                        .person
+                        .as_ref()
+                        .filter(|p| p.kind == PersonKind::Pupil)?;
+                    let from = joined.max(other.joined_at?);
+                    let until = unknown_until.min(until_of(other).unwrap_or(context.now));
+                    (until > from).then_some((pupil, (from, until)))
+                })
+                .collect();
+            let Some((from, until)) = pupils.iter().map(|(_, overlap)| *overlap).min() else {
+                continue;
+            };
+            reported.push(&unknown.session_key);
+            let shown_as = unknown
+                .display_name
+                .as_deref()
+                .map(|name| format!(" shown as \u{201c}{name}\u{201d} (a name anyone can type)"))
+                .unwrap_or_default();
+            let mut present: Vec<&PersonView> = Vec::new();
+            for (pupil, _) in &pupils {
+                if !present.iter().any(|p| p.id == pupil.id) {
+                    present.push(pupil);
+                }
+            }
+            let with = present
+                .iter()
+                .map(|pupil| named(pupil))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let still = instance.ended_at.is_none() && until >= context.now;
+            let span = if still {
+                format!("since {} and still is", context.when(from))
+            } else {
+                format!("from {} to {}", context.when(from), context.when(until))
+            };
+            let summary = format!(
+                "A participant who is not in the school's directory{shown_as} was in {} of {} \
+                 with {with} {span}.",
+                room.label,
+                context.meeting_name()
+            );
+            let mut people = vec![Involved {
+                person_id: None,
+                name: unknown
+                    .display_name
+                    .clone()
+                    .unwrap_or_else(|| "unidentified".into()),
+                role: "unknown".into(),
+            }];
+            people.extend(present.iter().map(|pupil| involved(pupil)));
+            let room_key = room.key.as_deref().unwrap_or_default();
+            context.find(
+                RuleId::UnknownParticipant,
+                Scope::Instance,
+                format!("session:{}:room:{room_key}", unknown.session_key),
+                "Unknown participant in a breakout room with a pupil",
+                summary,
+                people,
+                from,
+            );
+        }
     }
 }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::directory::PersonKind;
 use crate::policy::engine::{involved, named, Context};
 use crate::policy::finding::{RuleId, Scope};
+use crate::policy::rooms::{rooms, Room};
 use crate::policy::view::{InstanceView, PersonView, SessionView};
 
 type Interval = (DateTime<Utc>, DateTime<Utc>);
@@ -18,18 +19,22 @@ pub fn check(context: &mut Context) {
     let Some(instance) = context.view.instance.clone() else {
         return;
     };
-    let mut pupils: Vec<&PersonView> = Vec::new();
-    for person in instance.sessions.iter().filter_map(|s| s.person.as_ref()) {
-        if person.kind == PersonKind::Pupil && !pupils.iter().any(|p| p.id == person.id) {
-            pupils.push(person);
+    // Breakout rooms are rooms: a pupil moved into one with a single adult is alone with
+    // them, whatever the main room holds.
+    for room in rooms(&instance) {
+        let mut pupils: Vec<&PersonView> = Vec::new();
+        for person in room.sessions.iter().filter_map(|s| s.person.as_ref()) {
+            if person.kind == PersonKind::Pupil && !pupils.iter().any(|p| p.id == person.id) {
+                pupils.push(person);
+            }
         }
-    }
-    for pupil in pupils {
-        check_pupil(context, &instance, pupil);
+        for pupil in pupils {
+            check_pupil(context, &instance, &room, pupil);
+        }
     }
 }
 
-fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonView) {
+fn check_pupil(context: &mut Context, instance: &InstanceView, room: &Room, pupil: &PersonView) {
     let params = context.policy.two_adults.params.clone();
     let grace = Duration::seconds(params.grace_secs);
     let now = context.now;
@@ -45,14 +50,13 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
                 && person.children.contains(&pupil.id))
     };
     let presence = merge(
-        instance
-            .sessions
+        room.sessions
             .iter()
             .filter(|s| s.person.as_ref().is_some_and(|p| p.id == pupil.id))
             .filter_map(interval_of)
             .collect(),
     );
-    let adults: Vec<(Interval, &PersonView)> = instance
+    let adults: Vec<(Interval, &PersonView)> = room
         .sessions
         .iter()
         .filter_map(|s| {
@@ -111,10 +115,13 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
         1 => String::new(),
         count => format!(" This happened {count} times in the call."),
     };
+    let place = match room.is_breakout() {
+        false => context.meeting_name(),
+        true => format!("{} of {}", room.label, context.meeting_name()),
+    };
     let summary = format!(
-        "{} was in {} with {with} {span}; the policy requires {} staff.{more}",
+        "{} was in {place} with {with} {span}; the policy requires {} staff.{more}",
         named(pupil),
-        context.meeting_name(),
         params.min_staff
     );
     let mut people = vec![involved(pupil)];
@@ -122,7 +129,10 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PersonVie
     context.find(
         RuleId::TwoAdults,
         Scope::Instance,
-        format!("person:{}", pupil.id),
+        match &room.key {
+            None => format!("person:{}", pupil.id),
+            Some(room_key) => format!("person:{}:room:{room_key}", pupil.id),
+        },
         "Pupil without two staff",
         summary,
         people,
