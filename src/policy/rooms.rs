@@ -180,7 +180,10 @@ mod tests {
         Vec<(&'static str, &'static str, &'static str)>,
     )>;
 
-    fn shown(rooms: &[Room]) -> Vec<(Option<String>, Vec<(String, String, String)>)> {
+    /// Each room as (key, [(session, joined, left)]), owned, to compare.
+    type Shown = Vec<(Option<String>, Vec<(String, String, String)>)>;
+
+    fn shown(rooms: &[Room]) -> Shown {
         let time = |t: Option<DateTime<Utc>>| t.map(|t| t.format("%H:%M").to_string());
         rooms
             .iter()
@@ -201,7 +204,7 @@ mod tests {
             .collect()
     }
 
-    fn owned(expected: Expected) -> Vec<(Option<String>, Vec<(String, String, String)>)> {
+    fn owned(expected: Expected) -> Shown {
         expected
             .into_iter()
             .map(|(key, sessions)| {
