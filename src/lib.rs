@@ -41,6 +41,8 @@ pub mod processor;
 pub mod register;
 /// Retry schedules with backoff and jitter.
 pub mod retry;
+/// Participants' stays in breakout rooms, as stored.
+pub mod room_stays;
 /// Start-up, the router and shutdown.
 pub mod startup;
 /// Shared handles for handlers and workers.

@@ -66,6 +66,16 @@ pub struct ParticipantIdentity {
     pub registrant_id: Option<String>,
 }
 
+/// A smaller room inside a call (a Zoom breakout room) and one participant's stay in it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomRef {
+    /// The platform's key for the room (Zoom's `breakout_room_uuid`).
+    pub room_key: String,
+    /// The platform's key for this one stay in the room: each move into a room gets a new
+    /// one (Zoom's per-room `user_id`), so two visits to one room stay apart.
+    pub stay_key: String,
+}
+
 /// What a change to a scheduled meeting said. Absent fields were not part of the change.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ScheduleChange {
@@ -141,6 +151,20 @@ pub enum MeetingEvent {
         participant: ParticipantIdentity,
         at: DateTime<Utc>,
     },
+    /// A participant moved into a room of the call. `participant.session_key` is their stay
+    /// in the call as a whole (the main-room session), so who they are carries over.
+    ParticipantRoomJoined {
+        instance: InstanceRef,
+        participant: ParticipantIdentity,
+        room: RoomRef,
+        at: DateTime<Utc>,
+    },
+    ParticipantRoomLeft {
+        instance: InstanceRef,
+        participant: ParticipantIdentity,
+        room: RoomRef,
+        at: DateTime<Utc>,
+    },
     Signal {
         instance: InstanceRef,
         signal: SignalKind,
@@ -159,6 +183,8 @@ impl MeetingEvent {
             MeetingEvent::InstanceEnded { .. } => "instance_ended",
             MeetingEvent::ParticipantJoined { .. } => "participant_joined",
             MeetingEvent::ParticipantLeft { .. } => "participant_left",
+            MeetingEvent::ParticipantRoomJoined { .. } => "participant_room_joined",
+            MeetingEvent::ParticipantRoomLeft { .. } => "participant_room_left",
             MeetingEvent::Signal { .. } => "signal",
         }
     }
@@ -171,6 +197,8 @@ impl MeetingEvent {
             | MeetingEvent::InstanceEnded { at, .. }
             | MeetingEvent::ParticipantJoined { at, .. }
             | MeetingEvent::ParticipantLeft { at, .. }
+            | MeetingEvent::ParticipantRoomJoined { at, .. }
+            | MeetingEvent::ParticipantRoomLeft { at, .. }
             | MeetingEvent::Signal { at, .. } => *at,
         }
     }

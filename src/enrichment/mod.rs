@@ -283,7 +283,10 @@ pub async fn request_after_event(
                 store::mark_reconciliation_pending(connection, instance_id).await?;
             }
         }
-        MeetingEvent::ParticipantLeft { .. } | MeetingEvent::Signal { .. } => {}
+        MeetingEvent::ParticipantLeft { .. }
+        | MeetingEvent::ParticipantRoomJoined { .. }
+        | MeetingEvent::ParticipantRoomLeft { .. }
+        | MeetingEvent::Signal { .. } => {}
     }
     for job in jobs {
         request(

@@ -14,7 +14,7 @@ use crate::enrichment::store::registrant_email;
 use crate::policy::identity::{identify, Clues};
 use crate::policy::view::{
     InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings,
-    ScheduledView, SessionView,
+    RoomStayView, ScheduledView, SessionView,
 };
 
 /// The ids the findings of a loaded meeting are filed under.
@@ -364,6 +364,7 @@ pub async fn instance(
             sessions,
             chat_messages_at,
             recording_started_at,
+            room_stays: room_stays(people.connection, instance_id).await?,
         }),
         planned,
         settings,
@@ -458,6 +459,24 @@ async fn identify_sessions(
         });
     }
     Ok(sessions)
+}
+
+/// The call's breakout-room stays, as the rules see them.
+async fn room_stays(
+    connection: &mut AnyConnection,
+    instance_id: i64,
+) -> Result<Vec<RoomStayView>, sqlx::Error> {
+    let stays = crate::room_stays::of_instance(connection, instance_id).await?;
+    Ok(stays
+        .into_iter()
+        .map(|stay| RoomStayView {
+            session_key: stay.session_key,
+            room_key: stay.room_key,
+            room_label: stay.room_label,
+            joined_at: stay.joined_at,
+            left_at: stay.left_at,
+        })
+        .collect())
 }
 
 async fn load_schedule(

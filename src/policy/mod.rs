@@ -5,6 +5,7 @@ pub mod calendar;
 pub mod engine;
 pub mod finding;
 pub mod identity;
+pub mod rooms;
 mod rules;
 pub mod settings;
 pub mod severity;
@@ -12,5 +13,7 @@ pub mod view;
 
 pub use severity::Severity;
 
+#[cfg(test)]
+mod breakout_tests;
 #[cfg(test)]
 mod tests;

@@ -78,6 +78,7 @@ fn call(sessions: Vec<SessionView>, ended: Option<&str>) -> MeetingView {
             sessions,
             chat_messages_at: Vec::new(),
             recording_started_at: Vec::new(),
+            room_stays: Vec::new(),
         }),
         planned: Some(approved_plan("2025-03-11T14:30:00Z")),
         settings: PlatformSettings::default(),

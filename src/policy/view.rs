@@ -104,6 +104,20 @@ pub struct InstanceView {
     pub sessions: Vec<SessionView>,
     pub chat_messages_at: Vec<DateTime<Utc>>,
     pub recording_started_at: Vec<DateTime<Utc>>,
+    /// Stays in breakout rooms; whoever is in one is not in the main room meanwhile.
+    pub room_stays: Vec<RoomStayView>,
+}
+
+/// One stay of one session (by `session_key`) in a breakout room.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomStayView {
+    pub session_key: String,
+    pub room_key: String,
+    /// "breakout room 2": how findings name the room.
+    pub room_label: String,
+    pub joined_at: Option<DateTime<Utc>>,
+    /// `None`: still in the room (or the leave was not seen).
+    pub left_at: Option<DateTime<Utc>>,
 }
 
 /// The planned session on the timetable that the call was matched to.

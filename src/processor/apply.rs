@@ -8,7 +8,9 @@ use sqlx::{AnyConnection, Row};
 use crate::db::time::to_millis;
 use crate::directory::resolve_person;
 use crate::evaluation::Target;
-use crate::meeting::{InstanceRef, MeetingEvent, ParticipantIdentity, Platform, ScheduleChange};
+use crate::meeting::{
+    InstanceRef, MeetingEvent, ParticipantIdentity, Platform, RoomRef, ScheduleChange,
+};
 
 /// Applies `event`; returns the meeting whose policy must be checked again.
 pub async fn apply(
@@ -32,6 +34,8 @@ pub async fn apply(
         MeetingEvent::InstanceEnded { instance, at } => (instance, at, Bounds::ended(*at)),
         MeetingEvent::ParticipantJoined { instance, at, .. }
         | MeetingEvent::ParticipantLeft { instance, at, .. }
+        | MeetingEvent::ParticipantRoomJoined { instance, at, .. }
+        | MeetingEvent::ParticipantRoomLeft { instance, at, .. }
         | MeetingEvent::Signal { instance, at, .. } => (instance, at, Bounds::none()),
     };
     let instance_id =
@@ -60,6 +64,42 @@ pub async fn apply(
                 platform,
                 instance_id,
                 participant,
+                None,
+                Some(*at),
+            )
+            .await?;
+        }
+        MeetingEvent::ParticipantRoomJoined {
+            participant,
+            room,
+            at,
+            ..
+        } => {
+            apply_room_stay(
+                connection,
+                school_id,
+                platform,
+                instance_id,
+                participant,
+                room,
+                Some(*at),
+                None,
+            )
+            .await?;
+        }
+        MeetingEvent::ParticipantRoomLeft {
+            participant,
+            room,
+            at,
+            ..
+        } => {
+            apply_room_stay(
+                connection,
+                school_id,
+                platform,
+                instance_id,
+                participant,
+                room,
                 None,
                 Some(*at),
             )
@@ -216,6 +256,51 @@ async fn upsert_session(
         .bind(joined_at.map(to_millis))
         .bind(left_at.map(to_millis))
         .bind(participant.registrant_id.as_deref())
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
+}
+
+/// Records a stay in a room, and what the event says of who the participant is on their
+/// session in the call (with no times: a room event says nothing of the call as a whole).
+/// A main-room `participant_left` that Zoom may send for the move is applied as it comes:
+/// the stay is presence of its own, so a pupil in a room is never read as gone.
+#[allow(clippy::too_many_arguments)]
+async fn apply_room_stay(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: Platform,
+    instance_id: i64,
+    participant: &ParticipantIdentity,
+    room: &RoomRef,
+    joined_at: Option<DateTime<Utc>>,
+    left_at: Option<DateTime<Utc>>,
+) -> Result<(), sqlx::Error> {
+    upsert_session(
+        connection,
+        school_id,
+        platform,
+        instance_id,
+        participant,
+        None,
+        None,
+    )
+    .await?;
+    let t = "room_stays";
+    let sql = format!(
+        "INSERT INTO room_stays (instance_id, room_key, stay_key, session_key, joined_at, left_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (instance_id, room_key, stay_key) DO UPDATE SET {}, {}",
+        keep_earliest("joined_at", t),
+        keep_latest("left_at", t),
+    );
+    sqlx::query(&sql)
+        .bind(instance_id)
+        .bind(&room.room_key)
+        .bind(&room.stay_key)
+        .bind(&participant.session_key)
+        .bind(joined_at.map(to_millis))
+        .bind(left_at.map(to_millis))
         .execute(&mut *connection)
         .await?;
     Ok(())

@@ -1,12 +1,14 @@
 //! The register as CSV, one row per stay in a call, times in the school's own timezone
-//! (with their UTC offset, so the file is unambiguous across the clock changes).
+//! (with their UTC offset, so the file is unambiguous across the clock changes). Stays in
+//! breakout rooms follow a call's stays as rows of their own, named in the `room` column
+//! (empty for a stay in the call as a whole).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::MeetingRecord;
 
-const HEADER: [&str; 19] = [
+const HEADER: [&str; 20] = [
     "meeting_record_id",
     "platform",
     "meeting_id",
@@ -26,6 +28,7 @@ const HEADER: [&str; 19] = [
     "joined_at",
     "left_at",
     "left_at_inferred",
+    "room",
 ];
 
 /// Renders `records`; `timezone_of` gives each school's timezone.
@@ -64,23 +67,52 @@ pub fn render(
                     person.map(|p| safe_cell(&p.reference)).unwrap_or_default(),
                     person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
                     participant.identity_basis.clone(),
-                    participant
-                        .possibly
-                        .as_ref()
-                        .map(|p| safe_cell(&format!("{} ({})", p.name, p.kind)))
-                        .unwrap_or_default(),
+                    possibly(participant.possibly.as_ref()),
                     safe_cell(participant.display_name.as_deref().unwrap_or_default()),
                     participant.is_host.to_string(),
                     time(stay.joined_at),
                     time(stay.left_at),
                     stay.left_at_inferred.to_string(),
+                    String::new(),
                 ])?;
             }
+        }
+        for stay in &record.room_stays {
+            let person = stay.person.as_ref();
+            writer.write_record([
+                meeting.id.to_string(),
+                meeting.platform.clone(),
+                meeting.meeting_id.clone().unwrap_or_default(),
+                safe_cell(meeting.topic.as_deref().unwrap_or_default()),
+                safe_cell(&host),
+                time(meeting.scheduled_start),
+                time(meeting.scheduled_end),
+                time(meeting.started_at),
+                time(meeting.ended_at),
+                stay.role.clone(),
+                person.map(|p| safe_cell(&p.reference)).unwrap_or_default(),
+                person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
+                stay.identity_basis.clone(),
+                possibly(stay.possibly.as_ref()),
+                safe_cell(stay.display_name.as_deref().unwrap_or_default()),
+                stay.is_host.to_string(),
+                time(stay.joined_at),
+                time(stay.left_at),
+                stay.left_at_inferred.to_string(),
+                stay.room_label.clone(),
+            ])?;
         }
     }
     writer
         .into_inner()
         .map_err(|error| error.into_error().into())
+}
+
+/// Who an unproven participant is thought to be: "Dara Finch (pupil)".
+fn possibly(person: Option<&super::PersonRef>) -> String {
+    person
+        .map(|p| safe_cell(&format!("{} ({})", p.name, p.kind)))
+        .unwrap_or_default()
 }
 
 /// Display names and topics are typed by anyone; a leading `=`, `+`, `-` or `@` would make a

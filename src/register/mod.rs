@@ -112,11 +112,36 @@ pub struct Activity {
     pub screen_sharing_started_at: Vec<DateTime<Utc>>,
 }
 
+/// One participant's stay in a breakout room: who was in which room when.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RoomStayRecord {
+    /// The platform's key for the room (Zoom's `breakout_room_uuid`).
+    pub room_key: String,
+    /// "breakout room 2": rooms numbered in the order they were first entered.
+    pub room_label: String,
+    /// As for participants: `staff`, `pupil`, ..., or `unknown`.
+    pub role: String,
+    pub person: Option<PersonRef>,
+    /// As for participants: how sure chaperone is of who this is.
+    pub identity_basis: String,
+    /// As for participants: who an unproven participant is thought to be.
+    pub possibly: Option<PersonRef>,
+    /// The name shown in the call; never used to identify anyone.
+    pub display_name: Option<String>,
+    pub is_host: bool,
+    pub joined_at: Option<DateTime<Utc>>,
+    pub left_at: Option<DateTime<Utc>>,
+    /// True when no leave from the room was seen and the call's end stands in for it.
+    pub left_at_inferred: bool,
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct MeetingRecord {
     #[serde(flatten)]
     pub summary: MeetingSummary,
     pub participants: Vec<RegisterParticipant>,
+    /// Stays in breakout rooms, in the order they began (empty for a call without them).
+    pub room_stays: Vec<RoomStayRecord>,
     pub activity: Activity,
 }
 
@@ -200,6 +225,7 @@ async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
         .map(|(start, minutes)| start + chrono::Duration::minutes(minutes));
 
     let sessions = load_sessions(db, id).await?;
+    let room_stays = load_room_stays(db, id, &sessions, host_user_id.as_deref(), ended_at).await?;
     let host = match &host_user_id {
         Some(user_id) => find_person_by_platform_id(db, school_id, &platform, user_id).await?,
         None => None,
@@ -234,6 +260,7 @@ async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
     Ok(MeetingRecord {
         summary,
         participants,
+        room_stays,
         activity: load_activity(db, id).await?,
     })
 }
@@ -400,6 +427,41 @@ fn role_of(person: Option<&PersonRef>) -> String {
             .clone()
             .unwrap_or_else(|| person.kind.clone()),
     }
+}
+
+/// The call's breakout-room stays, each named by the session it belongs to.
+async fn load_room_stays(
+    db: &Db,
+    instance_id: i64,
+    sessions: &[SessionRow],
+    host_user_id: Option<&str>,
+    ended_at: Option<DateTime<Utc>>,
+) -> Result<Vec<RoomStayRecord>, sqlx::Error> {
+    let mut connection = db.pool.acquire().await?;
+    let stays = crate::room_stays::of_instance(&mut connection, instance_id).await?;
+    Ok(stays
+        .into_iter()
+        .map(|stay| {
+            let session = sessions.iter().find(|s| s.session_key == stay.session_key);
+            let person = session.and_then(|s| s.person.clone());
+            RoomStayRecord {
+                room_key: stay.room_key,
+                room_label: stay.room_label,
+                role: role_of(person.as_ref()),
+                person,
+                identity_basis: session
+                    .map_or("none", |s| s.identity_basis.as_str())
+                    .to_string(),
+                possibly: session.and_then(|s| s.possibly.clone()),
+                display_name: session.and_then(|s| s.display_name.clone()),
+                is_host: host_user_id.is_some()
+                    && session.and_then(|s| s.platform_user_id.as_deref()) == host_user_id,
+                joined_at: stay.joined_at,
+                left_at: stay.left_at.or(ended_at),
+                left_at_inferred: stay.left_at.is_none() && ended_at.is_some(),
+            }
+        })
+        .collect())
 }
 
 async fn load_activity(db: &Db, instance_id: i64) -> Result<Activity, sqlx::Error> {

@@ -7,7 +7,9 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::meeting::{InstanceRef, MeetingEvent, ParticipantIdentity, ScheduleChange, SignalKind};
+use crate::meeting::{
+    InstanceRef, MeetingEvent, ParticipantIdentity, RoomRef, ScheduleChange, SignalKind,
+};
 
 /// What a verified body turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,6 +114,9 @@ struct InstanceObject {
     chat_message: Option<ChatMessage>,
     #[serde(default)]
     recording_file: Option<RecordingFile>,
+    /// Only on breakout-room events: the room, while `uuid` stays the whole call's.
+    #[serde(default)]
+    breakout_room_uuid: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -133,6 +138,9 @@ struct Participant {
     leave_time: Option<DateTime<Utc>>,
     #[serde(default)]
     sharing_details: Option<SharingDetails>,
+    /// Only on breakout-room events: the participant's `user_id` in the main room.
+    #[serde(default, deserialize_with = "lenient_id")]
+    parent_user_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +182,20 @@ impl<'de> Deserialize<'de> for ZoomId {
                 "expected a non-empty id (string or integer)",
             )),
         }
+    }
+}
+
+/// An id that may be absent, `""`, a string or an integer.
+fn lenient_id<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    match Option::<serde_json::Value>::deserialize(deserializer)? {
+        Some(serde_json::Value::String(text)) if !text.trim().is_empty() => {
+            Ok(Some(text.trim().to_string()))
+        }
+        Some(serde_json::Value::Number(number)) if number.is_u64() || number.is_i64() => {
+            Ok(Some(number.to_string()))
+        }
+        Some(serde_json::Value::String(_) | serde_json::Value::Null) | None => Ok(None),
+        Some(_) => Err(de::Error::custom("expected an id (string or integer)")),
     }
 }
 
@@ -219,7 +241,9 @@ pub fn parse(body: &[u8]) -> Result<ZoomDelivery, PayloadError> {
         | "meeting.sharing_started"
         | "meeting.sharing_ended"
         | "recording.started"
-        | "recording.stopped" => {
+        | "recording.stopped"
+        | "meeting.participant_joined_breakout_room"
+        | "meeting.participant_left_breakout_room" => {
             let payload: AccountPayload<InstanceObject> = typed(name, envelope.payload)?;
             instance_event(name, payload, event_time)
         }
@@ -353,6 +377,15 @@ fn instance_event(
             };
             (event, parts)
         }
+        "meeting.participant_joined_breakout_room" | "meeting.participant_left_breakout_room" => {
+            room_event(
+                name,
+                object.breakout_room_uuid,
+                object.participant,
+                instance,
+                event_time,
+            )?
+        }
         "meeting.chat_message_sent" => {
             let message = object.chat_message.ok_or_else(|| missing("chat_message"))?;
             let at = message
@@ -433,6 +466,59 @@ fn instance_event(
         dedup_key: dedup_key(&all_parts),
         event: Box::new(event),
     })
+}
+
+/// A move into or out of a breakout room. Zoom gives the participant a new `user_id` in each
+/// room and names their main-room one in `parent_user_id`: the stay is filed under the
+/// main-room session, so the person identified there is the person in the room. Without a
+/// `parent_user_id` the room's own `user_id` stands in, as a session of its own.
+fn room_event(
+    name: &str,
+    room_key: Option<String>,
+    participant: Option<Participant>,
+    instance: InstanceRef,
+    event_time: Option<DateTime<Utc>>,
+) -> Result<(MeetingEvent, Vec<String>), PayloadError> {
+    let missing = |what: &str| PayloadError::new(format!("{name}: {what} is missing"));
+    let room_key = room_key
+        .filter(|key| !key.trim().is_empty())
+        .ok_or_else(|| missing("breakout_room_uuid"))?;
+    let mut participant = participant.ok_or_else(|| missing("participant"))?;
+    let joined = name == "meeting.participant_joined_breakout_room";
+    let at = if joined {
+        participant.join_time
+    } else {
+        participant.leave_time
+    }
+    .or(event_time)
+    .ok_or_else(|| missing(if joined { "join_time" } else { "leave_time" }))?;
+    let stay_key = participant.user_id.0.clone();
+    if let Some(parent) = participant.parent_user_id.take() {
+        participant.user_id = ZoomId(parent);
+    }
+    let participant = participant_identity(participant);
+    let room = RoomRef { room_key, stay_key };
+    let parts = vec![
+        room.room_key.clone(),
+        room.stay_key.clone(),
+        at.timestamp_millis().to_string(),
+    ];
+    let event = if joined {
+        MeetingEvent::ParticipantRoomJoined {
+            instance,
+            participant,
+            room,
+            at,
+        }
+    } else {
+        MeetingEvent::ParticipantRoomLeft {
+            instance,
+            participant,
+            room,
+            at,
+        }
+    };
+    Ok((event, parts))
 }
 
 fn participant_identity(participant: Participant) -> ParticipantIdentity {
@@ -554,6 +640,92 @@ mod tests {
                 event_name: "meeting.participant_role_changed".into()
             }
         );
+    }
+
+    const JOINED_ROOM: &str = r#"{"event":"meeting.participant_joined_breakout_room","event_ts":1741703700000,"payload":{"account_id":"gA7kQ2xYTvOeW3mN9pLr4A","object":{"uuid":"c2Vzc2lvbk9uZUFCQ0RFRg==","breakout_room_uuid":"FkQbpP2UR028mDrwzEahqw==","id":"84712345678","type":2,"topic":"Y9 mentoring","host_id":"Hs8dK2lPQw6vB1nZ0yXc3E","duration":30,"start_time":"2025-03-11T14:31:07Z","timezone":"Europe/London","participant":{"user_id":"33558528","parent_user_id":"16779264","user_name":"J S","participant_user_id":"","id":"","participant_uuid":"B7E4F1A0-22C9-4D6B-8E13-0F5A9C3D2E71","join_time":"2025-03-11T14:35:00Z","email":"jamie.smith@pupils.greenfield.sch.example"}}}}"#;
+
+    fn left_room() -> String {
+        JOINED_ROOM
+            .replace(
+                "participant_joined_breakout_room",
+                "participant_left_breakout_room",
+            )
+            .replace(
+                r#""join_time":"2025-03-11T14:35:00Z""#,
+                r#""leave_time":"2025-03-11T14:45:00Z","leave_reason":"left the breakout room""#,
+            )
+    }
+
+    #[test]
+    fn a_move_into_a_breakout_room_is_filed_under_the_main_room_session() {
+        let (_, event) = event_of(JOINED_ROOM);
+        let MeetingEvent::ParticipantRoomJoined {
+            instance,
+            participant,
+            room,
+            at,
+        } = event
+        else {
+            panic!("not a room join: {event:?}");
+        };
+        assert_eq!(instance.instance_key, "c2Vzc2lvbk9uZUFCQ0RFRg==");
+        assert_eq!(participant.session_key, "16779264", "the parent_user_id");
+        assert_eq!(
+            participant.email.as_deref(),
+            Some("jamie.smith@pupils.greenfield.sch.example")
+        );
+        assert_eq!(room.room_key, "FkQbpP2UR028mDrwzEahqw==");
+        assert_eq!(room.stay_key, "33558528", "the room's own user_id");
+        assert_eq!(at.to_rfc3339(), "2025-03-11T14:35:00+00:00");
+    }
+
+    #[test]
+    fn a_move_out_of_a_breakout_room_keeps_the_leave_time() {
+        let (_, event) = event_of(&left_room());
+        let MeetingEvent::ParticipantRoomLeft {
+            participant,
+            room,
+            at,
+            ..
+        } = event
+        else {
+            panic!("not a room leave: {event:?}");
+        };
+        assert_eq!(participant.session_key, "16779264");
+        assert_eq!(room.stay_key, "33558528");
+        assert_eq!(at.to_rfc3339(), "2025-03-11T14:45:00+00:00");
+    }
+
+    #[test]
+    fn without_a_parent_user_id_the_rooms_own_user_id_is_the_session() {
+        let body = JOINED_ROOM.replace(r#""parent_user_id":"16779264","#, "");
+        let (_, event) = event_of(&body);
+        let MeetingEvent::ParticipantRoomJoined { participant, .. } = event else {
+            panic!()
+        };
+        assert_eq!(participant.session_key, "33558528");
+    }
+
+    #[test]
+    fn breakout_events_have_content_keys_apart_from_each_other_and_from_redeliveries() {
+        let (joined, _) = event_of(JOINED_ROOM);
+        let (left, _) = event_of(&left_room());
+        let (redelivered, _) = event_of(&JOINED_ROOM.replace("1741703700000", "1741703799999"));
+        let (other_room, _) = event_of(&JOINED_ROOM.replace("FkQbpP2U", "ZZZZpP2U"));
+        assert_eq!(joined, redelivered);
+        assert_ne!(joined, left);
+        assert_ne!(joined, other_room);
+    }
+
+    #[test]
+    fn a_breakout_event_without_its_room_is_refused_with_a_reason() {
+        let no_room =
+            JOINED_ROOM.replace(r#""breakout_room_uuid":"FkQbpP2UR028mDrwzEahqw==","#, "");
+        let error = parse(no_room.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("breakout_room_uuid"), "{error}");
+        let no_participant = r#"{"event":"meeting.participant_left_breakout_room","event_ts":1,"payload":{"account_id":"A","object":{"uuid":"u","breakout_room_uuid":"r"}}}"#;
+        let error = parse(no_participant.as_bytes()).unwrap_err().to_string();
+        assert!(error.contains("participant"), "{error}");
     }
 
     #[test]

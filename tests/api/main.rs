@@ -1,6 +1,7 @@
 //! The service driven through its real entry points: HTTP, the binary and the database.
 
 mod alerts;
+mod breakout_rooms;
 mod crash;
 mod fake_zoom;
 mod guests;

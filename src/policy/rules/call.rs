@@ -6,9 +6,12 @@ use crate::directory::PersonKind;
 use crate::policy::engine::{involved, named, participant, Context};
 use crate::policy::finding::{RuleId, Scope};
 use crate::policy::identity::{describe, IdentityBasis};
+use crate::policy::rooms::rooms;
 use crate::policy::rules::schedule::capitalised;
 use crate::policy::settings::RecordingMode;
-use crate::policy::view::InstanceView;
+use crate::policy::view::{InstanceView, SessionView};
+
+type Overlap = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
 
 pub fn check(context: &mut Context) {
     let Some(instance) = context.view.instance.clone() else {
@@ -19,6 +22,7 @@ pub fn check(context: &mut Context) {
     recording(context, &instance);
     consent_of_present(context, &instance);
     unknown_participants(context, &instance);
+    unknown_with_a_pupil_in_a_breakout_room(context, &instance);
     school_identities(context, &instance);
     outcome_logged(context, &instance);
 }
@@ -208,6 +212,81 @@ fn unknown_participants(context: &mut Context, instance: &InstanceView) {
             people,
             joined,
         );
+    }
+}
+
+/// Someone unidentified in a breakout room with a (possible) pupil is flagged for that room
+/// as well as for joining: in a breakout room they may be the only other person with the child.
+fn unknown_with_a_pupil_in_a_breakout_room(context: &mut Context, instance: &InstanceView) {
+    let until_of = |session: &SessionView| session.left_at.or(instance.ended_at);
+    for room in rooms(instance)
+        .into_iter()
+        .filter(|room| room.is_breakout())
+    {
+        let mut reported: Vec<&str> = Vec::new();
+        for unknown in &room.sessions {
+            let (IdentityBasis::None, Some(joined)) = (unknown.identity.basis, unknown.joined_at)
+            else {
+                continue;
+            };
+            if reported.contains(&unknown.session_key.as_str()) {
+                continue;
+            }
+            let unknown_until = until_of(unknown).unwrap_or(context.now);
+            let pupils: Vec<(&SessionView, Overlap)> = room
+                .sessions
+                .iter()
+                .filter(|other| other.session_key != unknown.session_key)
+                .filter(|other| other.identity.is_possible_pupil())
+                .filter_map(|other| {
+                    let from = joined.max(other.joined_at?);
+                    let until = unknown_until.min(until_of(other).unwrap_or(context.now));
+                    (until > from).then_some((other, (from, until)))
+                })
+                .collect();
+            let Some((from, until)) = pupils.iter().map(|(_, overlap)| *overlap).min() else {
+                continue;
+            };
+            reported.push(&unknown.session_key);
+            let mut with: Vec<String> = Vec::new();
+            let mut people = vec![participant(
+                &unknown.identity,
+                unknown.display_name.as_deref(),
+            )];
+            for (pupil, _) in &pupils {
+                let described = describe(&pupil.identity, pupil.display_name.as_deref());
+                if !with.contains(&described) {
+                    with.push(described);
+                    people.push(participant(&pupil.identity, pupil.display_name.as_deref()));
+                }
+            }
+            let still = instance.ended_at.is_none() && until >= context.now;
+            let span = if still {
+                format!("since {} and still is", context.when(from))
+            } else {
+                format!("from {} to {}", context.when(from), context.when(until))
+            };
+            let summary = format!(
+                "{} was in {} of {} with {} {span}.",
+                capitalised(&describe(
+                    &unknown.identity,
+                    unknown.display_name.as_deref()
+                )),
+                room.label,
+                context.meeting_name(),
+                with.join("; ")
+            );
+            let room_key = room.key.as_deref().unwrap_or_default();
+            context.find(
+                RuleId::UnknownParticipant,
+                Scope::Instance,
+                format!("session:{}:room:{room_key}", unknown.session_key),
+                "Unknown participant in a breakout room with a pupil",
+                summary,
+                people,
+                from,
+            );
+        }
     }
 }
 

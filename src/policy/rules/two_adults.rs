@@ -8,6 +8,7 @@ use crate::directory::{name_key, PersonKind};
 use crate::policy::engine::{involved, participant, Context};
 use crate::policy::finding::{RuleId, Scope};
 use crate::policy::identity::{describe, Identity};
+use crate::policy::rooms::{rooms, Room};
 use crate::policy::rules::schedule::capitalised;
 use crate::policy::view::{InstanceView, PersonView, SessionView};
 
@@ -21,8 +22,12 @@ pub fn check(context: &mut Context) {
         return;
     };
     let unproven_too = context.policy.check_possible_pupils;
-    for pupil in possible_pupils(&instance.sessions, unproven_too) {
-        check_pupil(context, &instance, &pupil);
+    // Breakout rooms are rooms: a pupil moved into one with a single adult is alone with
+    // them, whatever the main room holds.
+    for room in rooms(&instance) {
+        for pupil in possible_pupils(&room.sessions, unproven_too) {
+            check_pupil(context, &instance, &room, &pupil);
+        }
     }
 }
 
@@ -73,7 +78,7 @@ fn possible_pupils(sessions: &[SessionView], unproven_too: bool) -> Vec<Possible
     pupils
 }
 
-fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PossiblePupil) {
+fn check_pupil(context: &mut Context, instance: &InstanceView, room: &Room, pupil: &PossiblePupil) {
     let params = context.policy.two_adults.params.clone();
     let grace = Duration::seconds(params.grace_secs);
     let now = context.now;
@@ -98,7 +103,7 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PossibleP
             .filter_map(|session| interval_of(session))
             .collect(),
     );
-    let adults: Vec<(Interval, &PersonView)> = instance
+    let adults: Vec<(Interval, &PersonView)> = room
         .sessions
         .iter()
         .filter_map(|s| {
@@ -163,10 +168,13 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PossibleP
         // "A participant …, shown as “Dara Finch” (probably …), was in the call …"
         who.push(',');
     }
+    let place = match room.is_breakout() {
+        false => context.meeting_name(),
+        true => format!("{} of {}", room.label, context.meeting_name()),
+    };
     let summary = format!(
-        "{} was in {} with {with} {span}; the policy requires {} staff.{more}",
+        "{} was in {place} with {with} {span}; the policy requires {} staff.{more}",
         capitalised(&who),
-        context.meeting_name(),
         params.min_staff
     );
     let mut people = vec![participant(pupil.identity, pupil.display_name)];
@@ -174,7 +182,10 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, pupil: &PossibleP
     context.find(
         RuleId::TwoAdults,
         Scope::Instance,
-        pupil.subject.clone(),
+        match &room.key {
+            None => pupil.subject.clone(),
+            Some(room_key) => format!("{}:room:{room_key}", pupil.subject),
+        },
         "Pupil without two staff",
         summary,
         people,
