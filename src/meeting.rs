@@ -168,7 +168,8 @@ pub enum MeetingEvent {
     Signal {
         instance: InstanceRef,
         signal: SignalKind,
-        /// Distinguishes two signals of one kind at the same instant (a chat message id).
+        /// Distinguishes two signals of one kind at the same instant: a digest for a chat
+        /// message (never its id, as never its text), the sharer's session for screen sharing.
         source_ref: String,
         at: DateTime<Utc>,
     },
@@ -189,6 +190,22 @@ impl MeetingEvent {
         }
     }
 
+    /// The meeting the event is about, as the inbox files it: `instance:KEY` for a call,
+    /// `scheduled:ID` for a scheduled meeting. The evaluation worker waits while a meeting
+    /// it is about to judge still has events of its own unapplied.
+    pub fn meeting_ref(&self) -> String {
+        match self {
+            MeetingEvent::ScheduleChanged { meeting_id, .. } => scheduled_ref(meeting_id),
+            MeetingEvent::InstanceStarted { instance, .. }
+            | MeetingEvent::InstanceEnded { instance, .. }
+            | MeetingEvent::ParticipantJoined { instance, .. }
+            | MeetingEvent::ParticipantLeft { instance, .. }
+            | MeetingEvent::ParticipantRoomJoined { instance, .. }
+            | MeetingEvent::ParticipantRoomLeft { instance, .. }
+            | MeetingEvent::Signal { instance, .. } => instance_ref(&instance.instance_key),
+        }
+    }
+
     /// When the platform says the change happened.
     pub fn occurred_at(&self) -> DateTime<Utc> {
         match self {
@@ -202,6 +219,16 @@ impl MeetingEvent {
             | MeetingEvent::Signal { at, .. } => *at,
         }
     }
+}
+
+/// How the inbox files the events of one call (see [`MeetingEvent::meeting_ref`]).
+pub fn instance_ref(instance_key: &str) -> String {
+    format!("instance:{instance_key}")
+}
+
+/// How the inbox files the events of one scheduled meeting (see [`MeetingEvent::meeting_ref`]).
+pub fn scheduled_ref(meeting_id: &str) -> String {
+    format!("scheduled:{meeting_id}")
 }
 
 /// An event accepted from a platform, ready for the inbox.

@@ -3,6 +3,11 @@
 //! result. Failures are retried on an exponential schedule with jitter, honouring
 //! `Retry-After`; after the last attempt a delivery is marked failed, visibly. When idle it
 //! escalates findings nobody has acknowledged.
+//!
+//! A delivery is sent only while it is still true when its turn comes: an alert for a
+//! finding resolved in the meantime (found on a partial picture, then cleared) is skipped,
+//! visibly, with the reason; the daily digest still counts the finding. A closure notice
+//! follows its alert, never overtakes it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,10 +20,11 @@ use tokio::sync::{watch, Notify};
 use super::channels::{ChannelTarget, Channels, DeliveryError};
 use super::links::{AcknowledgeGrant, LinkSigner};
 use super::message::AlertMessage;
-use super::outbox;
+use super::outbox::{self, CLOSED_KIND};
 use crate::config::Secret;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Backend, Db};
+use crate::findings::reason_closed;
 use crate::policy::Severity;
 use crate::retry::RetryPolicy;
 use crate::telemetry::metrics::Metrics;
@@ -28,6 +34,10 @@ pub enum DispatchStep {
     Sent,
     Retrying,
     Failed,
+    /// Not sent: the finding was no longer open (or the alert a notice follows never went).
+    Skipped,
+    /// A closure notice waits for the alert it follows, still being sent.
+    Deferred,
     Empty,
 }
 
@@ -36,6 +46,9 @@ const DIGEST_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A lease long enough for any one send to finish (HTTP and SMTP time out well before).
 const LEASE: Duration = Duration::from_secs(120);
+
+/// How long a closure notice waits before looking again at the alert it follows.
+const CLOSURE_WAIT: chrono::Duration = chrono::Duration::seconds(30);
 
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -50,6 +63,8 @@ pub struct Dispatcher {
 struct Claimed {
     id: i64,
     finding_id: i64,
+    alert_round: i64,
+    answers_delivery_id: Option<i64>,
     channel: String,
     kind: String,
     escalation_level: i64,
@@ -83,13 +98,23 @@ impl Dispatcher {
         let Some(claimed) = self.claim(now).await? else {
             return Ok(DispatchStep::Empty);
         };
+        let channel = channel_label(&claimed.channel);
         let outcome = match self.compose(&claimed, now).await? {
-            Some((target, message)) => self.channels.deliver(&target, &message).await,
-            None => Err(DeliveryError::Permanent {
+            Turn::Send(target, message) => self.channels.deliver(&target, &message).await,
+            Turn::RecipientGone => Err(DeliveryError::Permanent {
                 reason: "the recipient is no longer configured".into(),
             }),
+            Turn::Hold(Hold::Skip(reason)) => {
+                self.skip(&claimed, reason).await?;
+                self.metrics
+                    .record_alert(channel, step_label(DispatchStep::Skipped));
+                return Ok(DispatchStep::Skipped);
+            }
+            Turn::Hold(Hold::Wait) => {
+                self.wait(&claimed, now).await?;
+                return Ok(DispatchStep::Deferred);
+            }
         };
-        let channel = channel_label(&claimed.channel);
         let step = match outcome {
             Ok(()) => {
                 sqlx::query("UPDATE alert_deliveries SET status = 'sent', sent_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2")
@@ -212,6 +237,37 @@ impl Dispatcher {
         }
     }
 
+    /// Records that a delivery will not be sent, and why; the claim was no attempt.
+    async fn skip(&self, claimed: &Claimed, reason: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE alert_deliveries SET status = 'skipped', skipped_because = $1, lease_until = NULL, \
+             attempts = attempts - 1 WHERE id = $2",
+        )
+        .bind(reason)
+        .bind(claimed.id)
+        .execute(&self.db.pool)
+        .await?;
+        tracing::info!(
+            delivery_id = claimed.id,
+            finding_id = claimed.finding_id,
+            kind = %claimed.kind,
+            "alert delivery skipped: {reason}"
+        );
+        Ok(())
+    }
+
+    /// Puts a closure notice back until the alert it follows has been sent (or given up).
+    async fn wait(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE alert_deliveries SET next_attempt_at = $1, lease_until = NULL, attempts = attempts - 1 WHERE id = $2",
+        )
+        .bind(to_millis(now + CLOSURE_WAIT))
+        .bind(claimed.id)
+        .execute(&self.db.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn claim(&self, now: DateTime<Utc>) -> Result<Option<Claimed>, sqlx::Error> {
         let pick = match self.db.backend {
             Backend::Postgres => "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
@@ -221,7 +277,8 @@ impl Dispatcher {
         };
         let sql = format!(
             "UPDATE alert_deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = ({pick}) \
-             RETURNING id, finding_id, channel, kind, escalation_level, contact_id, webhook_id, attempts"
+             RETURNING id, finding_id, alert_round, answers_delivery_id, channel, kind, escalation_level, \
+               contact_id, webhook_id, attempts"
         );
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
         let row = sqlx::query(&sql)
@@ -232,14 +289,12 @@ impl Dispatcher {
         row.as_ref().map(claimed_from_row).transpose()
     }
 
-    /// The target and the message of a delivery; `None` if its recipient was removed.
-    async fn compose(
-        &self,
-        claimed: &Claimed,
-        now: DateTime<Utc>,
-    ) -> Result<Option<(ChannelTarget, AlertMessage)>, sqlx::Error> {
+    /// What to do with a claimed delivery: send it (to this target, this message), hold it,
+    /// or fail it because its recipient was removed.
+    async fn compose(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Turn, sqlx::Error> {
         let finding = sqlx::query(
             "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name, \
+               f.status, f.alert_round, f.resolution_note, \
                COALESCE(direct.join_url, via_call.join_url) AS join_url, i.ended_at \
              FROM findings f JOIN schools s ON s.id = f.school_id \
              LEFT JOIN scheduled_meetings direct ON direct.id = f.scheduled_meeting_id \
@@ -251,6 +306,27 @@ impl Dispatcher {
         .bind(claimed.finding_id)
         .fetch_one(&self.db.pool)
         .await?;
+        let answered = match claimed.answers_delivery_id {
+            Some(id) => {
+                let row = sqlx::query("SELECT status FROM alert_deliveries WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&self.db.pool)
+                    .await?;
+                row.map(|row| row.try_get::<String, _>("status"))
+                    .transpose()?
+            }
+            None => None,
+        };
+        let status: String = finding.try_get("status")?;
+        if let Err(hold) = still_due(
+            &claimed.kind,
+            claimed.alert_round,
+            &status,
+            finding.try_get("alert_round")?,
+            answered.as_deref(),
+        ) {
+            return Ok(Turn::Hold(hold));
+        }
         let target = match (
             claimed.channel.as_str(),
             claimed.contact_id,
@@ -264,7 +340,7 @@ impl Dispatcher {
                 .fetch_optional(&self.db.pool)
                 .await?;
                 let Some(row) = row else {
-                    return Ok(None);
+                    return Ok(Turn::RecipientGone);
                 };
                 let column = |name: &str| row.try_get::<Option<String>, _>(name);
                 match claimed.channel.as_str() {
@@ -290,8 +366,10 @@ impl Dispatcher {
             _ => None,
         };
         let Some(target) = target else {
-            return Ok(None);
+            return Ok(Turn::RecipientGone);
         };
+        let closure = claimed.kind == CLOSED_KIND;
+        let rule: String = finding.try_get("rule")?;
         let grant = AcknowledgeGrant {
             finding_id: claimed.finding_id,
             contact_id: claimed.contact_id.unwrap_or(0),
@@ -302,13 +380,21 @@ impl Dispatcher {
             school_name: finding.try_get("school_name")?,
             severity: Severity::parse(&finding.try_get::<String, _>("severity")?)
                 .unwrap_or(Severity::High),
-            rule: finding.try_get("rule")?,
+            closed_because: closure.then(|| {
+                finding
+                    .try_get::<Option<String>, _>("resolution_note")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| reason_closed(&rule).to_string())
+            }),
+            rule,
             title: finding.try_get("title")?,
             summary: finding.try_get("summary")?,
             occurred_at: from_millis(finding.try_get("occurred_at")?),
             finding_url: format!("{}/api/v1/findings/{}", self.public_url, claimed.finding_id),
-            // Offered while the call can still be joined: before it, or while it runs.
-            join_url: if finding.try_get::<Option<i64>, _>("ended_at")?.is_none() {
+            // Offered while the call can still be joined (before it, or while it runs) and
+            // there is still something to act on.
+            join_url: if !closure && finding.try_get::<Option<i64>, _>("ended_at")?.is_none() {
                 finding.try_get("join_url")?
             } else {
                 None
@@ -319,13 +405,65 @@ impl Dispatcher {
                 self.links.acknowledge_token(grant, now)
             ),
             escalation_level: claimed.escalation_level as u32,
-            kind: if claimed.kind == "escalation" {
-                "escalation"
-            } else {
-                "alert"
+            kind: match claimed.kind.as_str() {
+                "escalation" => "escalation",
+                CLOSED_KIND => CLOSED_KIND,
+                _ => "alert",
             },
         };
-        Ok(Some((target, message)))
+        Ok(Turn::Send(target, Box::new(message)))
+    }
+}
+
+/// What the dispatcher does with a claimed delivery.
+enum Turn {
+    Send(ChannelTarget, Box<AlertMessage>),
+    Hold(Hold),
+    RecipientGone,
+}
+
+/// Why a delivery is not sent now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hold {
+    /// Never: what it would say is no longer true (the reason is kept on the delivery).
+    Skip(&'static str),
+    /// Not yet: a closure notice waits for the alert it follows, still being sent.
+    Wait,
+}
+
+/// Whether a delivery of `kind` from `round` still has something true to say, given the
+/// finding's status and round now, and, for a closure notice, the status of the alert it
+/// follows.
+fn still_due(
+    kind: &str,
+    round: i64,
+    finding_status: &str,
+    finding_round: i64,
+    answered_status: Option<&str>,
+) -> Result<(), Hold> {
+    if round != finding_round {
+        return Err(Hold::Skip(
+            "the finding was found again since: the alerts of its new round replace this one",
+        ));
+    }
+    match kind {
+        CLOSED_KIND => {
+            if finding_status != "resolved" {
+                return Err(Hold::Skip("the finding is no longer closed"));
+            }
+            match answered_status {
+                Some("sent") => Ok(()),
+                Some("pending") => Err(Hold::Wait),
+                _ => Err(Hold::Skip("the alert it follows was never delivered")),
+            }
+        }
+        "escalation" if finding_status == "acknowledged" => Err(Hold::Skip(
+            "the finding was acknowledged before the escalation's turn came",
+        )),
+        _ if finding_status == "resolved" => Err(Hold::Skip(
+            "the finding was no longer open when the alert's turn came",
+        )),
+        _ => Ok(()),
     }
 }
 
@@ -333,6 +471,8 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
     Ok(Claimed {
         id: row.try_get("id")?,
         finding_id: row.try_get("finding_id")?,
+        alert_round: row.try_get("alert_round")?,
+        answers_delivery_id: row.try_get("answers_delivery_id")?,
         channel: row.try_get("channel")?,
         kind: row.try_get("kind")?,
         escalation_level: row.try_get("escalation_level")?,
@@ -356,6 +496,61 @@ fn step_label(step: DispatchStep) -> &'static str {
         DispatchStep::Sent => "sent",
         DispatchStep::Retrying => "retrying",
         DispatchStep::Failed => "failed",
+        DispatchStep::Skipped => "skipped",
+        DispatchStep::Deferred => "deferred",
         DispatchStep::Empty => "empty",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_alert_is_sent_while_its_finding_is_open_or_acknowledged_and_skipped_once_resolved() {
+        assert_eq!(still_due("alert", 0, "open", 0, None), Ok(()));
+        assert_eq!(still_due("alert", 0, "acknowledged", 0, None), Ok(()));
+        assert!(matches!(
+            still_due("alert", 0, "resolved", 0, None),
+            Err(Hold::Skip(_))
+        ));
+    }
+
+    #[test]
+    fn an_escalation_is_skipped_once_someone_acknowledged_the_finding() {
+        assert_eq!(still_due("escalation", 0, "open", 0, None), Ok(()));
+        for status in ["acknowledged", "resolved"] {
+            assert!(matches!(
+                still_due("escalation", 0, status, 0, None),
+                Err(Hold::Skip(_))
+            ));
+        }
+    }
+
+    #[test]
+    fn a_delivery_of_an_earlier_round_is_skipped_even_while_the_finding_is_open_again() {
+        assert!(matches!(
+            still_due("alert", 0, "open", 1, None),
+            Err(Hold::Skip(_))
+        ));
+    }
+
+    #[test]
+    fn a_closure_notice_follows_only_an_alert_that_was_sent_and_waits_for_one_being_sent() {
+        assert_eq!(still_due("closed", 0, "resolved", 0, Some("sent")), Ok(()));
+        assert_eq!(
+            still_due("closed", 0, "resolved", 0, Some("pending")),
+            Err(Hold::Wait)
+        );
+        for answered in [Some("failed"), Some("skipped"), None] {
+            assert!(matches!(
+                still_due("closed", 0, "resolved", 0, answered),
+                Err(Hold::Skip(_))
+            ));
+        }
+        assert!(matches!(
+            still_due("closed", 0, "open", 0, Some("sent")),
+            Err(Hold::Skip(_))
+        ));
     }
 }

@@ -28,6 +28,16 @@ pub struct AlertMessage {
     pub acknowledge_url: String,
     /// 0 for the first contact, 1 for the next after an escalation, ...
     pub escalation_level: u32,
-    /// "alert", "escalation" or "digest".
+    /// "alert", "escalation", "closed" or "digest".
     pub kind: &'static str,
+    /// For a "closed" notice: why the finding closed by itself.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub closed_because: Option<String>,
+}
+
+impl AlertMessage {
+    /// Whether this tells an earlier recipient that the finding closed by itself.
+    pub fn is_closure(&self) -> bool {
+        self.kind == "closed"
+    }
 }

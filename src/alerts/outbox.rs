@@ -5,13 +5,16 @@
 //! Who is told: the school's contacts in order, each with the lowest severity they are told
 //! of. A new finding goes to the first contact it is severe enough for, and to every signed
 //! webhook; if nobody acknowledges it in time, it goes to the next such contact, and so on.
+//! When the engine resolves a finding by itself, everyone it reached (each contact and
+//! webhook, on each channel) is sent a `closed` notice saying why; a finding a person
+//! resolves needs none, since that person is the one who dealt with it.
 
 use chrono::{DateTime, Duration, Utc};
 use sqlx::{AnyConnection, Row};
 
 use crate::db::time::to_millis;
 use crate::directory::settings as school_settings;
-use crate::findings::Opened;
+use crate::findings::{Applied, Closed, Opened};
 use crate::policy::Severity;
 
 /// A person alerts go to, with their channels.
@@ -72,8 +75,78 @@ pub async fn eligible_contacts(
     Ok(contacts)
 }
 
+/// Queues what one evaluation calls for: the first alert of each finding it opened and the
+/// closure notices of each it closed. Returns how many deliveries were queued.
+pub async fn queue_after_evaluation(
+    connection: &mut AnyConnection,
+    applied: &Applied,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let alerts = queue_first_alerts(connection, &applied.opened, now).await?;
+    let notices = queue_closure_notices(connection, &applied.closed, now).await?;
+    Ok(alerts + notices)
+}
+
+/// Queues a `closed` notice for every delivery of the finding's current round that was sent
+/// or is being sent now, on the same channel to the same recipient. One still waiting its
+/// turn needs none: the dispatcher skips it, as its finding is no longer open.
+async fn queue_closure_notices(
+    connection: &mut AnyConnection,
+    closed: &[Closed],
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    let mut queued = 0;
+    for finding in closed {
+        let answered = sqlx::query(
+            "SELECT id, school_id, escalation_level, contact_id, webhook_id, channel, recipient \
+             FROM alert_deliveries WHERE finding_id = $1 AND alert_round = $2 \
+               AND kind IN ('alert', 'escalation') \
+               AND (status = 'sent' OR (status = 'pending' AND lease_until IS NOT NULL AND lease_until >= $3)) \
+             ORDER BY id",
+        )
+        .bind(finding.finding_id)
+        .bind(finding.alert_round)
+        .bind(to_millis(now))
+        .fetch_all(&mut *connection)
+        .await?;
+        for delivery in answered {
+            let channel: String = delivery.try_get("channel")?;
+            queued += insert_delivery(
+                connection,
+                NewDelivery {
+                    school_id: delivery.try_get("school_id")?,
+                    finding_id: finding.finding_id,
+                    alert_round: finding.alert_round,
+                    escalation_level: delivery.try_get("escalation_level")?,
+                    kind: CLOSED_KIND,
+                    contact_id: delivery.try_get("contact_id")?,
+                    webhook_id: delivery.try_get("webhook_id")?,
+                    channel: known_channel(&channel),
+                    recipient: delivery.try_get("recipient")?,
+                    answers_delivery_id: Some(delivery.try_get("id")?),
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    Ok(queued)
+}
+
+/// The delivery kind of a closure notice.
+pub const CLOSED_KIND: &str = "closed";
+
+fn known_channel(channel: &str) -> &'static str {
+    match channel {
+        "email" => "email",
+        "teams" => "teams",
+        "slack" => "slack",
+        _ => "webhook",
+    }
+}
+
 /// Queues the first alert of each opened finding; returns how many deliveries were queued.
-pub async fn queue_first_alerts(
+async fn queue_first_alerts(
     connection: &mut AnyConnection,
     opened: &[Opened],
     now: DateTime<Utc>,
@@ -119,6 +192,7 @@ pub async fn queue_first_alerts(
                     webhook_id: Some(webhook_id),
                     channel: "webhook",
                     recipient: format!("webhook:{webhook_id}"),
+                    answers_delivery_id: None,
                 },
                 now,
             )
@@ -234,6 +308,7 @@ async fn queue_for_contact(
                 webhook_id: None,
                 channel,
                 recipient: format!("contact:{}", contact.id),
+                answers_delivery_id: None,
             },
             now,
         )
@@ -252,6 +327,7 @@ struct NewDelivery {
     webhook_id: Option<i64>,
     channel: &'static str,
     recipient: String,
+    answers_delivery_id: Option<i64>,
 }
 
 async fn insert_delivery(
@@ -261,8 +337,8 @@ async fn insert_delivery(
 ) -> Result<usize, sqlx::Error> {
     let result = sqlx::query(
         "INSERT INTO alert_deliveries (school_id, finding_id, alert_round, escalation_level, kind, contact_id, webhook_id, \
-           channel, recipient, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10) ON CONFLICT DO NOTHING",
+           channel, recipient, status, attempts, next_attempt_at, created_at, answers_delivery_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $10, $11) ON CONFLICT DO NOTHING",
     )
     .bind(delivery.school_id)
     .bind(delivery.finding_id)
@@ -274,6 +350,7 @@ async fn insert_delivery(
     .bind(delivery.channel)
     .bind(delivery.recipient)
     .bind(to_millis(now))
+    .bind(delivery.answers_delivery_id)
     .execute(connection)
     .await?;
     Ok(result.rows_affected() as usize)

@@ -68,6 +68,8 @@ pub struct Delivery {
     status: String,
     attempts: i64,
     last_error: Option<String>,
+    /// For a skipped delivery: why it was not sent.
+    skipped_because: Option<String>,
     sent_at: Option<chrono::DateTime<Utc>>,
 }
 
@@ -76,7 +78,8 @@ pub struct FindingDetail {
     #[serde(flatten)]
     finding: FindingRecord,
     history: Vec<HistoryEntry>,
-    /// Every alert sent (or being sent) about this finding, failures included.
+    /// Every alert sent (or being sent) about this finding, failures and skips included, and
+    /// the notices that it closed.
     deliveries: Vec<Delivery>,
 }
 
@@ -89,7 +92,7 @@ pub async fn get_finding(
         .ok_or(ApiError::NotFound("finding"))?;
     let history = query::history(&db, id).await?;
     let rows = sqlx::query(
-        "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, sent_at \
+        "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, skipped_because, sent_at \
          FROM alert_deliveries WHERE finding_id = $1 ORDER BY id",
     )
     .bind(id)
@@ -106,6 +109,7 @@ pub async fn get_finding(
                 status: row.try_get("status")?,
                 attempts: row.try_get("attempts")?,
                 last_error: row.try_get("last_error")?,
+                skipped_because: row.try_get("skipped_because")?,
                 sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
             })
         })

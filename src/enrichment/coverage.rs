@@ -159,6 +159,6 @@ async fn evaluate_account(
         meeting_instance_id: None,
         platform_account_id: Some(id),
     };
-    let opened = findings::apply_evaluation(connection, &scope, &found, now).await?;
-    outbox::queue_first_alerts(connection, &opened, now).await
+    let applied = findings::apply_evaluation(connection, &scope, &found, now).await?;
+    outbox::queue_after_evaluation(connection, &applied, now).await
 }

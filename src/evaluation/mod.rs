@@ -4,6 +4,7 @@
 
 mod load;
 pub mod queue;
+mod wait;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,11 @@ use crate::policy::engine;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
-    Evaluated { findings_opened: usize },
+    Evaluated {
+        findings_opened: usize,
+    },
+    /// The meeting still had events waiting in the inbox: it is judged once they are applied.
+    Deferred,
     Empty,
 }
 
@@ -60,6 +65,15 @@ impl Evaluator {
             tx.rollback().await?;
             return Ok(Step::Empty);
         };
+        if wait::awaits_events(&mut tx, target).await? {
+            queue::enqueue(&mut tx, target, wait::retry_at(now)).await?;
+            tx.commit().await?;
+            tracing::debug!(
+                ?target,
+                "evaluation deferred: events for the meeting are not yet applied"
+            );
+            return Ok(Step::Deferred);
+        }
         let Some(school_id) = school_of(&mut tx, target).await? else {
             tx.commit().await?;
             return Ok(Step::Evaluated { findings_opened: 0 });
@@ -99,8 +113,10 @@ impl Evaluator {
                 ..scope
             },
         };
-        let opened = findings::apply_evaluation(&mut tx, &scope, &evaluation.findings, now).await?;
-        let queued = outbox::queue_first_alerts(&mut tx, &opened, now).await?;
+        let applied =
+            findings::apply_evaluation(&mut tx, &scope, &evaluation.findings, now).await?;
+        let queued = outbox::queue_after_evaluation(&mut tx, &applied, now).await?;
+        let opened = applied.opened;
         if let Some(next) = evaluation.next_check_at {
             queue::enqueue(&mut tx, target, next).await?;
         }
@@ -122,10 +138,13 @@ impl Evaluator {
     /// Evaluates until nothing is due at `now` (for tests and tools).
     pub async fn drain(&self, now: DateTime<Utc>) -> Result<usize, EvaluationError> {
         let mut opened = 0;
-        while let Step::Evaluated { findings_opened } = self.evaluate_next(now).await? {
-            opened += findings_opened;
+        loop {
+            match self.evaluate_next(now).await? {
+                Step::Evaluated { findings_opened } => opened += findings_opened,
+                Step::Deferred => {}
+                Step::Empty => return Ok(opened),
+            }
         }
-        Ok(opened)
     }
 
     /// Runs until `shutdown`: evaluates whatever is due, then waits for the processor's
@@ -138,7 +157,7 @@ impl Evaluator {
     ) {
         while !*shutdown.borrow() {
             match self.evaluate_next(Utc::now()).await {
-                Ok(Step::Evaluated { .. }) => continue,
+                Ok(Step::Evaluated { .. } | Step::Deferred) => continue,
                 Ok(Step::Empty) => {}
                 Err(error) => tracing::error!(%error, "evaluation step failed"),
             }

@@ -2,10 +2,12 @@
 //! changes, resolved automatically when it no longer finds them (or by a person), and never
 //! deleted. Every change is appended to the finding's history.
 
+mod closure;
 pub mod query;
 mod reconcile;
 
-pub use reconcile::{apply_evaluation, EvaluatedScope, Opened};
+pub use closure::reason_closed;
+pub use reconcile::{apply_evaluation, Applied, Closed, EvaluatedScope, Opened};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::{record_history, Status, ENGINE_ACTOR};
+use super::{reason_closed, record_history, Status, ENGINE_ACTOR};
 use crate::db::time::to_millis;
 use crate::policy::finding::{Finding, Scope};
 use crate::policy::Severity;
@@ -64,8 +64,24 @@ pub struct Opened {
     pub alert_round: i64,
 }
 
+/// A finding the engine resolved because it no longer finds it: those who were alerted are
+/// told it closed, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closed {
+    pub finding_id: i64,
+    pub alert_round: i64,
+}
+
+/// What one evaluation changed that the alert outbox acts on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub opened: Vec<Opened>,
+    pub closed: Vec<Closed>,
+}
+
 struct Stored {
     id: i64,
+    rule: String,
     status: String,
     resolved_by: Option<String>,
     version: i64,
@@ -80,7 +96,7 @@ pub async fn apply_evaluation(
     scope: &EvaluatedScope,
     findings: &[Finding],
     now: DateTime<Utc>,
-) -> Result<Vec<Opened>, sqlx::Error> {
+) -> Result<Applied, sqlx::Error> {
     let (owned_scope, owned_id) = scope.owned();
     let column = match owned_scope {
         Scope::Instance => "meeting_instance_id",
@@ -89,7 +105,7 @@ pub async fn apply_evaluation(
     };
     let scope_name = scope_name(owned_scope);
     let rows = sqlx::query(&format!(
-        "SELECT id, finding_key, status, resolved_by, version, alert_round, severity, summary, people \
+        "SELECT id, finding_key, rule, status, resolved_by, version, alert_round, severity, summary, people \
          FROM findings WHERE {column} = $1 AND scope = $2"
     ))
     .bind(owned_id)
@@ -102,6 +118,7 @@ pub async fn apply_evaluation(
             row.try_get("finding_key")?,
             Stored {
                 id: row.try_get("id")?,
+                rule: row.try_get("rule")?,
                 status: row.try_get("status")?,
                 resolved_by: row.try_get("resolved_by")?,
                 version: row.try_get("version")?,
@@ -192,11 +209,13 @@ pub async fn apply_evaluation(
             }
         }
     }
-    // What the engine no longer finds resolves itself.
+    // What the engine no longer finds resolves itself, saying why.
+    let mut closed = Vec::new();
     for existing in stored.into_values() {
         if existing.status == Status::Resolved.as_str() {
             continue;
         }
+        let reason = reason_closed(&existing.rule);
         let version = existing.version + 1;
         sqlx::query(
             "UPDATE findings SET status = 'resolved', resolved_at = $1, resolved_by = $2, \
@@ -204,7 +223,7 @@ pub async fn apply_evaluation(
         )
         .bind(to_millis(now))
         .bind(ENGINE_ACTOR)
-        .bind(NO_LONGER_FOUND)
+        .bind(reason)
         .bind(version)
         .bind(existing.id)
         .execute(&mut *connection)
@@ -216,15 +235,16 @@ pub async fn apply_evaluation(
             now,
             "resolved",
             ENGINE_ACTOR,
-            Some(NO_LONGER_FOUND),
+            Some(reason),
         )
         .await?;
+        closed.push(Closed {
+            finding_id: existing.id,
+            alert_round: existing.alert_round,
+        });
     }
-    Ok(opened)
+    Ok(Applied { opened, closed })
 }
-
-const NO_LONGER_FOUND: &str =
-    "The condition no longer holds (the meeting or the directory changed).";
 
 async fn insert(
     connection: &mut AnyConnection,

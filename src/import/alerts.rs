@@ -29,7 +29,7 @@ pub async fn sync(
         stored.calendar = calendar.clone();
     }
     if let Some(alerts) = &school.alerts {
-        stored.alerts = alert_settings(alerts);
+        stored.alerts = alert_settings(&school.slug, alerts)?;
     }
     let mut changed = settings::save(connection, school_id, &stored, now).await?;
     if let Some(alerts) = &school.alerts {
@@ -42,19 +42,29 @@ pub async fn sync(
     Ok(changed)
 }
 
-fn alert_settings(spec: &AlertsSpec) -> AlertSettings {
+fn alert_settings(slug: &str, spec: &AlertsSpec) -> Result<AlertSettings, ImportError> {
     let defaults = AlertSettings::default();
-    AlertSettings {
+    Ok(AlertSettings {
         escalate_after_mins: spec
             .escalate_after_mins
             .unwrap_or(defaults.escalate_after_mins),
         digest_hour: match spec.digest_hour {
             None => defaults.digest_hour,
+            Some(NO_DIGEST) => None,
             Some(hour) if (0..24).contains(&hour) => Some(hour as u32),
-            Some(_) => None,
+            // A typo must not switch the digest off unnoticed.
+            Some(hour) => {
+                return Err(ImportError::Rejected(format!(
+                    "school {slug}: digest_hour {hour} is not an hour of the day: \
+                     use 0 to 23, or {NO_DIGEST} for no daily digest"
+                )))
+            }
         },
-    }
+    })
 }
+
+/// `digest_hour = -1`: no daily digest.
+const NO_DIGEST: i64 = -1;
 
 #[derive(Debug, PartialEq, Eq)]
 struct ContactRow {

@@ -53,7 +53,8 @@ pub struct AlertsSpec {
     /// Minutes an alert may go unacknowledged before the next contact is told (default 10).
     #[serde(default)]
     pub escalate_after_mins: Option<i64>,
-    /// Local hour of the daily digest email (default 17); -1 for none.
+    /// Local hour of the daily digest email, 0 to 23 (default 17); -1 for no digest. Any
+    /// other value is refused.
     #[serde(default)]
     pub digest_hour: Option<i64>,
     /// In escalation order.
@@ -71,7 +72,8 @@ pub struct ContactSpec {
     /// The lowest severity this contact is told of (default low: everything).
     #[serde(default)]
     pub min_severity: Option<Severity>,
-    /// Email the person at their first directory address (default true).
+    /// Email the person (default true), at the alphabetically first of their directory
+    /// addresses: the directory keeps a person's addresses as a set, not in the file's order.
     #[serde(default)]
     pub email: Option<bool>,
     /// The environment variable holding the contact's Teams Workflows webhook URL.

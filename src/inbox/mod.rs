@@ -29,7 +29,7 @@ pub struct PendingEvent {
     pub event: Result<MeetingEvent, String>,
 }
 
-/// Rows per INSERT statement: 8 parameters a row stays well inside both backends' limits.
+/// Rows per INSERT statement: 9 parameters a row stays well inside both backends' limits.
 const ROWS_PER_STATEMENT: usize = 128;
 
 /// Inserts the events whose keys are not there yet, in as few statements as possible, and
@@ -43,15 +43,15 @@ pub async fn insert_many(
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|row| {
-                let first = row * 8;
-                let params: Vec<String> = (1..=8)
+                let first = row * 9;
+                let params: Vec<String> = (1..=9)
                     .map(|column| format!("${}", first + column))
                     .collect();
                 format!("({})", params.join(", "))
             })
             .collect();
         let sql = format!(
-            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id) \
+            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, meeting_ref) \
              VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
             rows.join(", ")
         );
@@ -65,7 +65,8 @@ pub async fn insert_many(
                 .bind(to_millis(event.event.occurred_at()))
                 .bind(to_millis(received_at))
                 .bind(serde_json::to_string(&event.event).expect("events serialise"))
-                .bind(&event.account_id);
+                .bind(&event.account_id)
+                .bind(event.event.meeting_ref());
         }
         for row in query.fetch_all(&mut *connection).await? {
             stored_keys.insert(row.try_get::<String, _>("dedup_key")?);
@@ -170,6 +171,30 @@ pub async fn purge_processed(db: &Db, before: DateTime<Utc>) -> Result<u64, sqlx
             .execute(&db.pool)
             .await?;
     Ok(result.rows_affected())
+}
+
+/// Whether events about any of `meeting_refs` (see [`MeetingEvent::meeting_ref`]) are
+/// stored and not yet applied: judging the meeting now would judge it without them. Events
+/// set aside as failed do not count, so a poisoned event never holds a meeting back.
+pub async fn has_unapplied(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    meeting_refs: &[String],
+) -> Result<bool, sqlx::Error> {
+    for meeting_ref in meeting_refs {
+        let row = sqlx::query(
+            "SELECT 1 AS pending FROM inbox WHERE platform = $1 AND meeting_ref = $2 \
+             AND processed_at IS NULL AND failed_at IS NULL LIMIT 1",
+        )
+        .bind(platform.as_str())
+        .bind(meeting_ref)
+        .fetch_optional(&mut *connection)
+        .await?;
+        if row.is_some() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Counts for the metrics endpoint.

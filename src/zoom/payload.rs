@@ -397,7 +397,7 @@ fn instance_event(
                 MeetingEvent::Signal {
                     instance,
                     signal: SignalKind::ChatMessage,
-                    source_ref: message.message_id,
+                    source_ref: chat_message_ref(&message.message_id),
                     at,
                 },
                 parts,
@@ -532,6 +532,13 @@ fn participant_identity(participant: Participant) -> ParticipantIdentity {
     }
 }
 
+/// A chat message is kept as "a message was sent at this time"; the digest only keeps two
+/// messages at the same instant apart and cannot be turned back into Zoom's message id.
+fn chat_message_ref(message_id: &str) -> String {
+    let digest = Sha256::digest(message_id.as_bytes());
+    format!("chat:{}", hex::encode(&digest[..8]))
+}
+
 /// `zoom:` + SHA-256 of the parts that identify one happening, so that a redelivery
 /// (same content, any headers) maps to the same key.
 fn dedup_key(parts: &[&str]) -> String {
@@ -603,6 +610,7 @@ mod tests {
         let stored = serde_json::to_string(&event).unwrap();
         assert!(!stored.contains("Can you see"));
         assert!(!stored.contains("Ravi"));
+        assert!(!stored.contains("MS17"), "nor the message id: {stored}");
         assert!(matches!(
             event,
             MeetingEvent::Signal {

@@ -19,14 +19,14 @@ use crate::smtp_sink::SmtpSink;
 use crate::zoom_events::{joined, started, Joiner, DSL, HOST, PUPIL};
 
 const WEBHOOK_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-pub const DSL_EMAIL: &str = "dsl@greenfield.sch.example";
+pub(crate) const DSL_EMAIL: &str = "dsl@greenfield.sch.example";
 const DEPUTY_EMAIL: &str = "m.shaw@greenfield.sch.example";
 
 /// A case-management system: verifies every delivery's Standard Webhooks signature and
 /// refuses the first `fail_first` with 503.
 #[derive(Clone)]
-struct Receiver {
-    received: Arc<Mutex<Vec<serde_json::Value>>>,
+pub(crate) struct Receiver {
+    pub(crate) received: Arc<Mutex<Vec<serde_json::Value>>>,
     attempts: Arc<AtomicUsize>,
     fail_first: usize,
 }
@@ -66,15 +66,15 @@ async fn start_receiver(fail_first: usize) -> (Receiver, String) {
     (receiver, url)
 }
 
-pub struct Scenario {
-    pub app: TestApp,
-    pub smtp: SmtpSink,
-    receiver: Receiver,
+pub(crate) struct Scenario {
+    pub(crate) app: TestApp,
+    pub(crate) smtp: SmtpSink,
+    pub(crate) receiver: Receiver,
 }
 
 /// The example school with a policy that checks only `rules` (plus whatever they need),
 /// alerts going to the DSL, then the deputy DSL, and a signed webhook.
-async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
+pub(crate) async fn scenario(rules: &[&str], webhook_failures: usize) -> Scenario {
     scenario_with(rules, webhook_failures, false).await
 }
 
@@ -83,7 +83,7 @@ async fn scenario_with(rules: &[&str], webhook_failures: usize, workers: bool) -
 }
 
 /// As [`scenario_with`], with `more` added to the school's import (people, say).
-pub async fn scenario_importing(
+pub(crate) async fn scenario_importing(
     rules: &[&str],
     webhook_failures: usize,
     workers: bool,
@@ -144,14 +144,14 @@ secret_env = "{secret_variable}"
     }
 }
 
-pub fn ago(seconds: i64) -> String {
+pub(crate) fn ago(seconds: i64) -> String {
     (Utc::now() - chrono::Duration::seconds(seconds))
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
 /// A call that started five minutes ago in which the pupil has been with only the host for
 /// four minutes: a two-staff breach past its grace period.
-fn pupil_alone_with_one_adult() -> Vec<String> {
+pub(crate) fn pupil_alone_with_one_adult() -> Vec<String> {
     vec![
         started().replace("2025-03-11T14:31:07Z", &ago(300)),
         joined(&HOST, &ago(300)),
@@ -159,7 +159,7 @@ fn pupil_alone_with_one_adult() -> Vec<String> {
     ]
 }
 
-pub async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
+pub(crate) async fn findings(app: &TestApp) -> Vec<serde_json::Value> {
     app.get_json("/api/v1/findings")
         .await
         .as_array()

@@ -1,5 +1,6 @@
 //! The service driven through its real entry points: HTTP, the binary and the database.
 
+mod alerted_while_true;
 mod alerts;
 mod breakout_rooms;
 mod crash;

@@ -153,6 +153,32 @@ async fn chat_is_counted_and_its_text_is_stored_nowhere() {
 }
 
 #[tokio::test]
+async fn a_chat_message_is_kept_only_as_sent_and_when_and_two_at_one_instant_both_count() {
+    let app = spawn_app().await;
+    app.deliver(&[
+        started(),
+        chat_message("MSG-7f3a9c-first", "2025-03-11T14:35:00Z", "hello"),
+        chat_message("MSG-b81e04-second", "2025-03-11T14:35:00Z", "hello again"),
+    ])
+    .await;
+    app.drain().await;
+    let meeting = app.only_meeting().await;
+    assert_eq!(meeting["activity"]["chat_messages"], 2);
+    let bodies: Vec<String> = sqlx::query_scalar("SELECT body FROM inbox")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    let signals: Vec<String> = sqlx::query_scalar("SELECT source_ref FROM instance_signals")
+        .fetch_all(&app.db.pool)
+        .await
+        .unwrap();
+    for stored in bodies.iter().chain(&signals) {
+        assert!(!stored.contains("MSG-"), "a message id was kept: {stored}");
+    }
+    assert!(!meeting.to_string().contains("MSG-"));
+}
+
+#[tokio::test]
 async fn a_schedule_change_delivered_before_the_creation_still_wins() {
     let app = spawn_app().await;
     app.deliver(&[

@@ -9,7 +9,7 @@ use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::{headline, is_escalation, occurred_at_text, ChannelsError, DeliveryError};
+use super::{headline, notice, occurred_at_text, offers_acknowledge, ChannelsError, DeliveryError};
 use crate::alerts::message::AlertMessage;
 use crate::config::Secret;
 
@@ -150,18 +150,20 @@ fn compose(from: Mailbox, to: Mailbox, message: &AlertMessage) -> Result<Message
 
 fn plain_text(message: &AlertMessage) -> String {
     let mut text = headline(message);
-    if is_escalation(message) {
-        text.push_str("\nNot yet acknowledged: you are the next contact.");
+    if let Some(notice) = notice(message) {
+        text.push_str(&format!("\n{notice}"));
     }
     text.push_str(&format!(
-        "\n\n{}\n\nWhen: {}\nSeverity: {}\nRule: {}\n\nAcknowledge: {}\nOpen the finding: {}\n",
+        "\n\n{}\n\nWhen: {}\nSeverity: {}\nRule: {}\n\n",
         message.summary,
         occurred_at_text(message),
         message.severity,
         message.rule,
-        message.acknowledge_url,
-        message.finding_url,
     ));
+    if offers_acknowledge(message) {
+        text.push_str(&format!("Acknowledge: {}\n", message.acknowledge_url));
+    }
+    text.push_str(&format!("Open the finding: {}\n", message.finding_url));
     if let Some(join_url) = &message.join_url {
         text.push_str(&format!("Join the call: {join_url}\n"));
     }
@@ -173,18 +175,17 @@ fn plain_text(message: &AlertMessage) -> String {
 
 fn html(message: &AlertMessage) -> String {
     let link = |url: &str, label: &str| format!("<a href=\"{}\">{label}</a>", escape_html(url));
-    let mut links = vec![
-        link(&message.acknowledge_url, "Acknowledge"),
-        link(&message.finding_url, "Open the finding"),
-    ];
+    let mut links = Vec::new();
+    if offers_acknowledge(message) {
+        links.push(link(&message.acknowledge_url, "Acknowledge"));
+    }
+    links.push(link(&message.finding_url, "Open the finding"));
     if let Some(join_url) = &message.join_url {
         links.push(link(join_url, "Join the call"));
     }
-    let escalation = if is_escalation(message) {
-        "<p><strong>Not yet acknowledged: you are the next contact.</strong></p>"
-    } else {
-        ""
-    };
+    let escalation = notice(message)
+        .map(|notice| format!("<p><strong>{}</strong></p>", escape_html(&notice)))
+        .unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html><body>\n<p><strong>{}</strong></p>\n{escalation}\n<p>{}</p>\n\
          <p>When: {}<br>Severity: {}<br>Rule: {}</p>\n<p>{}</p>\n\

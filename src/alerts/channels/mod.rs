@@ -198,10 +198,13 @@ impl Channels {
 }
 
 /// The one-line headline every channel leads with, e.g.
-/// "HIGH: Pupil alone with one adult — Greenfield Academy"; escalations say so.
+/// "HIGH: Pupil alone with one adult — Greenfield Academy"; escalations and closure notices
+/// say so.
 fn headline(message: &AlertMessage) -> String {
     let severity = message.severity.as_str().to_ascii_uppercase();
-    let escalated = if is_escalation(message) {
+    let escalated = if message.is_closure() {
+        "CLOSED "
+    } else if is_escalation(message) {
         "ESCALATED "
     } else {
         ""
@@ -213,7 +216,21 @@ fn headline(message: &AlertMessage) -> String {
 }
 
 fn is_escalation(message: &AlertMessage) -> bool {
-    message.kind == "escalation" || message.escalation_level > 0
+    !message.is_closure() && (message.kind == "escalation" || message.escalation_level > 0)
+}
+
+/// The line under the headline that says what kind of message this is, if not a first alert.
+fn notice(message: &AlertMessage) -> Option<String> {
+    if message.is_closure() {
+        let because = message.closed_because.as_deref().unwrap_or_default();
+        return Some(format!("This finding has closed by itself. {because}"));
+    }
+    is_escalation(message).then(|| "Not yet acknowledged: you are the next contact.".to_string())
+}
+
+/// A closed finding has nothing left to acknowledge.
+fn offers_acknowledge(message: &AlertMessage) -> bool {
+    !message.is_closure()
 }
 
 /// When it happened, as the DSL reads it. The summary carries the school's local time.
@@ -253,6 +270,17 @@ pub(crate) mod test_support {
             acknowledge_url: ACKNOWLEDGE_URL.into(),
             escalation_level: 0,
             kind: "alert",
+            closed_because: None,
+        }
+    }
+
+    pub const CLOSED_BECAUSE: &str = "A DSL or senior leader is now invited to the meeting.";
+
+    pub fn closure() -> AlertMessage {
+        AlertMessage {
+            kind: "closed",
+            closed_because: Some(CLOSED_BECAUSE.into()),
+            ..alert()
         }
     }
 }
@@ -278,6 +306,15 @@ mod tests {
             ..alert()
         };
         assert!(headline(&message).starts_with("ESCALATED HIGH: "));
+    }
+
+    #[test]
+    fn a_closure_notice_says_closed_in_the_headline_and_why_beneath_it() {
+        let message = test_support::closure();
+        assert!(headline(&message).starts_with("CLOSED HIGH: "));
+        let notice = notice(&message).unwrap();
+        assert!(notice.contains(test_support::CLOSED_BECAUSE), "{notice}");
+        assert!(!offers_acknowledge(&message));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{headline, is_escalation, occurred_at_text};
+use super::{headline, notice, occurred_at_text, offers_acknowledge};
 use crate::alerts::message::AlertMessage;
 
 /// Slack refuses a section whose text is longer than this (`invalid_blocks`), which would lose
@@ -16,8 +16,8 @@ const SECTION_TEXT_MAX_CHARS: usize = 3000;
 pub(crate) fn payload(message: &AlertMessage) -> Vec<u8> {
     let headline = escape_mrkdwn(&headline(message));
     let mut section = format!("*{headline}*\n");
-    if is_escalation(message) {
-        section.push_str("*Not yet acknowledged: you are the next contact.*\n");
+    if let Some(notice) = notice(message) {
+        section.push_str(&format!("*{}*\n", escape_mrkdwn(&notice)));
     }
     let room = SECTION_TEXT_MAX_CHARS.saturating_sub(section.chars().count());
     section.push_str(&escape_mrkdwn_within(&message.summary, room));
@@ -33,15 +33,21 @@ pub(crate) fn payload(message: &AlertMessage) -> Vec<u8> {
         escape_mrkdwn(&message.rule)
     );
 
-    let mut buttons = vec![
-        button("acknowledge", "Acknowledge", &message.acknowledge_url, true),
-        button(
-            "open_finding",
-            "Open the finding",
-            &message.finding_url,
-            false,
-        ),
-    ];
+    let mut buttons = Vec::new();
+    if offers_acknowledge(message) {
+        buttons.push(button(
+            "acknowledge",
+            "Acknowledge",
+            &message.acknowledge_url,
+            true,
+        ));
+    }
+    buttons.push(button(
+        "open_finding",
+        "Open the finding",
+        &message.finding_url,
+        !offers_acknowledge(message),
+    ));
     if let Some(join_url) = &message.join_url {
         buttons.push(button("join_call", "Join the call", join_url, false));
     }

@@ -4,7 +4,7 @@
 
 use serde_json::{json, Value};
 
-use super::{headline, is_escalation, occurred_at_text};
+use super::{headline, notice, occurred_at_text, offers_acknowledge};
 use crate::alerts::message::AlertMessage;
 use crate::policy::Severity;
 
@@ -38,10 +38,10 @@ fn card(message: &AlertMessage) -> Value {
         "color": color,
         "wrap": true,
     })];
-    if is_escalation(message) {
+    if let Some(notice) = notice(message) {
         body.push(json!({
             "type": "TextBlock",
-            "text": "Not yet acknowledged: you are the next contact.",
+            "text": notice,
             "weight": "Bolder",
             "wrap": true,
         }));
@@ -56,10 +56,11 @@ fn card(message: &AlertMessage) -> Value {
         ],
     }));
 
-    let mut actions = vec![
-        open_url("Acknowledge", &message.acknowledge_url),
-        open_url("Open the finding", &message.finding_url),
-    ];
+    let mut actions = Vec::new();
+    if offers_acknowledge(message) {
+        actions.push(open_url("Acknowledge", &message.acknowledge_url));
+    }
+    actions.push(open_url("Open the finding", &message.finding_url));
     if let Some(join_url) = &message.join_url {
         actions.push(open_url("Join the call", join_url));
     }
