@@ -191,9 +191,24 @@ mod tests {
         .resolve()
         .unwrap();
         assert!(policy.two_adults.params.parent_counts);
+        assert!(
+            policy.check_possible_pupils,
+            "not named, so as the preset says"
+        );
         assert_eq!(policy.two_adults.severity, Severity::High);
         assert_eq!(policy.two_adults.params.min_staff, 2);
         assert!(policy.two_adults.enabled);
+    }
+
+    #[test]
+    fn a_school_can_check_only_proven_pupils() {
+        let policy = PolicyChoice {
+            preset: "remote-send-pastoral".into(),
+            overrides: "check_possible_pupils = false\n".parse().unwrap(),
+        }
+        .resolve()
+        .unwrap();
+        assert!(!policy.check_possible_pupils);
     }
 
     #[test]
