@@ -162,15 +162,7 @@ pub async fn save_user_account(
     .bind(to_millis(now) - 24 * 3600 * 1000)
     .fetch_all(&mut *connection)
     .await?;
-    for row in calls {
-        queue::enqueue(
-            connection,
-            Target::Instance(row.try_get("instance_id")?),
-            now,
-        )
-        .await?;
-    }
-    Ok(())
+    enqueue_each(connection, &calls, now).await
 }
 
 /// Whether the account has API credentials to read with.
@@ -290,15 +282,7 @@ pub async fn save_registrants(
     .bind(to_millis(now) - 24 * 3600 * 1000)
     .fetch_all(&mut *connection)
     .await?;
-    for row in calls {
-        queue::enqueue(
-            connection,
-            Target::Instance(row.try_get("instance_id")?),
-            now,
-        )
-        .await?;
-    }
-    Ok(())
+    enqueue_each(connection, &calls, now).await
 }
 
 /// The address a meeting's registrant signed up with (lower-cased), where the platform's API
@@ -318,6 +302,23 @@ pub async fn registrant_email(
     .fetch_optional(connection)
     .await?;
     row.map(|row| row.try_get("email")).transpose()
+}
+
+/// Queues each call named by an `instance_id` column for evaluation.
+async fn enqueue_each(
+    connection: &mut AnyConnection,
+    calls: &[sqlx::any::AnyRow],
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for row in calls {
+        queue::enqueue(
+            connection,
+            Target::Instance(row.try_get("instance_id")?),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 async fn enqueue_running_calls(

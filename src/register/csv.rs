@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::MeetingRecord;
+use super::{MeetingRecord, PersonRef};
 
 const HEADER: [&str; 20] = [
     "meeting_record_id",
@@ -50,57 +50,69 @@ pub fn render(
             .as_ref()
             .map(|person| person.name.clone())
             .unwrap_or_default();
-        for participant in &record.participants {
-            for stay in &participant.attendance {
-                let person = participant.person.as_ref();
-                writer.write_record([
-                    meeting.id.to_string(),
-                    meeting.platform.clone(),
-                    meeting.meeting_id.clone().unwrap_or_default(),
-                    safe_cell(meeting.topic.as_deref().unwrap_or_default()),
-                    safe_cell(&host),
-                    time(meeting.scheduled_start),
-                    time(meeting.scheduled_end),
-                    time(meeting.started_at),
-                    time(meeting.ended_at),
-                    participant.role.clone(),
-                    person.map(|p| safe_cell(&p.reference)).unwrap_or_default(),
-                    person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
-                    participant.identity_basis.clone(),
-                    possibly(participant.possibly.as_ref()),
-                    safe_cell(participant.display_name.as_deref().unwrap_or_default()),
-                    participant.is_host.to_string(),
-                    time(stay.joined_at),
-                    time(stay.left_at),
-                    stay.left_at_inferred.to_string(),
-                    String::new(),
-                ])?;
-            }
-        }
-        for stay in &record.room_stays {
-            let person = stay.person.as_ref();
-            writer.write_record([
-                meeting.id.to_string(),
-                meeting.platform.clone(),
-                meeting.meeting_id.clone().unwrap_or_default(),
-                safe_cell(meeting.topic.as_deref().unwrap_or_default()),
-                safe_cell(&host),
-                time(meeting.scheduled_start),
-                time(meeting.scheduled_end),
-                time(meeting.started_at),
-                time(meeting.ended_at),
-                stay.role.clone(),
-                person.map(|p| safe_cell(&p.reference)).unwrap_or_default(),
-                person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
-                stay.identity_basis.clone(),
-                possibly(stay.possibly.as_ref()),
-                safe_cell(stay.display_name.as_deref().unwrap_or_default()),
-                stay.is_host.to_string(),
+        let meeting_cells = [
+            meeting.id.to_string(),
+            meeting.platform.clone(),
+            meeting.meeting_id.clone().unwrap_or_default(),
+            safe_cell(meeting.topic.as_deref().unwrap_or_default()),
+            safe_cell(&host),
+            time(meeting.scheduled_start),
+            time(meeting.scheduled_end),
+            time(meeting.started_at),
+            time(meeting.ended_at),
+        ];
+        let mut write_stay = |who: Who, stay: Stay, room: &str| {
+            let mut row = meeting_cells.to_vec();
+            row.extend([
+                who.role.to_string(),
+                who.person
+                    .map(|p| safe_cell(&p.reference))
+                    .unwrap_or_default(),
+                who.person.map(|p| safe_cell(&p.name)).unwrap_or_default(),
+                who.identity_basis.to_string(),
+                possibly(who.possibly),
+                safe_cell(who.display_name.unwrap_or_default()),
+                who.is_host.to_string(),
                 time(stay.joined_at),
                 time(stay.left_at),
                 stay.left_at_inferred.to_string(),
-                stay.room_label.clone(),
-            ])?;
+                room.to_string(),
+            ]);
+            writer.write_record(row)
+        };
+        for participant in &record.participants {
+            for stay in &participant.attendance {
+                let who = Who {
+                    role: &participant.role,
+                    person: participant.person.as_ref(),
+                    identity_basis: &participant.identity_basis,
+                    possibly: participant.possibly.as_ref(),
+                    display_name: participant.display_name.as_deref(),
+                    is_host: participant.is_host,
+                };
+                let times = Stay {
+                    joined_at: stay.joined_at,
+                    left_at: stay.left_at,
+                    left_at_inferred: stay.left_at_inferred,
+                };
+                write_stay(who, times, "")?;
+            }
+        }
+        for stay in &record.room_stays {
+            let who = Who {
+                role: &stay.role,
+                person: stay.person.as_ref(),
+                identity_basis: &stay.identity_basis,
+                possibly: stay.possibly.as_ref(),
+                display_name: stay.display_name.as_deref(),
+                is_host: stay.is_host,
+            };
+            let times = Stay {
+                joined_at: stay.joined_at,
+                left_at: stay.left_at,
+                left_at_inferred: stay.left_at_inferred,
+            };
+            write_stay(who, times, &stay.room_label)?;
         }
     }
     writer
@@ -108,8 +120,25 @@ pub fn render(
         .map_err(|error| error.into_error().into())
 }
 
+/// Who a row is about, from a participant or a breakout-room stay.
+struct Who<'a> {
+    role: &'a str,
+    person: Option<&'a PersonRef>,
+    identity_basis: &'a str,
+    possibly: Option<&'a PersonRef>,
+    display_name: Option<&'a str>,
+    is_host: bool,
+}
+
+/// When a row's stay began and ended.
+struct Stay {
+    joined_at: Option<DateTime<Utc>>,
+    left_at: Option<DateTime<Utc>>,
+    left_at_inferred: bool,
+}
+
 /// Who an unproven participant is thought to be: "Dara Finch (pupil)".
-fn possibly(person: Option<&super::PersonRef>) -> String {
+fn possibly(person: Option<&PersonRef>) -> String {
     person
         .map(|p| safe_cell(&format!("{} ({})", p.name, p.kind)))
         .unwrap_or_default()

@@ -129,6 +129,21 @@ async fn a_pupil_who_joins_as_a_guest_alone_with_one_teacher_reaches_the_dsl_nam
     assert_eq!(guest["role"], "unknown");
     let host = participant_shown_as(&app, "Ravi Patel").await;
     assert_eq!(host["identity_basis"], "verified");
+
+    let csv = app
+        .get_api("/api/v1/register.csv")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let guest_row = csv
+        .lines()
+        .find(|line| line.contains(",Dara Finch,"))
+        .unwrap_or_else(|| panic!("no row for the guest: {csv}"));
+    assert!(
+        guest_row.contains(",display_name,Dara Finch (pupil),"),
+        "{guest_row}"
+    );
 }
 
 #[tokio::test]

@@ -292,6 +292,13 @@ async fn the_register_exports_as_csv_in_the_schools_local_time() {
         "2025-06-10T15:32:10+01:00"
     );
     assert_eq!(&pupil_rows[0][column("participant_role")], "pupil");
+    assert_eq!(&pupil_rows[0][column("identity_basis")], "verified");
+    let guest_rows: Vec<&csv::StringRecord> = rows
+        .iter()
+        .filter(|r| &r[column("participant_role")] == "unknown")
+        .collect();
+    assert_eq!(guest_rows.len(), 1, "{text}");
+    assert_eq!(&guest_rows[0][column("identity_basis")], "none");
     let empty = app
         .get_api("/api/v1/register.csv?school_id=1&from=2025-06-11")
         .await;
