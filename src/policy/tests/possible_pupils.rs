@@ -464,3 +464,44 @@ fn only_identified_staff_parents_and_listed_adults_are_not_possible_pupils() {
     }
     assert!(Identity::unidentified().is_possible_pupil());
 }
+
+#[test]
+fn a_guest_moved_into_a_breakout_room_with_one_teacher_is_alone_with_them() {
+    let stay = |key: &str, from: &str, until: &str| RoomStayView {
+        session_key: key.into(),
+        room_key: "room-1".into(),
+        room_label: "breakout room 1".into(),
+        joined_at: Some(t(from)),
+        left_at: Some(t(until)),
+    };
+    let mut view = unplanned(
+        vec![
+            session("1", Some(teacher()), "2025-03-11T10:00:00Z", None),
+            session("2", Some(second_teacher()), "2025-03-11T10:00:00Z", None),
+            identified(
+                "9",
+                "iPad",
+                IdentityBasis::None,
+                None,
+                "2025-03-11T10:00:00Z",
+            ),
+        ],
+        "2025-03-11T10:00:00Z",
+        30,
+    );
+    view.instance.as_mut().unwrap().room_stays = vec![
+        stay("1", "2025-03-11T10:05:00Z", "2025-03-11T10:15:00Z"),
+        stay("9", "2025-03-11T10:05:00Z", "2025-03-11T10:15:00Z"),
+    ];
+    let found = run(&view, &two_staff_required(), NOON);
+    let alone = of_rule(&found, RuleId::TwoAdults);
+    assert_eq!(alone.len(), 1, "{found:#?}");
+    assert_eq!(alone[0].subject, "guest:ipad:room:room-1");
+    assert!(
+        alone[0].summary.contains(
+            "shown as \u{201c}iPad\u{201d} (not identified), was in breakout room 1 of the call"
+        ) && alone[0].summary.contains("from 10:05"),
+        "{}",
+        alone[0].summary
+    );
+}
