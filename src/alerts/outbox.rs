@@ -50,6 +50,16 @@ pub async fn eligible_contacts(
     school_id: i64,
     severity: Severity,
 ) -> Result<Vec<Contact>, sqlx::Error> {
+    let mut contacts = school_contacts(connection, school_id).await?;
+    contacts.retain(|contact| contact.min_severity <= severity);
+    Ok(contacts)
+}
+
+/// All the school's contacts, in escalation order.
+async fn school_contacts(
+    connection: &mut AnyConnection,
+    school_id: i64,
+) -> Result<Vec<Contact>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT id, name, min_severity, email, teams_url, slack_url FROM alert_contacts \
          WHERE school_id = $1 ORDER BY position",
@@ -61,18 +71,60 @@ pub async fn eligible_contacts(
     for row in rows {
         let min_severity =
             Severity::parse(&row.try_get::<String, _>("min_severity")?).unwrap_or(Severity::Low);
-        if min_severity <= severity {
-            contacts.push(Contact {
-                id: row.try_get("id")?,
-                name: row.try_get("name")?,
-                min_severity,
-                email: row.try_get("email")?,
-                teams_url: row.try_get("teams_url")?,
-                slack_url: row.try_get("slack_url")?,
-            });
-        }
+        contacts.push(Contact {
+            id: row.try_get("id")?,
+            name: row.try_get("name")?,
+            min_severity,
+            email: row.try_get("email")?,
+            teams_url: row.try_get("teams_url")?,
+            slack_url: row.try_get("slack_url")?,
+        });
     }
     Ok(contacts)
+}
+
+/// Whom a school's findings go to: its contacts and its signed webhooks, each with the least
+/// severity it is told of. Read once for all the findings one evaluation opened.
+struct Recipients {
+    school_id: i64,
+    contacts: Vec<Contact>,
+    webhooks: Vec<(i64, Severity)>,
+    escalate_after: Option<Duration>,
+}
+
+impl Recipients {
+    async fn of_school(
+        connection: &mut AnyConnection,
+        school_id: i64,
+    ) -> Result<Recipients, sqlx::Error> {
+        let contacts = school_contacts(connection, school_id).await?;
+        let webhooks = sqlx::query(
+            "SELECT id, min_severity FROM alert_webhooks WHERE school_id = $1 ORDER BY id",
+        )
+        .bind(school_id)
+        .fetch_all(&mut *connection)
+        .await?
+        .iter()
+        .map(|row| {
+            let min_severity = Severity::parse(&row.try_get::<String, _>("min_severity")?)
+                .unwrap_or(Severity::Low);
+            Ok((row.try_get("id")?, min_severity))
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()?;
+        // Escalation needs a second contact; the school's wait is read only then.
+        let escalate_after = if contacts.len() > 1 {
+            let settings = school_settings::load(connection, school_id).await?;
+            Some(Duration::minutes(settings.alerts.escalate_after_mins))
+        } else {
+            None
+        };
+        Ok(Recipients {
+            school_id,
+            contacts,
+            webhooks,
+            escalate_after,
+        })
+    }
 }
 
 /// Queues what one evaluation calls for: the first alert of each finding it opened and the
@@ -152,8 +204,20 @@ async fn queue_first_alerts(
     now: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
     let mut queued = 0;
+    let mut recipients: Option<Recipients> = None;
     for finding in opened {
-        let contacts = eligible_contacts(connection, finding.school_id, finding.severity).await?;
+        if recipients
+            .as_ref()
+            .is_none_or(|r| r.school_id != finding.school_id)
+        {
+            recipients = Some(Recipients::of_school(connection, finding.school_id).await?);
+        }
+        let school = recipients.as_ref().expect("read just above");
+        let contacts: Vec<&Contact> = school
+            .contacts
+            .iter()
+            .filter(|contact| contact.min_severity <= finding.severity)
+            .collect();
         if let Some(first) = contacts.first() {
             queued += queue_for_contact(
                 connection,
@@ -167,19 +231,10 @@ async fn queue_first_alerts(
             )
             .await?;
         }
-        let webhooks = sqlx::query(
-            "SELECT id, min_severity FROM alert_webhooks WHERE school_id = $1 ORDER BY id",
-        )
-        .bind(finding.school_id)
-        .fetch_all(&mut *connection)
-        .await?;
-        for webhook in webhooks {
-            let min_severity = Severity::parse(&webhook.try_get::<String, _>("min_severity")?)
-                .unwrap_or(Severity::Low);
+        for &(webhook_id, min_severity) in &school.webhooks {
             if min_severity > finding.severity {
                 continue;
             }
-            let webhook_id: i64 = webhook.try_get("id")?;
             queued += insert_delivery(
                 connection,
                 NewDelivery {
@@ -198,8 +253,11 @@ async fn queue_first_alerts(
             )
             .await?;
         }
-        let escalate_at =
-            next_escalation(connection, finding.school_id, contacts.len(), 0, now).await?;
+        // The next contact, if there is one, after the school's wait.
+        let escalate_at = school
+            .escalate_after
+            .filter(|_| contacts.len() > 1)
+            .map(|wait| now + wait);
         sqlx::query(
             "UPDATE findings SET alert_level = 0, alerted_at = $1, escalate_at = $2 WHERE id = $3",
         )
