@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 
 use super::calendar::SchoolCalendar;
 use super::finding::{Evaluation, Finding, Involved, RuleId, Scope};
-use super::identity::Identity;
+use super::identity::{Identity, IdentityBasis};
 use super::rules;
 use super::settings::Policy;
 use super::view::{MeetingView, PersonView};
@@ -231,10 +231,12 @@ pub fn participant(identity: &Identity, display_name: Option<&str>) -> Involved 
         None => Involved {
             person_id: None,
             name: display_name.unwrap_or("unnamed guest").to_string(),
-            role: format!(
-                "possible pupil ({})",
-                identity.basis.as_str().replace('_', " ")
-            ),
+            role: match identity.basis {
+                IdentityBasis::Expected => "possible pupil (expected from the planned session)",
+                IdentityBasis::DisplayName => "possible pupil (by display name)",
+                _ => "possible pupil (not identified)",
+            }
+            .to_string(),
         },
     }
 }
