@@ -180,6 +180,9 @@ pub struct AlertSettings {
     pub retry_max_delay: Duration,
     /// Attempts before a delivery is marked failed.
     pub max_attempts: u32,
+    /// The longest wait a receiver's `Retry-After` can impose before the next attempt.
+    #[serde(rename = "max_retry_after_secs", deserialize_with = "secs")]
+    pub max_retry_after: Duration,
     /// Idle polling interval for due deliveries and escalations.
     #[serde(rename = "poll_interval_ms", deserialize_with = "millis")]
     pub poll_interval: Duration,

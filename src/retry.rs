@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+/// The longest a platform API's `Retry-After` is honoured for a job: a daily quota resets
+/// within a day, so a later time is a clock or parsing error, not a reason to wait longer.
+pub const PLATFORM_RETRY_AFTER_CAP: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// How failed attempts are retried.
 #[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
@@ -9,14 +13,21 @@ pub struct RetryPolicy {
     pub base_delay: Duration,
     pub max_delay: Duration,
     pub max_attempts: u32,
+    /// The longest wait a server's `Retry-After` can impose. A receiver that asks for an hour
+    /// must not hold a safeguarding alert for an hour; it is asked again at this bound.
+    pub max_retry_after: Duration,
 }
 
 impl RetryPolicy {
     /// The wait after failed attempt number `attempts` (1-based): `Retry-After` when the
-    /// receiver gave one, else exponential with ±20 % jitter so retries do not synchronise.
+    /// receiver gave one, honoured within [`base_delay`, `max_retry_after`] (svix's
+    /// `calculate_retry_delay` likewise keeps a server's wish inside its own schedule's
+    /// bounds); else exponential with ±20 % jitter so retries do not synchronise.
     pub fn delay(&self, attempts: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(retry_after) = retry_after {
-            return retry_after;
+            return retry_after
+                .max(self.base_delay)
+                .min(self.max_retry_after.max(self.base_delay));
         }
         let exponent = attempts.saturating_sub(1).min(20);
         let delay = self
@@ -36,6 +47,7 @@ mod tests {
         base_delay: Duration::from_secs(5),
         max_delay: Duration::from_secs(600),
         max_attempts: 6,
+        max_retry_after: Duration::from_secs(60),
     };
 
     #[test]
@@ -56,9 +68,25 @@ mod tests {
             POLICY.delay(1, Some(Duration::from_secs(42))),
             Duration::from_secs(42)
         );
+    }
+
+    #[test]
+    fn retry_after_beyond_the_bound_is_cut_to_it() {
         assert_eq!(
             POLICY.delay(1, Some(Duration::from_secs(3600))),
-            Duration::from_secs(3600)
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn retry_after_shorter_than_the_base_delay_waits_the_base_delay() {
+        assert_eq!(
+            POLICY.delay(1, Some(Duration::ZERO)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(
+            POLICY.delay(3, Some(Duration::from_secs(1))),
+            Duration::from_secs(5)
         );
     }
 }

@@ -23,7 +23,7 @@ use crate::evaluation::Evaluator;
 use crate::inbox::writer::InboxWriter;
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
-use crate::retry::RetryPolicy;
+use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
 use crate::state::AppState;
 use crate::telemetry::metrics::Metrics;
 use crate::zoom::api::{ZoomApi, ZoomApiSettings};
@@ -164,6 +164,7 @@ impl Application {
                 base_delay: settings.retry_base,
                 max_delay: settings.retry_max_delay,
                 max_attempts: settings.max_attempts,
+                max_retry_after: PLATFORM_RETRY_AFTER_CAP,
             },
             self.state.metrics.clone(),
             self.bank_holidays.clone(),
@@ -197,6 +198,7 @@ impl Application {
                 base_delay: settings.alerts.retry_base,
                 max_delay: settings.alerts.retry_max_delay,
                 max_attempts: settings.alerts.max_attempts,
+                max_retry_after: settings.alerts.max_retry_after,
             },
             self.state.metrics.clone(),
         )

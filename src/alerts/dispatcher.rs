@@ -1,7 +1,8 @@
 //! The alert dispatcher: claims due deliveries from the outbox (with a lease, so another
 //! instance does not send the same one), composes the message, sends it, and records the
 //! result. Failures are retried on an exponential schedule with jitter, honouring
-//! `Retry-After`; after the last attempt a delivery is marked failed, visibly. When idle it
+//! `Retry-After` up to `alerts.max_retry_after_secs` (an alert must stay timely whatever a
+//! receiver asks for); after the last attempt a delivery is marked failed, visibly. When idle it
 //! escalates findings nobody has acknowledged.
 //!
 //! A delivery is sent only while it is still true when its turn comes: an alert for a

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::http::header::RETRY_AFTER;
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use chaperone::alerts::channels::verify_standard_webhook;
@@ -23,18 +25,25 @@ pub(crate) const DSL_EMAIL: &str = "dsl@greenfield.sch.example";
 const DEPUTY_EMAIL: &str = "m.shaw@greenfield.sch.example";
 
 /// A case-management system: verifies every delivery's Standard Webhooks signature and
-/// refuses the first `fail_first` with 503.
+/// refuses the first `fail_first` with 503, or with 429 and `Retry-After: retry_after` when
+/// that is set.
 #[derive(Clone)]
 pub(crate) struct Receiver {
     pub(crate) received: Arc<Mutex<Vec<serde_json::Value>>>,
     attempts: Arc<AtomicUsize>,
     fail_first: usize,
+    retry_after: Option<&'static str>,
 }
 
-async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
     let attempt = receiver.attempts.fetch_add(1, Ordering::SeqCst);
     if attempt < receiver.fail_first {
-        return StatusCode::SERVICE_UNAVAILABLE;
+        return match receiver.retry_after {
+            Some(retry_after) => {
+                (StatusCode::TOO_MANY_REQUESTS, [(RETRY_AFTER, retry_after)]).into_response()
+            }
+            None => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+        };
     }
     if verify_standard_webhook(
         &Secret::new(WEBHOOK_SECRET),
@@ -44,18 +53,22 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
     )
     .is_err()
     {
-        return StatusCode::UNAUTHORIZED;
+        return StatusCode::UNAUTHORIZED.into_response();
     }
     let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
     receiver.received.lock().unwrap().push(value);
-    StatusCode::NO_CONTENT
+    StatusCode::NO_CONTENT.into_response()
 }
 
-async fn start_receiver(fail_first: usize) -> (Receiver, String) {
+async fn start_receiver(
+    fail_first: usize,
+    retry_after: Option<&'static str>,
+) -> (Receiver, String) {
     let receiver = Receiver {
         received: Arc::default(),
         attempts: Arc::default(),
         fail_first,
+        retry_after,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/hooks/chaperone", listener.local_addr().unwrap());
@@ -89,6 +102,18 @@ pub(crate) async fn scenario_importing(
     workers: bool,
     more: &str,
 ) -> Scenario {
+    scenario_receiving(rules, webhook_failures, None, workers, more).await
+}
+
+/// The scenario whose webhook receiver answers its first `webhook_failures` deliveries with
+/// 429 and `Retry-After: retry_after` (503 when `None`).
+async fn scenario_receiving(
+    rules: &[&str],
+    webhook_failures: usize,
+    retry_after: Option<&'static str>,
+    workers: bool,
+    more: &str,
+) -> Scenario {
     let smtp = SmtpSink::start().await;
     let port = smtp.port().to_string();
     let app = spawn_app_with(&[
@@ -103,7 +128,7 @@ pub(crate) async fn scenario_importing(
         ("CHAPERONE__ALERTS__MAX_ATTEMPTS", "5"),
     ])
     .await;
-    let (receiver, url) = start_receiver(webhook_failures).await;
+    let (receiver, url) = start_receiver(webhook_failures, retry_after).await;
     let secret_variable = format!(
         "CHAPERONE_TEST_WEBHOOK_SECRET_{}",
         app.folder
@@ -267,6 +292,30 @@ async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_on
     let webhook = webhook_delivery(&app).await;
     assert_eq!(webhook["status"], "sent");
     assert_eq!(webhook["attempts"], 4);
+}
+
+#[tokio::test]
+async fn a_receiver_asking_to_wait_an_hour_gets_the_alert_again_within_the_minute_bound() {
+    let Scenario { app, receiver, .. } =
+        scenario_receiving(&["two_adults"], 1, Some("3600"), false, "").await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    let now = Utc::now();
+    app.settle_at(now).await;
+    assert_eq!(receiver.attempts.load(Ordering::SeqCst), 1, "refused once");
+    let refused = webhook_delivery(&app).await;
+    assert_eq!(refused["status"], "pending", "{refused}");
+    assert!(
+        refused["last_error"].as_str().unwrap().contains("429"),
+        "{refused}"
+    );
+
+    // alerts.max_retry_after_secs is 60 by default: the hour asked for is cut to a minute.
+    app.settle_at(now + chrono::Duration::seconds(61)).await;
+
+    assert_eq!(receiver.attempts.load(Ordering::SeqCst), 2);
+    assert_eq!(receiver.received.lock().unwrap().len(), 1);
+    let webhook = webhook_delivery(&app).await;
+    assert_eq!(webhook["status"], "sent", "{webhook}");
 }
 
 #[tokio::test]
