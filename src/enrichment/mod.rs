@@ -133,6 +133,12 @@ pub enum FetchError {
     RateLimited {
         retry_after: Option<std::time::Duration>,
     },
+    /// Not asked: a rate limit holds back every call to the account until `until`. Waiting
+    /// for the account is not an attempt of the job's own.
+    #[error("not asked: the platform's rate limit holds the account's calls back until {}", until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))]
+    AccountHeld {
+        until: chrono::DateTime<chrono::Utc>,
+    },
     #[error("{0}")]
     Failed(String),
 }

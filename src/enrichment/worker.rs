@@ -1,6 +1,7 @@
 //! The enrichment worker: claims due jobs (with a lease, so another instance does not take
 //! the same one), asks the platform, stores what it learnt — or that it could not — and
-//! reschedules failures with backoff and jitter, honouring the platform's `Retry-After`.
+//! reschedules failures with backoff and jitter, honouring the platform's `Retry-After`; while
+//! a rate limit holds an account back, its jobs wait for the hold's end without calling.
 //! Between jobs it checks that monitored accounts are not silent during school hours.
 
 use std::sync::Arc;
@@ -82,7 +83,7 @@ impl Enricher {
             return Ok(Step::Empty);
         };
         let fetched = match job.platform {
-            Platform::Zoom => self.zoom.fetch(&job).await,
+            Platform::Zoom => self.zoom.fetch(&job, now).await,
             Platform::GoogleMeet => Err(FetchError::NotConfigured),
         };
         let mut tx = self.db.pool.begin().await?;
@@ -126,7 +127,18 @@ impl Enricher {
                 Step::Failed
             }
             Err(FetchError::RateLimited { retry_after }) => {
-                self.failed_attempt(&mut tx, &job, "rate limited", retry_after, now)
+                let reason = match retry_after {
+                    Some(wait) => format!(
+                        "rate limited: the platform asked to wait {} s, for every call to the account",
+                        wait.as_secs()
+                    ),
+                    None => "rate limited".to_string(),
+                };
+                self.failed_attempt(&mut tx, &job, &reason, retry_after, now)
+                    .await?
+            }
+            Err(error @ FetchError::AccountHeld { until }) => {
+                self.wait_for_account(&mut tx, &job, &error.to_string(), until, now)
                     .await?
             }
             Err(FetchError::Failed(reason)) => {
@@ -220,6 +232,15 @@ impl Enricher {
                     Ok(credentials) => credentials,
                     Err(_) => continue,
                 };
+                // A rate-limited account is asked at the next check after its hold.
+                if self
+                    .zoom
+                    .api()
+                    .rate_limited_until(&account_id, now)
+                    .is_some()
+                {
+                    continue;
+                }
                 match self.zoom.api().live_meetings(&credentials).await {
                     Ok(count) if count > 0 => Some(count),
                     Ok(_) => None,
@@ -354,6 +375,30 @@ impl Enricher {
             .bind(job.id)
             .execute(&mut *tx)
             .await?;
+        Ok(Step::Retrying)
+    }
+
+    /// Puts a job back until the account's rate limit ends; the claim was no attempt.
+    async fn wait_for_account(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        job: &Job,
+        reason: &str,
+        until: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Step, sqlx::Error> {
+        if job.kind != JobKind::Attendance {
+            self.record_unknown(tx, job, reason, now).await?;
+        }
+        sqlx::query(
+            "UPDATE enrichment_jobs SET due_at = $1, last_error = $2, updated_at = $3, attempts = attempts - 1 WHERE id = $4",
+        )
+        .bind(to_millis(until))
+        .bind(reason)
+        .bind(to_millis(now))
+        .bind(job.id)
+        .execute(&mut *tx)
+        .await?;
         Ok(Step::Retrying)
     }
 

@@ -54,8 +54,12 @@ impl ZoomFetcher {
         }
     }
 
-    pub async fn fetch(&self, job: &Job) -> Result<Fetched, FetchError> {
+    /// Answers `job` from the API, unless a rate limit still holds the account back at `now`.
+    pub async fn fetch(&self, job: &Job, now: DateTime<Utc>) -> Result<Fetched, FetchError> {
         let credentials = self.credentials(&job.account_id).await?;
+        if let Some(until) = self.api.rate_limited_until(&job.account_id, now) {
+            return Err(FetchError::AccountHeld { until });
+        }
         match job.kind {
             JobKind::MeetingSettings => match self.api.meeting(&credentials, &job.key).await {
                 Ok(meeting) => Ok(Fetched::MeetingSettings(MeetingSettingsRecord {

@@ -1,6 +1,7 @@
 //! A local HTTP server speaking Zoom's API shapes (shared/platforms/zoom.md §3): the OAuth
 //! token endpoint, meetings, users, user settings, past participants and meeting registrants
-//! with pagination, live meeting metrics — with switches for expired tokens, 429s, refused credentials and outages.
+//! with pagination, live meeting metrics — with switches for expired tokens, 429s (with the
+//! headers Zoom's limits send), refused credentials and outages.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,11 @@ pub struct FakeState {
     /// Answer the next N API calls with 429 and this Retry-After.
     pub rate_limit_next: u32,
     pub retry_after_secs: u64,
+    /// When set, the 429s carry exactly these headers instead (Zoom's daily limit sends an
+    /// ISO 8601 `Retry-After`, its per-second limit `X-RateLimit-Reset` and no `Retry-After`).
+    pub rate_limit_headers: Option<Vec<(&'static str, String)>>,
+    /// When each API call (not the token endpoint) arrived, and whether it was answered 429.
+    pub api_calls: Vec<(std::time::Instant, bool)>,
     /// Answer every API call with 503.
     pub down: bool,
     pub meetings: HashMap<String, Value>,
@@ -171,17 +177,22 @@ fn gate(state: &mut FakeState, headers: &HeaderMap) -> Option<Response> {
             "Invalid access token.",
         ));
     }
-    if state.rate_limit_next > 0 {
+    let limited = state.rate_limit_next > 0;
+    state.api_calls.push((std::time::Instant::now(), limited));
+    if limited {
         state.rate_limit_next -= 1;
         let mut response = zoom_error(
             StatusCode::TOO_MANY_REQUESTS,
             429,
             "You have reached the maximum per-second rate limit for this API. Try again later.",
         );
-        response.headers_mut().insert(
-            "retry-after",
-            state.retry_after_secs.to_string().parse().unwrap(),
-        );
+        let headers = state
+            .rate_limit_headers
+            .clone()
+            .unwrap_or_else(|| vec![("retry-after", state.retry_after_secs.to_string())]);
+        for (name, value) in headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
         return Some(response);
     }
     None

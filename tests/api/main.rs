@@ -15,5 +15,6 @@ mod smtp_sink;
 mod upgrade;
 mod zoom_api;
 mod zoom_events;
+mod zoom_rate_limits;
 mod zoom_registrants;
 mod zoom_webhooks;

@@ -289,7 +289,7 @@ fn host_settings(chat: bool) -> Value {
 
 /// Zoom knows the meeting (no alternative host, no automatic recording) and its host's
 /// chat setting.
-fn zoom_knows_the_meeting(zoom: &FakeZoom, chat: bool) {
+pub(crate) fn zoom_knows_the_meeting(zoom: &FakeZoom, chat: bool) {
     zoom.with(|state| {
         state
             .meetings
@@ -301,7 +301,7 @@ fn zoom_knows_the_meeting(zoom: &FakeZoom, chat: bool) {
 }
 
 /// A scheduled meeting inviting the pupil's parent, in 2030.
-fn created_for_parent() -> String {
+pub(crate) fn created_for_parent() -> String {
     zoom_events::created("2030-03-12T14:30:00Z", "")
         .replace("dsl@greenfield.sch.example", "sam.smith@home.example")
 }

@@ -3,9 +3,11 @@
 //! report after a call.
 //! Server-to-Server OAuth per account, one cached token each, a per-account budget of
 //! concurrent requests and requests per second (Zoom's limits are shared with every other
-//! app on the account). See shared/platforms/zoom.md §3.
+//! app on the account), and a `429` holds the whole account back until Zoom's reset, not only
+//! the refused call. See shared/platforms/zoom.md §3.
 
 mod limit;
+mod rate_limit;
 mod token;
 pub mod types;
 
@@ -13,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -23,8 +25,11 @@ use self::types::{
     LiveMeetings, MeetingDetails, MeetingRegistrant, PastParticipant, PastParticipantsPage,
     RegistrantsPage, UserDetails, UserSettings,
 };
-use crate::alerts::channels::parse_retry_after;
 use crate::config::Secret;
+
+/// How long a `429` without a readable wait holds the account back: Zoom's most common
+/// limit is per second.
+const UNSAID_RATE_LIMIT_HOLD: Duration = Duration::from_secs(1);
 
 /// What chaperone needs to call the API for one account.
 #[derive(Debug, Clone)]
@@ -41,6 +46,7 @@ pub enum ZoomApiError {
     Credentials(String),
     #[error("Zoom says it does not exist")]
     NotFound,
+    /// Zoom answered 429; `retry_after` is the wait it asked for, when it said.
     #[error("Zoom's rate limit was reached")]
     RateLimited { retry_after: Option<Duration> },
     #[error("Zoom's API is unavailable: {0}")]
@@ -184,6 +190,17 @@ impl ZoomApi {
         Ok(live.total_records)
     }
 
+    /// When the account's calls may go out again, if a `429` still holds it back at `now`
+    /// (the caller's clock). Work that finds the account held should be rescheduled for then
+    /// rather than call: calls during a hold only lengthen it.
+    pub fn rate_limited_until(
+        &self,
+        account_id: &str,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        self.limiter(account_id).held_until(now)
+    }
+
     /// Checks the credentials by fetching a token.
     pub async fn check_credentials(
         &self,
@@ -211,11 +228,7 @@ impl ZoomApi {
                 .await
                 .map_err(|error| ZoomApiError::Unavailable(error.without_url().to_string()))?;
             let status = response.status();
-            let retry_after = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|value| value.to_str().ok())
-                .and_then(|value| parse_retry_after(value, Utc::now()));
+            let retry_after = rate_limit::wait_from(response.headers(), Utc::now());
             let body = response
                 .bytes()
                 .await
@@ -236,7 +249,15 @@ impl ZoomApi {
                     ZoomApiError::Unexpected(format!("cannot read the answer: {error}"))
                 }),
                 StatusCode::NOT_FOUND => Err(ZoomApiError::NotFound),
-                StatusCode::TOO_MANY_REQUESTS => Err(ZoomApiError::RateLimited { retry_after }),
+                StatusCode::TOO_MANY_REQUESTS => {
+                    // The limit is the account's: every job waits, not only this one.
+                    limiter.hold_for(retry_after.unwrap_or(UNSAID_RATE_LIMIT_HOLD));
+                    tracing::warn!(
+                        wait_ms = retry_after.map(|wait| wait.as_millis() as u64),
+                        "Zoom's rate limit reached; the account's calls are held back"
+                    );
+                    Err(ZoomApiError::RateLimited { retry_after })
+                }
                 StatusCode::UNAUTHORIZED => Err(ZoomApiError::Credentials(format!(
                     "HTTP 401, code {}",
                     code.unwrap_or(0)
