@@ -81,6 +81,7 @@ pub struct Settings {
     pub evaluation: EvaluationSettings,
     pub enrichment: EnrichmentSettings,
     pub alerts: AlertSettings,
+    pub supervision: SupervisionSettings,
     pub smtp: SmtpSettings,
     pub zoom: ZoomSettings,
     pub api: ApiSettings,
@@ -167,6 +168,25 @@ pub struct EnrichmentSettings {
     pub silence_after: Duration,
     #[serde(rename = "silence_check_interval_secs", deserialize_with = "secs")]
     pub silence_check_interval: Duration,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupervisionSettings {
+    /// Pause before restarting a role after its first panic within the window; it doubles
+    /// with each further panic.
+    #[serde(rename = "restart_backoff_first_ms", deserialize_with = "millis")]
+    pub restart_backoff_first: Duration,
+    /// The longest pause before a restart.
+    #[serde(rename = "restart_backoff_max_ms", deserialize_with = "millis")]
+    pub restart_backoff_max: Duration,
+    /// Restarts allowed within the window; the next panic stops the process.
+    pub max_restarts: u32,
+    #[serde(rename = "restart_window_secs", deserialize_with = "secs")]
+    pub restart_window: Duration,
+    /// A running role whose loop has not come round for this long makes `/readyz` 503.
+    #[serde(rename = "heartbeat_stale_after_secs", deserialize_with = "secs")]
+    pub heartbeat_stale_after: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -335,6 +355,44 @@ impl Settings {
             return Err(ConfigError::Rule {
                 setting: "CHAPERONE__DATABASE__MAX_CONNECTIONS",
                 problem: "must be at least 2 (the inbox writer holds one)".into(),
+            });
+        }
+        self.validate_supervision()
+    }
+
+    fn validate_supervision(&self) -> Result<(), ConfigError> {
+        let supervision = &self.supervision;
+        if supervision.restart_backoff_first.is_zero() {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SUPERVISION__RESTART_BACKOFF_FIRST_MS",
+                problem: "must be at least 1 ms, so that a role that panics at once cannot spin"
+                    .into(),
+            });
+        }
+        if supervision.restart_backoff_max < supervision.restart_backoff_first {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SUPERVISION__RESTART_BACKOFF_MAX_MS",
+                problem: "must be at least CHAPERONE__SUPERVISION__RESTART_BACKOFF_FIRST_MS".into(),
+            });
+        }
+        // An idle role comes round once per poll interval (the inbox writer once a second).
+        let longest_idle_wait = [
+            self.processor.poll_interval,
+            self.evaluation.poll_interval,
+            self.enrichment.poll_interval,
+            self.alerts.poll_interval,
+            crate::inbox::writer::IDLE_BEAT_INTERVAL,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or_default();
+        if supervision.heartbeat_stale_after < longest_idle_wait * 2 {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SUPERVISION__HEARTBEAT_STALE_AFTER_SECS",
+                problem: format!(
+                    "must be at least twice the longest poll interval ({} ms), or idle workers would look stuck",
+                    longest_idle_wait.as_millis()
+                ),
             });
         }
         Ok(())
@@ -519,5 +577,40 @@ mod tests {
         )
         .unwrap();
         assert!(!format!("{settings:?}").contains("do-not-print"));
+    }
+
+    #[test]
+    fn a_heartbeat_shorter_than_twice_a_poll_interval_is_refused_by_name() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CHAPERONE__ALERTS__POLL_INTERVAL_MS", "5000"),
+                ("CHAPERONE__SUPERVISION__HEARTBEAT_STALE_AFTER_SECS", "9"),
+            ]),
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("CHAPERONE__SUPERVISION__HEARTBEAT_STALE_AFTER_SECS"),
+            "{error}"
+        );
+        assert!(error.contains("5000 ms"), "{error}");
+    }
+
+    #[test]
+    fn a_restart_backoff_that_cannot_double_up_to_its_maximum_is_refused() {
+        let settings = Settings::load_from(
+            None,
+            env(&[
+                ("CHAPERONE__SUPERVISION__RESTART_BACKOFF_FIRST_MS", "2000"),
+                ("CHAPERONE__SUPERVISION__RESTART_BACKOFF_MAX_MS", "1000"),
+            ]),
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("CHAPERONE__SUPERVISION__RESTART_BACKOFF_MAX_MS"),
+            "{error}"
+        );
     }
 }

@@ -47,6 +47,8 @@ pub mod room_stays;
 pub mod startup;
 /// Shared handles for handlers and workers.
 pub mod state;
+/// Restarts of roles that panic, and their heartbeats.
+pub mod supervision;
 /// Logs and metrics.
 pub mod telemetry;
 /// Planned sessions, parental consent and outcomes.

@@ -1,11 +1,13 @@
-//! Operations endpoints: liveness, readiness (the database answers) and Prometheus metrics.
+//! Operations endpoints: liveness, readiness (every supervised role running with a fresh
+//! heartbeat, and the database answering) and Prometheus metrics.
 
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use axum::Router;
+use axum::{Json, Router};
+use serde_json::json;
 
 use crate::inbox;
 use crate::state::AppState;
@@ -17,11 +19,27 @@ pub fn router() -> Router<AppState> {
         .route("/metrics", get(render_metrics))
 }
 
-async fn readiness(State(AppState { db, .. }): State<AppState>) -> impl IntoResponse {
+/// 200 `{"status":"ready"}`, or 503 naming what is wrong, for example
+/// `{"status":"unavailable","roles":[{"role":"evaluator","problem":"restarting"}]}`.
+async fn readiness(State(AppState { db, roles, .. }): State<AppState>) -> impl IntoResponse {
+    let not_ready = roles.not_ready();
+    if !not_ready.is_empty() {
+        let roles: Vec<_> = not_ready
+            .iter()
+            .map(|role| json!({ "role": role.role.as_str(), "problem": role.problem.as_str() }))
+            .collect();
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "roles": roles })),
+        );
+    }
     if db.is_reachable().await {
-        (StatusCode::OK, "ready")
+        (StatusCode::OK, Json(json!({ "status": "ready" })))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "problem": "database_unreachable" })),
+        )
     }
 }
 

@@ -1,5 +1,6 @@
 //! Start-up: connect and migrate, bind the listener (so tests can use port 0), then run the
-//! HTTP server and the processor side by side until a shutdown signal.
+//! HTTP server and the supervised roles (inbox writer, workers) side by side until a shutdown
+//! signal, or until a role has panicked too often.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,8 +9,7 @@ use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::{watch, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, watch, Notify};
 
 use crate::alerts::channels::{Channels, SmtpSecurity, SmtpSettings};
 use crate::alerts::dispatcher::Dispatcher;
@@ -20,11 +20,12 @@ use crate::directory::accounts::MonitoredAccounts;
 use crate::enrichment::worker::{Enricher, SilenceCheck};
 use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
-use crate::inbox::writer::InboxWriter;
+use crate::inbox::writer::{InboxWriter, WriterLoop};
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
 use crate::state::AppState;
+use crate::supervision::{RestartPolicy, Role, Roles, Supervisor};
 use crate::telemetry::metrics::Metrics;
 use crate::zoom::api::{ZoomApi, ZoomApiSettings};
 use crate::zoom::enrich::ZoomFetcher;
@@ -45,7 +46,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: Option<TcpListener>,
     state: AppState,
-    writer_task: JoinHandle<()>,
+    writer: WriterLoop,
     wake_processor: Arc<Notify>,
     wake_evaluator: Arc<Notify>,
     wake_dispatcher: Arc<Notify>,
@@ -100,8 +101,9 @@ impl Application {
         );
         let zoom = Arc::new(ZoomFetcher::new(zoom_api, db.clone()));
         let wake_processor = Arc::new(Notify::new());
-        let (inbox, writer_task) =
-            InboxWriter::spawn(db.clone(), settings.inbox.max_batch, wake_processor.clone());
+        let (inbox, writer) =
+            InboxWriter::new(db.clone(), settings.inbox.max_batch, wake_processor.clone());
+        let roles = Roles::new(settings.supervision.heartbeat_stale_after);
         let state = AppState {
             accounts: MonitoredAccounts::new(db.clone()),
             links: LinkSigner::new(&settings.api.admin_token),
@@ -109,11 +111,12 @@ impl Application {
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),
             inbox,
+            roles,
         };
         Ok(Application {
             listener,
             state,
-            writer_task,
+            writer,
             wake_processor,
             wake_evaluator: Arc::new(Notify::new()),
             wake_dispatcher: Arc::new(Notify::new()),
@@ -205,67 +208,65 @@ impl Application {
     }
 
     /// Serves and processes until `shutdown` completes, then finishes in-flight requests and
-    /// the current event within the configured grace period.
+    /// the current event within the configured grace period. Ends with an error naming the
+    /// role if one panicked more often than `supervision` allows (after the same graceful
+    /// stop of everything else).
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let settings = self.state.settings.clone();
-        let processor = self.processor();
-        let evaluator = self.evaluator();
-        let dispatcher = self.dispatcher();
-        let enricher = self.enricher();
         let (stop_sender, stop) = watch::channel(false);
+        let stop_sender = Arc::new(stop_sender);
+        let (failure_sender, mut failures) = mpsc::unbounded_channel();
+        let supervisor = Supervisor {
+            roles: self.state.roles.clone(),
+            metrics: self.state.metrics.clone(),
+            policy: RestartPolicy::from_settings(&settings.supervision),
+            shutdown: stop.clone(),
+            failures: failure_sender,
+        };
+        let roles = self.start_roles(&supervisor, &stop);
+        // Dropped so that `failures` closes once every role has ended.
+        drop(supervisor);
 
-        let mut workers = Vec::new();
-        if settings.server.worker_enabled {
-            let retention =
-                std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
-            workers.push(tokio::spawn(processor.run(
-                self.wake_processor.clone(),
-                settings.processor.poll_interval,
-                retention,
-                stop.clone(),
-            )));
-            workers.push(tokio::spawn(evaluator.run(
-                self.wake_evaluator.clone(),
-                settings.evaluation.poll_interval,
-                stop.clone(),
-            )));
-            workers.push(tokio::spawn(dispatcher.run(
-                self.wake_dispatcher.clone(),
-                settings.alerts.poll_interval,
-                stop.clone(),
-            )));
-            workers.push(tokio::spawn(enricher.run(
-                self.wake_enricher.clone(),
-                settings.enrichment.poll_interval,
-                stop.clone(),
-            )));
-        }
-
-        match self.listener {
+        // Stops everything on the signal, or when a role has to be given up on.
+        let stopping = tokio::spawn({
+            let stop_sender = stop_sender.clone();
+            async move {
+                let failure = tokio::select! {
+                    _ = shutdown => None,
+                    Some(failure) = failures.recv() => Some(failure),
+                };
+                let _ = stop_sender.send(true);
+                failure
+            }
+        });
+        let served = match self.listener {
             Some(listener) => {
                 if let Ok(address) = listener.local_addr() {
                     tracing::info!(%address, "listening");
                 }
                 axum::serve(listener, router(self.state))
-                    .with_graceful_shutdown(shutdown)
+                    .with_graceful_shutdown(stopped(stop.clone()))
                     .await
-                    .context("the HTTP server failed")?;
+                    .context("the HTTP server failed")
             }
             None => {
                 drop(self.state);
-                shutdown.await;
+                stopped(stop.clone()).await;
+                Ok(())
             }
-        }
+        };
         tracing::info!("shutting down");
         let _ = stop_sender.send(true);
+        // Already finished unless the server failed first.
+        stopping.abort();
+        let failure = stopping.await.ok().flatten();
         let finish = async {
-            for worker in workers {
-                let _ = worker.await;
+            for role in roles {
+                let _ = role.await;
             }
-            let _ = self.writer_task.await;
         };
         if tokio::time::timeout(settings.server.shutdown_grace, finish)
             .await
@@ -273,8 +274,79 @@ impl Application {
         {
             tracing::warn!("shutdown grace period ended with work still running");
         }
-        Ok(())
+        match failure {
+            Some(failure) => Err(failure.into()),
+            None => served,
+        }
     }
+
+    /// Starts the inbox writer (with the API) and the workers (if enabled) under supervision.
+    fn start_roles(
+        &self,
+        supervisor: &Supervisor,
+        stop: &watch::Receiver<bool>,
+    ) -> Vec<tokio::task::JoinHandle<()>> {
+        let settings = &self.state.settings;
+        let mut roles = Vec::new();
+        if self.listener.is_some() {
+            let writer = self.writer.clone();
+            roles.push(supervisor.start(Role::InboxWriter, move |heartbeat| writer.run(heartbeat)));
+        }
+        if !settings.server.worker_enabled {
+            return roles;
+        }
+        roles.push({
+            let (processor, wake, stop) =
+                (self.processor(), self.wake_processor.clone(), stop.clone());
+            let poll = settings.processor.poll_interval;
+            let retention =
+                std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
+            supervisor.start(Role::Processor, move |heartbeat| {
+                processor
+                    .clone()
+                    .run(heartbeat, wake.clone(), poll, retention, stop.clone())
+            })
+        });
+        roles.push({
+            let (evaluator, wake, stop) =
+                (self.evaluator(), self.wake_evaluator.clone(), stop.clone());
+            let poll = settings.evaluation.poll_interval;
+            supervisor.start(Role::Evaluator, move |heartbeat| {
+                evaluator
+                    .clone()
+                    .run(heartbeat, wake.clone(), poll, stop.clone())
+            })
+        });
+        roles.push({
+            let (dispatcher, wake, stop) = (
+                self.dispatcher(),
+                self.wake_dispatcher.clone(),
+                stop.clone(),
+            );
+            let poll = settings.alerts.poll_interval;
+            supervisor.start(Role::Dispatcher, move |heartbeat| {
+                dispatcher
+                    .clone()
+                    .run(heartbeat, wake.clone(), poll, stop.clone())
+            })
+        });
+        roles.push({
+            let (enricher, wake, stop) =
+                (self.enricher(), self.wake_enricher.clone(), stop.clone());
+            let poll = settings.enrichment.poll_interval;
+            supervisor.start(Role::Enricher, move |heartbeat| {
+                enricher
+                    .clone()
+                    .run(heartbeat, wake.clone(), poll, stop.clone())
+            })
+        });
+        roles
+    }
+}
+
+/// Completes once `stop` turns true (or its sender is gone).
+async fn stopped(mut stop: watch::Receiver<bool>) {
+    let _ = stop.wait_for(|stopping| *stopping).await;
 }
 
 fn load_bank_holidays(settings: &Settings) -> anyhow::Result<BankHolidays> {

@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
 use crate::inbox::writer::InboxWriter;
+use crate::supervision::Roles;
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Clone)]
@@ -18,4 +19,6 @@ pub struct AppState {
     pub accounts: MonitoredAccounts,
     /// Signs and checks the acknowledge links in alerts.
     pub links: LinkSigner,
+    /// The supervised roles' states and heartbeats, for readiness.
+    pub roles: Roles,
 }

@@ -28,6 +28,7 @@ use crate::db::{Backend, Db};
 use crate::findings::reason_closed;
 use crate::policy::Severity;
 use crate::retry::RetryPolicy;
+use crate::supervision::Heartbeat;
 use crate::telemetry::metrics::Metrics;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,12 +201,14 @@ impl Dispatcher {
 
     pub async fn run(
         self,
+        heartbeat: Heartbeat,
         wake: Arc<Notify>,
         poll_interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut digests_checked: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
+            heartbeat.beat();
             let now = Utc::now();
             if digests_checked.is_none_or(|at| at.elapsed() >= DIGEST_CHECK_INTERVAL) {
                 digests_checked = Some(std::time::Instant::now());

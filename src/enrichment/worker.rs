@@ -19,6 +19,7 @@ use crate::directory::settings as school_settings;
 use crate::meeting::Platform;
 use crate::policy::calendar::{BankHolidays, SchoolCalendar};
 use crate::retry::RetryPolicy;
+use crate::supervision::Heartbeat;
 use crate::telemetry::metrics::Metrics;
 use crate::zoom::enrich::ZoomFetcher;
 
@@ -169,12 +170,14 @@ impl Enricher {
 
     pub async fn run(
         self,
+        heartbeat: Heartbeat,
         wake: Arc<Notify>,
         poll_interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let mut silence_checked: Option<std::time::Instant> = None;
         while !*shutdown.borrow() {
+            heartbeat.beat();
             if silence_checked.is_none_or(|at| at.elapsed() >= self.silence.every) {
                 silence_checked = Some(std::time::Instant::now());
                 if let Err(error) = self.check_silence(Utc::now()).await {

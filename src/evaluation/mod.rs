@@ -21,6 +21,7 @@ use crate::directory::settings as school_settings;
 use crate::findings::{self, EvaluatedScope};
 use crate::policy::calendar::{BankHolidays, SchoolCalendar};
 use crate::policy::engine;
+use crate::supervision::Heartbeat;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -151,11 +152,13 @@ impl Evaluator {
     /// wake-up or the poll interval (timers, other instances).
     pub async fn run(
         self,
+        heartbeat: Heartbeat,
         wake: Arc<Notify>,
         poll_interval: Duration,
         mut shutdown: watch::Receiver<bool>,
     ) {
         while !*shutdown.borrow() {
+            heartbeat.beat();
             match self.evaluate_next(Utc::now()).await {
                 Ok(Step::Evaluated { .. } | Step::Deferred) => continue,
                 Ok(Step::Empty) => {}

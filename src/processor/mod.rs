@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::enrichment::{self, ReconciliationTiming};
 use crate::evaluation;
 use crate::inbox;
+use crate::supervision::Heartbeat;
 use crate::telemetry::metrics::Metrics;
 
 const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
@@ -158,6 +159,7 @@ impl Processor {
     /// inbox writer's wake-up or the poll interval (events from other instances).
     pub async fn run(
         self,
+        heartbeat: Heartbeat,
         wake: Arc<Notify>,
         poll_interval: Duration,
         retention: Duration,
@@ -165,6 +167,7 @@ impl Processor {
     ) {
         let mut last_purge: Option<Instant> = None;
         while !*shutdown.borrow() {
+            heartbeat.beat();
             let idle = match self.process_next().await {
                 Ok(Step::Processed) => false,
                 Ok(Step::Failed) => true,

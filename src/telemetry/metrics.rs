@@ -7,6 +7,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::inbox::InboxCounts;
+use crate::supervision::Role;
 
 /// Upper bounds of the latency histograms, in seconds.
 const LATENCY_BUCKETS_SECS: [f64; 14] = [
@@ -39,6 +40,7 @@ pub struct Metrics {
     processing_latency: Histogram,
     alerts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     enrichment: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    role_restarts: [AtomicU64; Role::ALL.len()],
 }
 
 impl Metrics {
@@ -87,6 +89,11 @@ impl Metrics {
             .expect("metrics lock")
             .entry((kind, outcome))
             .or_default() += 1;
+    }
+
+    /// Counts one restart of `role` after it panicked.
+    pub fn record_role_restart(&self, role: Role) {
+        self.role_restarts[role.index()].fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many webhook requests ended with `outcome` (for tests and the benchmark).
@@ -201,6 +208,18 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "chaperone_platform_api_jobs_total{{kind=\"{kind}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP chaperone_role_restarts_total Restarts of a role after it panicked, by role."
+        );
+        let _ = writeln!(out, "# TYPE chaperone_role_restarts_total counter");
+        for role in Role::ALL {
+            let _ = writeln!(
+                out,
+                "chaperone_role_restarts_total{{role=\"{role}\"}} {}",
+                self.role_restarts[role.index()].load(Ordering::Relaxed)
             );
         }
         out

@@ -39,6 +39,7 @@ pub struct TestApp {
     pub state: chaperone::state::AppState,
     pub folder: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
+    run: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -139,7 +140,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         .await
         .expect("example school imports");
     let (shutdown, stop) = oneshot::channel();
-    tokio::spawn(application.run_until(async move {
+    let run = tokio::spawn(application.run_until(async move {
         let _ = stop.await;
     }));
     TestApp {
@@ -153,6 +154,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
         state,
         folder,
         shutdown: Some(shutdown),
+        run: Some(run),
     }
 }
 
@@ -192,6 +194,25 @@ pub fn now_secs() -> i64 {
 }
 
 impl TestApp {
+    /// How `run_until` ended, if it ends by itself within `within`.
+    pub async fn ended_within(&mut self, within: Duration) -> Option<anyhow::Result<()>> {
+        let run = self.run.take()?;
+        let ended = tokio::time::timeout(within, run).await.ok()?;
+        Some(ended.expect("run_until does not panic"))
+    }
+
+    /// The status and JSON body of `GET /readyz`.
+    pub async fn readiness(&self) -> (u16, serde_json::Value) {
+        let response = self
+            .client
+            .get(format!("{}/readyz", self.address))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
     /// Posts `body` to the Zoom endpoint, signed for real with the test secret at `now`.
     pub async fn post_zoom(&self, body: &str) -> reqwest::Response {
         self.post_zoom_signed_at(body, now_secs()).await

@@ -12,6 +12,7 @@ mod ops;
 mod processing;
 mod register;
 mod smtp_sink;
+mod supervision;
 mod upgrade;
 mod zoom_api;
 mod zoom_events;
