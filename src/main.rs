@@ -58,6 +58,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(&settings.log);
+    telemetry::log_panics_without_data();
     match cli.command {
         Command::Serve => {
             settings.validate_for_serve()?;
