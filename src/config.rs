@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+use crate::inbox::writer::ACK_DEADLINE;
+
 /// The commented defaults, compiled in so the binary runs with no file beside it.
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 
@@ -104,6 +106,10 @@ pub struct ServerSettings {
     pub shutdown_grace: Duration,
     /// Where people reach chaperone, for links in alerts.
     pub public_url: String,
+    /// A request not answered within this is answered 503 (`timeout`). Longer than the
+    /// webhook's own acknowledgement deadline, so that the webhook answers first.
+    #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
+    pub request_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -351,6 +357,16 @@ impl Settings {
                 problem: "must be an http:// or https:// address people can open".into(),
             });
         }
+        if self.server.request_timeout <= ACK_DEADLINE {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SERVER__REQUEST_TIMEOUT_MS",
+                problem: format!(
+                    "must be more than the webhook acknowledgement deadline ({} ms), so that a \
+                     webhook answers with its own deadline first",
+                    ACK_DEADLINE.as_millis()
+                ),
+            });
+        }
         if self.database.max_connections < 2 {
             return Err(ConfigError::Rule {
                 setting: "CHAPERONE__DATABASE__MAX_CONNECTIONS",
@@ -490,6 +506,23 @@ mod tests {
         assert_eq!(settings.server.bind.to_string(), "127.0.0.1:8080");
         assert_eq!(settings.zoom.max_clock_skew, Duration::from_secs(300));
         assert!(settings.database.url.expose().starts_with("sqlite://"));
+    }
+
+    #[test]
+    fn a_request_timeout_not_longer_than_the_webhook_deadline_is_refused() {
+        let settings = Settings::load_from(
+            None,
+            env(&[("CHAPERONE__SERVER__REQUEST_TIMEOUT_MS", "2500")]),
+        )
+        .unwrap();
+        let error = settings.validate().unwrap_err().to_string();
+        assert!(
+            error.contains("CHAPERONE__SERVER__REQUEST_TIMEOUT_MS"),
+            "{error}"
+        );
+        let default = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(default.server.request_timeout, Duration::from_secs(10));
+        assert!(default.validate().is_ok());
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub mod import;
 pub mod inbox;
 /// The platform-neutral meeting model.
 pub mod meeting;
+/// Request id, request span and log, and deadline for every HTTP request.
+pub mod middleware;
 /// Health, readiness and metrics endpoints.
 pub mod ops;
 /// The school's policy, calendar and the pure policy engine.

@@ -21,6 +21,7 @@ use crate::enrichment::worker::{Enricher, SilenceCheck};
 use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
 use crate::inbox::writer::{InboxWriter, WriterLoop};
+use crate::middleware::add_request_layers;
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
@@ -31,16 +32,17 @@ use crate::zoom::api::{ZoomApi, ZoomApiSettings};
 use crate::zoom::enrich::ZoomFetcher;
 use crate::{acknowledge, api, ops, webhooks};
 
-/// The whole HTTP surface: webhooks, the admin API and the operations endpoints.
+/// The whole HTTP surface: webhooks, the admin API and the operations endpoints, each
+/// request with an id, a span, a completion event and a deadline.
 pub fn router(state: AppState) -> Router {
-    let max_body_bytes = state.settings.server.max_body_bytes;
-    Router::new()
+    let server = &state.settings.server;
+    let routes = Router::new()
         .merge(webhooks::router())
         .merge(api::router(state.clone()))
         .merge(ops::router())
         .merge(acknowledge::router())
-        .layer(DefaultBodyLimit::max(max_body_bytes))
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(server.max_body_bytes));
+    add_request_layers(routes, server.request_timeout).with_state(state)
 }
 
 pub struct Application {

@@ -11,6 +11,7 @@ mod import;
 mod ops;
 mod processing;
 mod register;
+mod request_tracing;
 mod smtp_sink;
 mod supervision;
 mod upgrade;
