@@ -1,6 +1,7 @@
 //! A local HTTP server speaking Zoom's API shapes (shared/platforms/zoom.md §3): the OAuth
-//! token endpoint, meetings, users, user settings, past participants and meeting registrants
-//! with pagination, live meeting metrics — with switches for expired tokens, 429s (with the
+//! token endpoint (with its refusals, 429s and other failures), meetings, users, user
+//! settings, past participants and meeting registrants with pagination, live meeting metrics
+//! (refused without `from` and `to`) — with switches for expired tokens, 429s (with the
 //! headers Zoom's limits send), refused credentials and outages.
 
 use std::collections::HashMap;
@@ -348,10 +349,32 @@ async fn meeting_registrants(
     .into_response()
 }
 
-async fn live_meetings(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
+/// Refuses a request without `from` and `to` as `yyyy-mm-dd` dates, as Zoom's SDKs say it
+/// may (400 with Zoom's validation error shape).
+async fn live_meetings(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let mut state = state.lock().unwrap();
     if let Some(early) = gate(&mut state, &headers) {
         return early;
+    }
+    let invalid: Vec<Value> = ["from", "to"]
+        .into_iter()
+        .filter(|field| {
+            query
+                .get(*field)
+                .is_none_or(|date| chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err())
+        })
+        .map(|field| json!({"field": field, "message": "Invalid field."}))
+        .collect();
+    if !invalid.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 300, "message": "Validation Failed.", "errors": invalid})),
+        )
+            .into_response();
     }
     Json(json!({"total_records": state.live_meetings, "meetings": []})).into_response()
 }
