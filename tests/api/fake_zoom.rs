@@ -23,6 +23,8 @@ pub struct FakeState {
     pub tokens_issued: u32,
     pub valid_tokens: Vec<String>,
     pub refuse_credentials: bool,
+    /// Answer the next token requests, in order, with these instead of a token.
+    pub token_answers_next: Vec<TokenAnswer>,
     /// Lifetime of issued tokens (default an hour, as Zoom's).
     pub token_ttl_secs: Option<i64>,
     /// Answer the next N API calls made with a valid token with 401 / code 124.
@@ -48,6 +50,14 @@ pub struct FakeState {
     pub live_meetings: u64,
     /// Raw request paths and queries, as received.
     pub requests: Vec<String>,
+}
+
+/// An answer from the token endpoint other than a token: a refusal, a 429, a failure.
+#[derive(Clone)]
+pub struct TokenAnswer {
+    pub status: StatusCode,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Value,
 }
 
 #[derive(Clone)]
@@ -138,6 +148,14 @@ async fn issue_token(
             ),
         )
             .into_response();
+    }
+    if !state.token_answers_next.is_empty() {
+        let answer = state.token_answers_next.remove(0);
+        let mut response = (answer.status, Json(answer.body)).into_response();
+        for (name, value) in answer.headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
+        return response;
     }
     state.tokens_issued += 1;
     let token = format!("token-{}", state.tokens_issued);
