@@ -42,7 +42,9 @@ pub struct FakeState {
     pub meetings: HashMap<String, Value>,
     pub user_settings: HashMap<String, Value>,
     pub users: HashMap<String, Value>,
-    /// Participant report rows by (decoded) meeting uuid.
+    /// Participant report rows by (decoded) meeting uuid; a uuid not here is a report not
+    /// ready yet (404 / code 3001), an empty list the report of a call with one participant
+    /// (Zoom lists no rows then).
     pub past_participants: HashMap<String, Vec<Value>>,
     /// Registrants by meeting number, in Zoom's shape (`id`, `email`, `status`, ...); the
     /// endpoint lists those with the status asked for (Zoom's default: `approved`).

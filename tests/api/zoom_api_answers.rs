@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::fake_zoom::{FakeZoom, TokenAnswer};
 use crate::helpers::TestApp;
 use crate::zoom_api::{connected, created_for_parent, findings, zoom_knows_the_meeting};
+use crate::zoom_events::{ended, joined, started, HOST, MEETING_UUID};
 
 /// Enough answers for every job the first settle works.
 const EVERY_FIRST_TOKEN_REQUEST: usize = 10;
@@ -175,3 +176,34 @@ async fn the_live_meetings_request_carries_the_schools_dates_and_silent_webhooks
     );
 }
 
+#[tokio::test]
+async fn a_one_participant_call_reconciles_as_complete_on_the_first_read() {
+    let zoom = FakeZoom::start().await;
+    // Zoom's report of a call with one participant lists nobody.
+    zoom.with(|state| {
+        state
+            .past_participants
+            .insert(MEETING_UUID.to_string(), Vec::new())
+    });
+    let app = connected(&zoom, &[]).await;
+    app.deliver(&[
+        started(),
+        joined(&HOST, "2025-03-11T14:31:07Z"),
+        ended("2025-03-11T15:02:44Z"),
+    ])
+    .await;
+    app.settle_at(Utc::now()).await;
+    app.settle_at(Utc::now() + Duration::minutes(3)).await;
+
+    let meeting = app.only_meeting().await;
+    assert_eq!(meeting["reconciliation"], "complete", "{meeting}");
+    assert_eq!(meeting["participant_count"], 1, "{meeting}");
+    let report_reads = zoom.with(|state| {
+        state
+            .requests
+            .iter()
+            .filter(|r| r.starts_with("/v2/past_meetings/"))
+            .count()
+    });
+    assert_eq!(report_reads, 1);
+}
