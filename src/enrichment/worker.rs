@@ -244,7 +244,9 @@ impl Enricher {
                 {
                     continue;
                 }
-                match self.zoom.api().live_meetings(&credentials).await {
+                // The account's today is its school's: the check runs in the school's hours.
+                let today = now.with_timezone(&timezone).date_naive();
+                match self.zoom.api().live_meetings(&credentials, today).await {
                     Ok(count) if count > 0 => Some(count),
                     Ok(_) => None,
                     Err(error) => {

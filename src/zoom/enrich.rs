@@ -109,13 +109,17 @@ impl ZoomFetcher {
                 Err(error) => Err(fetch_error(error)),
             },
             JobKind::Attendance => match self.api.past_participants(&credentials, &job.key).await {
-                Ok(rows) if rows.is_empty() || rows.iter().all(|row| row.duration == Some(0)) => {
-                    // Zoom's report lags the call (up to ~30 minutes): not there yet.
+                // Rows that all still say 0 seconds are a report Zoom is still filling in
+                // (large meetings lag): not there yet.
+                Ok(rows) if !rows.is_empty() && rows.iter().all(|row| row.duration == Some(0)) => {
                     Ok(Fetched::Attendance(None))
                 }
+                // A 200 is the report. An empty one is complete too: Zoom leaves out the rows
+                // of a call that had only one participant (zoom.md §3.5).
                 Ok(rows) => Ok(Fetched::Attendance(Some(
                     rows.into_iter().filter_map(reported_session).collect(),
                 ))),
+                // Zoom answers 404 / code 3001 until the report of an ended call exists.
                 Err(ZoomApiError::NotFound) => Ok(Fetched::Attendance(None)),
                 Err(error) => Err(fetch_error(error)),
             },

@@ -1,6 +1,7 @@
 //! A local HTTP server speaking Zoom's API shapes (shared/platforms/zoom.md §3): the OAuth
-//! token endpoint, meetings, users, user settings, past participants and meeting registrants
-//! with pagination, live meeting metrics — with switches for expired tokens, 429s (with the
+//! token endpoint (with its refusals, 429s and other failures), meetings, users, user
+//! settings, past participants and meeting registrants with pagination, live meeting metrics
+//! (refused without `from` and `to`) — with switches for expired tokens, 429s (with the
 //! headers Zoom's limits send), refused credentials and outages.
 
 use std::collections::HashMap;
@@ -22,6 +23,8 @@ pub struct FakeState {
     pub tokens_issued: u32,
     pub valid_tokens: Vec<String>,
     pub refuse_credentials: bool,
+    /// Answer the next token requests, in order, with these instead of a token.
+    pub token_answers_next: Vec<TokenAnswer>,
     /// Lifetime of issued tokens (default an hour, as Zoom's).
     pub token_ttl_secs: Option<i64>,
     /// Answer the next N API calls made with a valid token with 401 / code 124.
@@ -39,7 +42,9 @@ pub struct FakeState {
     pub meetings: HashMap<String, Value>,
     pub user_settings: HashMap<String, Value>,
     pub users: HashMap<String, Value>,
-    /// Participant report rows by (decoded) meeting uuid.
+    /// Participant report rows by (decoded) meeting uuid; a uuid not here is a report not
+    /// ready yet (404 / code 3001), an empty list the report of a call with one participant
+    /// (Zoom lists no rows then).
     pub past_participants: HashMap<String, Vec<Value>>,
     /// Registrants by meeting number, in Zoom's shape (`id`, `email`, `status`, ...); the
     /// endpoint lists those with the status asked for (Zoom's default: `approved`).
@@ -47,6 +52,14 @@ pub struct FakeState {
     pub live_meetings: u64,
     /// Raw request paths and queries, as received.
     pub requests: Vec<String>,
+}
+
+/// An answer from the token endpoint other than a token: a refusal, a 429, a failure.
+#[derive(Clone)]
+pub struct TokenAnswer {
+    pub status: StatusCode,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Value,
 }
 
 #[derive(Clone)]
@@ -137,6 +150,14 @@ async fn issue_token(
             ),
         )
             .into_response();
+    }
+    if !state.token_answers_next.is_empty() {
+        let answer = state.token_answers_next.remove(0);
+        let mut response = (answer.status, Json(answer.body)).into_response();
+        for (name, value) in answer.headers {
+            response.headers_mut().insert(name, value.parse().unwrap());
+        }
+        return response;
     }
     state.tokens_issued += 1;
     let token = format!("token-{}", state.tokens_issued);
@@ -348,10 +369,32 @@ async fn meeting_registrants(
     .into_response()
 }
 
-async fn live_meetings(State(state): State<Arc<Mutex<FakeState>>>, headers: HeaderMap) -> Response {
+/// Refuses a request without `from` and `to` as `yyyy-mm-dd` dates, as Zoom's SDKs say it
+/// may (400 with Zoom's validation error shape).
+async fn live_meetings(
+    State(state): State<Arc<Mutex<FakeState>>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
     let mut state = state.lock().unwrap();
     if let Some(early) = gate(&mut state, &headers) {
         return early;
+    }
+    let invalid: Vec<Value> = ["from", "to"]
+        .into_iter()
+        .filter(|field| {
+            query
+                .get(*field)
+                .is_none_or(|date| chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").is_err())
+        })
+        .map(|field| json!({"field": field, "message": "Invalid field."}))
+        .collect();
+    if !invalid.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"code": 300, "message": "Validation Failed.", "errors": invalid})),
+        )
+            .into_response();
     }
     Json(json!({"total_records": state.live_meetings, "meetings": []})).into_response()
 }

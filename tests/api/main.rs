@@ -16,6 +16,7 @@ mod smtp_sink;
 mod supervision;
 mod upgrade;
 mod zoom_api;
+mod zoom_api_answers;
 mod zoom_events;
 mod zoom_rate_limits;
 mod zoom_registrants;

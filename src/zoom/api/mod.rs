@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 
@@ -182,11 +182,14 @@ impl ZoomApi {
         ))
     }
 
-    /// `GET /metrics/meetings?type=live`: how many meetings are running on the account now.
-    pub async fn live_meetings(&self, credentials: &ZoomCredentials) -> Result<u64, ZoomApiError> {
-        let live: LiveMeetings = self
-            .get(credentials, "/metrics/meetings?type=live&page_size=1")
-            .await?;
+    /// `GET /metrics/meetings?type=live`: how many meetings are running on the account now,
+    /// `today` being the account's date (its school's).
+    pub async fn live_meetings(
+        &self,
+        credentials: &ZoomCredentials,
+        today: NaiveDate,
+    ) -> Result<u64, ZoomApiError> {
+        let live: LiveMeetings = self.get(credentials, &live_meetings_path(today)).await?;
         Ok(live.total_records)
     }
 
@@ -289,6 +292,18 @@ impl ZoomApi {
     }
 }
 
+/// Zoom's SDKs treat `from` and `to` as required even for live meetings (zoom.md §3.6).
+/// The range starts the day before `today` so that a call begun before midnight and still
+/// running is inside it.
+fn live_meetings_path(today: NaiveDate) -> String {
+    let from = today.pred_opt().unwrap_or(today);
+    format!(
+        "/metrics/meetings?type=live&from={}&to={}&page_size=1",
+        from.format("%Y-%m-%d"),
+        today.format("%Y-%m-%d")
+    )
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters.
 fn encode_path_segment(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
@@ -317,6 +332,15 @@ pub fn encode_meeting_uuid(uuid: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_live_meetings_request_covers_yesterday_and_today_as_zoom_dates() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
+        assert_eq!(
+            live_meetings_path(today),
+            "/metrics/meetings?type=live&from=2026-02-28&to=2026-03-01&page_size=1"
+        );
+    }
 
     #[test]
     fn uuids_starting_with_a_slash_or_containing_two_are_encoded_twice() {
