@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::directory::{name_key, PersonKind};
 use crate::policy::engine::{involved, participant, Context};
 use crate::policy::finding::{RuleId, Scope};
-use crate::policy::identity::{describe, Identity};
+use crate::policy::identity::{describe, Identity, IdentityBasis};
 use crate::policy::rooms::{rooms, Room};
 use crate::policy::rules::schedule::capitalised;
 use crate::policy::view::{InstanceView, PersonView, SessionView};
@@ -88,8 +88,12 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, room: &Room, pupi
         (left > joined).then_some((joined, left))
     };
     // Only identified adults count: an unidentified guest is never assumed to be one. A parent
-    // counts (where the policy says) for the child the pupil is, or is thought to be.
-    let child_id = pupil.identity.probable().map(|person| person.id);
+    // counts (where the policy says) for their own child: one proven, or the planned session's
+    // pupil a guest is expected to be — a display name alone is too weak to lower the bar.
+    let child_id = match pupil.identity.basis {
+        IdentityBasis::DisplayName | IdentityBasis::None => None,
+        _ => pupil.identity.probable().map(|person| person.id),
+    };
     let counts_as_adult = |person: &PersonView| {
         person.is_staff()
             || (params.parent_counts

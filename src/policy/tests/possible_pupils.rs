@@ -237,17 +237,19 @@ fn an_unidentified_guest_never_counts_as_staff_and_a_signed_in_parent_is_no_poss
 }
 
 #[test]
-fn a_parent_counts_for_the_child_a_guest_is_thought_to_be_where_the_policy_says() {
+fn a_parent_counts_for_their_proven_or_expected_child_but_not_for_a_name_alone() {
     let policy = policy(
         "remote-send-pastoral",
         "[two_adults]\nenabled = true\nmin_staff = 2\nparent_counts = true\ngrace_secs = 60\n",
     );
-    for (thought_to_be, breach) in [(Some(pupil()), false), (None, true)] {
-        let basis = if thought_to_be.is_some() {
-            IdentityBasis::Expected
-        } else {
-            IdentityBasis::None
-        };
+    // (basis, who the guest is thought to be, whether the teacher and parent fall short)
+    let cases = [
+        (IdentityBasis::Expected, Some(pupil()), false),
+        (IdentityBasis::Verified, Some(pupil()), false),
+        (IdentityBasis::DisplayName, Some(pupil()), true),
+        (IdentityBasis::None, None, true),
+    ];
+    for (basis, thought_to_be, breach) in cases {
         let view = unplanned(
             vec![
                 session("1", Some(teacher()), "2025-03-11T10:00:00Z", None),
