@@ -384,9 +384,14 @@ impl Service {
             let application = Application::build(settings)
                 .await
                 .expect("the application builds");
-            chaperone::import::import_path(&application.state().db, &school_path, None)
-                .await
-                .expect("the benchmark school imports");
+            chaperone::import::import_path(
+                &application.state().db,
+                &application.state().secrets,
+                &school_path,
+                None,
+            )
+            .await
+            .expect("the benchmark school imports");
             application
         });
         let port = application.port().expect("the API is enabled");

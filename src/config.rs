@@ -86,6 +86,7 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     pub smtp: SmtpSettings,
     pub zoom: ZoomSettings,
+    pub secrets: SecretsSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
 }
@@ -110,6 +111,10 @@ pub struct ServerSettings {
     /// webhook's own acknowledgement deadline, so that the webhook answers first.
     #[serde(rename = "request_timeout_ms", deserialize_with = "millis")]
     pub request_timeout: Duration,
+    /// How long a connection's endpoint and secrets are remembered between deliveries: a
+    /// removed secret is refused at most this long after the change.
+    #[serde(rename = "connection_cache_ms", deserialize_with = "millis")]
+    pub connection_cache: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -235,8 +240,22 @@ pub struct SmtpSettings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct SecretsSettings {
+    /// The 256-bit key (base64) that seals platform secrets in the database.
+    pub key: Secret,
+    /// A file holding that key, when `key` is not set.
+    pub key_file: String,
+    /// Keys before a rotation, comma-separated: they still open, never seal.
+    pub previous_keys: Secret,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ZoomSettings {
-    /// The Zoom app's webhook Secret Token.
+    /// Serve `POST /webhooks/zoom`, verified with `webhook_secret_token`: the single
+    /// endpoint of installations made before connections had endpoints of their own.
+    pub shared_endpoint: bool,
+    /// The Zoom app's webhook Secret Token, for the shared endpoint.
     pub webhook_secret_token: Secret,
     /// The token before a rotation, still accepted while set.
     pub previous_webhook_secret_token: Secret,
@@ -417,10 +436,14 @@ impl Settings {
     /// Rules for `serve`: the secrets that let it verify and answer anyone.
     pub fn validate_for_serve(&self) -> Result<(), ConfigError> {
         self.validate()?;
-        if self.server.api_enabled && self.zoom.webhook_secret_token.is_empty() {
+        if self.server.api_enabled
+            && self.zoom.shared_endpoint
+            && self.zoom.webhook_secret_token.is_empty()
+        {
             return Err(ConfigError::Rule {
                 setting: "CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN",
-                problem: "is not set: copy the Secret Token from your Zoom app's Event Subscriptions page into this variable".into(),
+                problem: "is not set: copy the Secret Token from your Zoom app's Event Subscriptions page into this variable, \
+                          or set CHAPERONE__ZOOM__SHARED_ENDPOINT=false when every connection has a secret of its own".into(),
             });
         }
         if self.server.api_enabled

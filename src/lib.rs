@@ -13,6 +13,8 @@ pub mod alerts;
 pub mod api;
 /// Layered, typed settings.
 pub mod config;
+/// Platform accounts connected to schools, with endpoints and sealed secrets of their own.
+pub mod connections;
 /// The database pool, backends and migrations.
 pub mod db;
 /// Schools, monitored accounts and people.
@@ -45,6 +47,8 @@ pub mod register;
 pub mod retry;
 /// Participants' stays in breakout rooms, as stored.
 pub mod room_stays;
+/// Platform secrets sealed at rest, and the key that seals them.
+pub mod secrets;
 /// Start-up, the router and shutdown.
 pub mod startup;
 /// Shared handles for handlers and workers.

@@ -7,9 +7,8 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use chaperone::config::Settings;
-use chaperone::db::Db;
-use chaperone::startup::{shutdown_signal, Application};
-use chaperone::{directory, import, telemetry};
+use chaperone::startup::{open_database, shutdown_signal, Application};
+use chaperone::{import, telemetry};
 
 /// chaperone watches online one-to-one calls between school staff and pupils, keeps the
 /// attendance register, and checks every call against the school's safeguarding policy.
@@ -67,18 +66,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             settings.validate()?;
-            let db = Db::connect(&settings.database).await?;
-            db.migrate().await?;
-            directory::fill_missing_name_keys(&db).await?;
+            open_database(&settings).await?;
             eprintln!("chaperone: database is up to date");
             Ok(())
         }
         Command::Import { file, school } => {
             settings.validate()?;
-            let db = Db::connect(&settings.database).await?;
-            db.migrate().await?;
-            directory::fill_missing_name_keys(&db).await?;
-            let report = import::import_path(&db, &file, school.as_deref())
+            let (db, secrets) = open_database(&settings).await?;
+            let report = import::import_path(&db, &secrets, &file, school.as_deref())
                 .await
                 .with_context(|| {
                     format!("import of {} failed; nothing was changed", file.display())

@@ -14,6 +14,14 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The platform's name as people know it, for messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Zoom => "Zoom",
+            Platform::GoogleMeet => "Google Meet",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Zoom => "zoom",
@@ -236,9 +244,37 @@ pub fn scheduled_ref(meeting_id: &str) -> String {
 pub struct AcceptedEvent {
     pub platform: Platform,
     pub school_id: i64,
+    /// The connection (`platform_accounts` row) it came through.
+    pub connection_id: i64,
     /// The platform account the event came from (Zoom's `account_id`).
     pub account_id: String,
     /// Derived from the event's content: a redelivery has the same key.
     pub dedup_key: String,
-    pub event: MeetingEvent,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub meeting_ref: Option<String>,
+    /// The platform's event as verified, less what is never stored; translated by the
+    /// processor.
+    pub body: String,
+}
+
+impl AcceptedEvent {
+    pub fn new(
+        platform: Platform,
+        school_id: i64,
+        connection_id: i64,
+        arrival: crate::webhooks::source::Arrival,
+    ) -> Self {
+        AcceptedEvent {
+            platform,
+            school_id,
+            connection_id,
+            account_id: arrival.account_id,
+            dedup_key: arrival.dedup_key,
+            event_type: arrival.event_type,
+            occurred_at: arrival.occurred_at,
+            meeting_ref: arrival.meeting_ref,
+            body: arrival.stored_body,
+        }
+    }
 }

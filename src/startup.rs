@@ -15,6 +15,7 @@ use crate::alerts::channels::{Channels, SmtpSecurity, SmtpSettings};
 use crate::alerts::dispatcher::Dispatcher;
 use crate::alerts::links::LinkSigner;
 use crate::config::Settings;
+use crate::connections::{self, Connections};
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
 use crate::enrichment::worker::{Enricher, SilenceCheck};
@@ -25,6 +26,7 @@ use crate::middleware::add_request_layers;
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
+use crate::secrets::{load_keys, KeyOrigin, SecretKeys};
 use crate::state::AppState;
 use crate::supervision::{RestartPolicy, Role, Roles, Supervisor};
 use crate::telemetry::metrics::Metrics;
@@ -61,15 +63,7 @@ pub struct Application {
 impl Application {
     /// Connects to the database, applies pending migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let db = Db::connect(&settings.database)
-            .await
-            .context("failed to open the database")?;
-        db.migrate()
-            .await
-            .context("failed to migrate the database")?;
-        crate::directory::fill_missing_name_keys(&db)
-            .await
-            .context("failed to fold the directory's names")?;
+        let (db, secrets) = open_database(&settings).await?;
         let listener = if settings.server.api_enabled {
             Some(
                 TcpListener::bind(settings.server.bind)
@@ -101,13 +95,19 @@ impl Application {
                 concurrency: zoom_settings.api_concurrency,
             },
         );
-        let zoom = Arc::new(ZoomFetcher::new(zoom_api, db.clone()));
+        let zoom = Arc::new(ZoomFetcher::new(zoom_api, db.clone(), secrets.clone()));
         let wake_processor = Arc::new(Notify::new());
         let (inbox, writer) =
             InboxWriter::new(db.clone(), settings.inbox.max_batch, wake_processor.clone());
         let roles = Roles::new(settings.supervision.heartbeat_stale_after);
         let state = AppState {
             accounts: MonitoredAccounts::new(db.clone()),
+            connections: Connections::new(
+                db.clone(),
+                secrets.clone(),
+                settings.server.connection_cache,
+            ),
+            secrets,
             links: LinkSigner::new(&settings.api.admin_token),
             db,
             settings: Arc::new(settings),
@@ -344,6 +344,58 @@ impl Application {
         });
         roles
     }
+}
+
+/// Connects, migrates, and brings rows made by earlier releases up to date: folded names,
+/// an endpoint for every connection, plain-text secrets sealed. Refuses to go on when stored
+/// secrets were sealed with a key this instance does not hold.
+pub async fn open_database(settings: &Settings) -> anyhow::Result<(Db, Arc<SecretKeys>)> {
+    let (keys, origin) = load_keys(&settings.secrets, settings.database.url.expose())
+        .context("failed to load the secrets key")?;
+    match origin {
+        KeyOrigin::Generated(path) => tracing::warn!(
+            path = %path.display(),
+            key_id = keys.current_key_id(),
+            "made a new secrets key: back it up with the database (stored secrets cannot be read without it)"
+        ),
+        KeyOrigin::File(_) | KeyOrigin::Environment => {
+            tracing::debug!(key_id = keys.current_key_id(), "secrets key loaded")
+        }
+    }
+    let db = Db::connect(&settings.database)
+        .await
+        .context("failed to open the database")?;
+    db.migrate()
+        .await
+        .context("failed to migrate the database")?;
+    crate::directory::fill_missing_name_keys(&db)
+        .await
+        .context("failed to fold the directory's names")?;
+    connections::store::fill_missing_endpoint_ids(&db)
+        .await
+        .context("failed to give connections their endpoints")?;
+    let unknown = connections::store::unknown_key_ids(&db, &keys)
+        .await
+        .context("failed to read the stored secrets")?;
+    if !unknown.is_empty() {
+        anyhow::bail!(
+            "stored secrets were sealed with key {} but this instance holds key {}: set \
+             CHAPERONE__SECRETS__KEY to the key the database was sealed with (or list it in \
+             CHAPERONE__SECRETS__PREVIOUS_KEYS after a rotation)",
+            unknown.join(", "),
+            keys.current_key_id()
+        );
+    }
+    let sealed = connections::store::seal_plaintext_secrets(&db, &keys)
+        .await
+        .context("failed to seal stored secrets")?;
+    if sealed > 0 {
+        tracing::info!(
+            sealed,
+            "sealed client secrets stored in plain text by an earlier release"
+        );
+    }
+    Ok((db, Arc::new(keys)))
 }
 
 /// Completes once `stop` turns true (or its sender is gone).

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use crate::alerts::links::LinkSigner;
 use crate::config::Settings;
+use crate::connections::Connections;
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
 use crate::inbox::writer::InboxWriter;
+use crate::secrets::SecretKeys;
 use crate::supervision::Roles;
 use crate::telemetry::metrics::Metrics;
 
@@ -16,7 +18,12 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub metrics: Arc<Metrics>,
     pub inbox: InboxWriter,
+    /// Monitored accounts by platform account id, for the shared endpoint.
     pub accounts: MonitoredAccounts,
+    /// Connections by endpoint id, with their opened webhook secrets.
+    pub connections: Connections,
+    /// Seals and opens the platform secrets stored in the database.
+    pub secrets: Arc<SecretKeys>,
     /// Signs and checks the acknowledge links in alerts.
     pub links: LinkSigner,
     /// The supervised roles' states and heartbeats, for readiness.

@@ -1,6 +1,7 @@
 //! The JSON admin/DSL API under `/api/v1`, behind a bearer token. Every route is protected.
 
 mod auth;
+mod connections;
 mod findings;
 mod json;
 mod meetings;
@@ -17,6 +18,7 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/schools", get(schools::list_schools))
+        .route("/api/v1/connections", get(connections::list_connections))
         .route("/api/v1/meetings", get(meetings::list_meetings))
         .route("/api/v1/meetings/{id}", get(meetings::get_meeting))
         .route("/api/v1/register", get(register::export_register_json))

@@ -13,8 +13,15 @@ use crate::meeting::Platform;
 
 const POSITIVE_TTL: Duration = Duration::from_secs(30);
 
-/// (platform, account id) → (school id, when it was looked up).
-type AccountCache = HashMap<(Platform, String), (i64, Instant)>;
+/// (platform, account id) → (the account, when it was looked up).
+type AccountCache = HashMap<(Platform, String), (MonitoredAccount, Instant)>;
+
+/// A monitored account: its connection (the `platform_accounts` row) and its school.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitoredAccount {
+    pub connection_id: i64,
+    pub school_id: i64,
+}
 
 #[derive(Clone)]
 pub struct MonitoredAccounts {
@@ -30,37 +37,42 @@ impl MonitoredAccounts {
         }
     }
 
-    /// The school that monitors `account_id`, or `None` when no school does.
-    pub async fn school_for(
+    /// The connection and school that monitor `account_id`, or `None` when no school does.
+    pub async fn account_for(
         &self,
         platform: Platform,
         account_id: &str,
-    ) -> Result<Option<i64>, sqlx::Error> {
+    ) -> Result<Option<MonitoredAccount>, sqlx::Error> {
         let key = (platform, account_id.to_string());
-        if let Some((school_id, cached_at)) = self.cache.read().expect("cache lock").get(&key) {
+        if let Some((account, cached_at)) = self.cache.read().expect("cache lock").get(&key) {
             if cached_at.elapsed() < POSITIVE_TTL {
-                return Ok(Some(*school_id));
+                return Ok(Some(*account));
             }
         }
         let row = sqlx::query(
-            "SELECT school_id FROM platform_accounts WHERE platform = $1 AND account_id = $2",
+            "SELECT id, school_id FROM platform_accounts WHERE platform = $1 AND account_id = $2",
         )
         .bind(platform.as_str())
         .bind(account_id)
         .fetch_optional(&self.db.pool)
         .await?;
-        let school_id = row
-            .map(|row| row.try_get::<i64, _>("school_id"))
+        let account = row
+            .map(|row| -> Result<MonitoredAccount, sqlx::Error> {
+                Ok(MonitoredAccount {
+                    connection_id: row.try_get("id")?,
+                    school_id: row.try_get("school_id")?,
+                })
+            })
             .transpose()?;
         let mut cache = self.cache.write().expect("cache lock");
-        match school_id {
-            Some(id) => {
-                cache.insert(key, (id, Instant::now()));
+        match account {
+            Some(account) => {
+                cache.insert(key, (account, Instant::now()));
             }
             None => {
                 cache.remove(&key);
             }
         }
-        Ok(school_id)
+        Ok(account)
     }
 }

@@ -1,9 +1,10 @@
-//! `chaperone import`: loads schools, their monitored Zoom accounts and their people from a
+//! `chaperone import`: loads schools, their connected platform accounts and their people from a
 //! TOML file (which may point at a CSV of people) or a CSV on its own. Importing the same
 //! file twice changes nothing; people missing from a later file are kept, since the
 //! register still refers to them.
 
 mod alerts;
+mod connections;
 mod people_csv;
 mod spec;
 mod store;
@@ -14,6 +15,7 @@ pub use spec::{ImportFile, PersonSpec, SchoolSpec};
 pub use store::ImportReport;
 
 use crate::db::Db;
+use crate::secrets::SecretKeys;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {
@@ -33,6 +35,7 @@ pub enum ImportError {
 /// Imports a `.toml` school file, or a `.csv` of people into the school `school_slug`.
 pub async fn import_path(
     db: &Db,
+    keys: &SecretKeys,
     path: &Path,
     school_slug: Option<&str>,
 ) -> Result<ImportReport, ImportError> {
@@ -49,6 +52,6 @@ pub async fn import_path(
         store::import_people_only(db, slug, &people).await
     } else {
         let file = spec::read(path)?;
-        store::import(db, &file).await
+        store::import(db, keys, &file).await
     }
 }

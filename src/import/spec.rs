@@ -28,6 +28,11 @@ pub struct SchoolSpec {
     pub name: String,
     /// An IANA timezone such as `Europe/London`.
     pub timezone: String,
+    /// The platform accounts whose calls chaperone watches for this school.
+    #[serde(default)]
+    pub connections: Vec<ConnectionSpec>,
+    /// Deprecated: the name of `connections` before there were other platforms. Still read,
+    /// as Zoom connections without webhook secrets of their own.
     #[serde(default)]
     pub zoom_accounts: Vec<ZoomAccountSpec>,
     #[serde(default)]
@@ -92,6 +97,51 @@ pub struct WebhookSpec {
     pub secret_env: String,
     #[serde(default)]
     pub min_severity: Option<Severity>,
+}
+
+/// One platform account connected to the school. Secrets are named by environment
+/// variable, read at import time and stored sealed.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSpec {
+    /// `zoom` (Google Meet comes next).
+    pub platform: String,
+    /// The platform's account id (Zoom: on the app's page and in every event as
+    /// `payload.account_id`).
+    pub account_id: String,
+    #[serde(default)]
+    pub label: Option<String>,
+    /// The variable holding the webhook Secret Token of the account's app. Without it, the
+    /// connection's own endpoint refuses every delivery (the shared endpoint still works).
+    #[serde(default)]
+    pub webhook_secret_env: Option<String>,
+    /// The variable holding the token before a rotation, accepted as well while set.
+    #[serde(default)]
+    pub previous_webhook_secret_env: Option<String>,
+    /// The Server-to-Server OAuth app's client id, for the platform's API.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The variable holding that app's client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+}
+
+impl SchoolSpec {
+    /// Every connection in the file, the deprecated `zoom_accounts` included; and whether
+    /// the deprecated section was used.
+    pub fn all_connections(&self) -> (Vec<ConnectionSpec>, bool) {
+        let mut all = self.connections.clone();
+        all.extend(self.zoom_accounts.iter().map(|account| ConnectionSpec {
+            platform: "zoom".into(),
+            account_id: account.account_id.clone(),
+            label: account.label.clone(),
+            webhook_secret_env: None,
+            previous_webhook_secret_env: None,
+            client_id: account.client_id.clone(),
+            client_secret_env: account.client_secret_env.clone(),
+        }));
+        (all, !self.zoom_accounts.is_empty())
+    }
 }
 
 #[derive(Debug, Deserialize)]

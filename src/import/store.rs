@@ -7,15 +7,15 @@ use chrono::Utc;
 use serde::Serialize;
 use sqlx::{Any, Row, Transaction};
 
+use super::connections::add_connection;
 use super::spec::{
     check_people, check_settings, check_timezone, CheckedPerson, ImportFile, SchoolSpec,
-    ZoomAccountSpec,
 };
 use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
 use crate::db::Db;
 use crate::directory::{name_key, PersonKind};
-use crate::meeting::Platform;
+use crate::secrets::SecretKeys;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct ImportReport {
@@ -25,8 +25,12 @@ pub struct ImportReport {
     pub people_created: u32,
     pub people_updated: u32,
     pub people_unchanged: u32,
-    /// Schools whose policy, calendar or alert recipients changed.
+    /// Schools whose policy, calendar or alert recipients changed, and connections whose
+    /// secrets changed.
     pub settings_updated: u32,
+    /// What the admin should know: deprecated sections, connections without a secret.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<String>,
 }
 
 impl ImportReport {
@@ -43,7 +47,11 @@ impl ImportReport {
 
 type Tx = Transaction<'static, Any>;
 
-pub async fn import(db: &Db, file: &ImportFile) -> Result<ImportReport, ImportError> {
+pub async fn import(
+    db: &Db,
+    keys: &SecretKeys,
+    file: &ImportFile,
+) -> Result<ImportReport, ImportError> {
     let mut checked = Vec::with_capacity(file.schools.len());
     for school in &file.schools {
         check_timezone(school)?;
@@ -54,8 +62,26 @@ pub async fn import(db: &Db, file: &ImportFile) -> Result<ImportReport, ImportEr
     let mut tx = db.pool.begin().await?;
     for (school, people) in checked {
         let school_id = upsert_school(&mut tx, school, &mut report).await?;
-        for account in &school.zoom_accounts {
-            add_account(&mut tx, school_id, &school.slug, account, &mut report).await?;
+        let (connections, deprecated) = school.all_connections();
+        if deprecated {
+            report.notices.push(format!(
+                "school {}: [[school.zoom_accounts]] is deprecated; write [[school.connections]] \
+                 with platform = \"zoom\" and webhook_secret_env (see config/example-school.toml)",
+                school.slug
+            ));
+        }
+        for (index, connection) in connections.iter().enumerate() {
+            let says_webhook_secrets = index < school.connections.len();
+            add_connection(
+                &mut tx,
+                keys,
+                school_id,
+                &school.slug,
+                connection,
+                says_webhook_secrets,
+                &mut report,
+            )
+            .await?;
         }
         upsert_people(&mut tx, school_id, &school.slug, &people, &mut report).await?;
         // After the people: alert contacts name them.
@@ -123,77 +149,6 @@ async fn upsert_school(
         .await?;
     report.schools_created += 1;
     Ok(row.try_get("id")?)
-}
-
-async fn add_account(
-    tx: &mut Tx,
-    school_id: i64,
-    slug: &str,
-    account: &ZoomAccountSpec,
-    report: &mut ImportReport,
-) -> Result<(), ImportError> {
-    let account_id = account.account_id.as_str();
-    let client_secret = match (&account.client_id, &account.client_secret_env) {
-        (Some(_), Some(variable)) => Some(std::env::var(variable).ok().filter(|v| !v.is_empty()).ok_or_else(|| {
-            ImportError::Rejected(format!(
-                "school {slug}, Zoom account {account_id}: the environment variable {variable} is not set"
-            ))
-        })?),
-        (None, None) => None,
-        _ => {
-            return Err(ImportError::Rejected(format!(
-                "school {slug}, Zoom account {account_id}: client_id and client_secret_env go together"
-            )))
-        }
-    };
-    let owner = sqlx::query(
-        "SELECT school_id, client_id, client_secret FROM platform_accounts WHERE platform = $1 AND account_id = $2",
-    )
-    .bind(Platform::Zoom.as_str())
-    .bind(account_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    match owner {
-        Some(row) if row.try_get::<i64, _>("school_id")? == school_id => {
-            let stored_id: Option<String> = row.try_get("client_id")?;
-            let stored_secret: Option<String> = row.try_get("client_secret")?;
-            if account.client_id.is_some()
-                && (stored_id != account.client_id || stored_secret != client_secret)
-            {
-                // New credentials: whatever refusal was recorded belongs to the old ones.
-                sqlx::query(
-                    "UPDATE platform_accounts SET client_id = $1, client_secret = $2 WHERE platform = $3 AND account_id = $4",
-                )
-                .bind(account.client_id.as_deref())
-                .bind(client_secret.as_deref())
-                .bind(Platform::Zoom.as_str())
-                .bind(account_id)
-                .execute(&mut **tx)
-                .await?;
-                report.settings_updated += 1;
-            }
-            Ok(())
-        }
-        Some(_) => Err(ImportError::Rejected(format!(
-            "school {slug}: Zoom account {account_id} is already monitored by another school"
-        ))),
-        None => {
-            sqlx::query(
-                "INSERT INTO platform_accounts (school_id, platform, account_id, label, client_id, client_secret) \
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(school_id)
-            .bind(Platform::Zoom.as_str())
-            .bind(account_id)
-            .bind(account.label.as_deref())
-            .bind(account.client_id.as_deref())
-            .bind(client_secret.as_deref())
-            .execute(&mut **tx)
-            .await?;
-            report.accounts_added += 1;
-            Ok(())
-        }
-    }
 }
 
 async fn upsert_people(

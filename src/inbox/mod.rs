@@ -8,7 +8,7 @@ use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Backend, Db};
-use crate::meeting::{AcceptedEvent, MeetingEvent, Platform};
+use crate::meeting::{AcceptedEvent, Platform};
 
 /// Whether an insert stored a new event or found its key already there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,19 +17,50 @@ pub enum InsertOutcome {
     Duplicate,
 }
 
-/// An event claimed for processing.
+/// How a stored body is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFormat {
+    /// The platform's event as verified (less what is never stored): translated when applied.
+    Platform,
+    /// A neutral `MeetingEvent`, as releases before connections stored it.
+    Neutral,
+}
+
+impl BodyFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyFormat::Platform => "platform",
+            BodyFormat::Neutral => "neutral",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "platform" => Some(BodyFormat::Platform),
+            "neutral" => Some(BodyFormat::Neutral),
+            _ => None,
+        }
+    }
+}
+
+/// An event claimed for processing. Platform and format are kept as stored: a value this
+/// release does not know is the processor's error about this row (retried, then set aside),
+/// never a default and never a stop for the rows behind it.
 #[derive(Debug, Clone)]
 pub struct PendingEvent {
     pub id: i64,
-    pub platform: Platform,
+    pub platform: String,
     pub school_id: i64,
     pub account_id: Option<String>,
     pub received_at: DateTime<Utc>,
     pub attempts: i64,
-    pub event: Result<MeetingEvent, String>,
+    pub body_format: String,
+    pub body: String,
 }
 
-/// Rows per INSERT statement: 9 parameters a row stays well inside both backends' limits.
+/// Columns written per row.
+const COLUMNS: usize = 11;
+/// Rows per INSERT statement: 11 parameters a row stays well inside both backends' limits.
 const ROWS_PER_STATEMENT: usize = 128;
 
 /// Inserts the events whose keys are not there yet, in as few statements as possible, and
@@ -43,15 +74,15 @@ pub async fn insert_many(
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
         let rows: Vec<String> = (0..chunk.len())
             .map(|row| {
-                let first = row * 9;
-                let params: Vec<String> = (1..=9)
+                let first = row * COLUMNS;
+                let params: Vec<String> = (1..=COLUMNS)
                     .map(|column| format!("${}", first + column))
                     .collect();
                 format!("({})", params.join(", "))
             })
             .collect();
         let sql = format!(
-            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, meeting_ref) \
+            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, meeting_ref, body_format, connection_id) \
              VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
             rows.join(", ")
         );
@@ -61,12 +92,14 @@ pub async fn insert_many(
                 .bind(event.platform.as_str())
                 .bind(event.school_id)
                 .bind(&event.dedup_key)
-                .bind(event.event.type_name())
-                .bind(to_millis(event.event.occurred_at()))
+                .bind(&event.event_type)
+                .bind(to_millis(event.occurred_at))
                 .bind(to_millis(received_at))
-                .bind(serde_json::to_string(&event.event).expect("events serialise"))
+                .bind(&event.body)
                 .bind(&event.account_id)
-                .bind(event.event.meeting_ref());
+                .bind(event.meeting_ref.as_deref())
+                .bind(BodyFormat::Platform.as_str())
+                .bind(event.connection_id);
         }
         for row in query.fetch_all(&mut *connection).await? {
             stored_keys.insert(row.try_get::<String, _>("dedup_key")?);
@@ -95,14 +128,14 @@ pub async fn claim(
 ) -> Result<Vec<PendingEvent>, sqlx::Error> {
     let sql = match backend {
         Backend::Postgres => {
-            "SELECT id, platform, school_id, account_id, received_at, attempts, body FROM inbox \
+            "SELECT id, platform, school_id, account_id, received_at, attempts, body, body_format FROM inbox \
              WHERE processed_at IS NULL AND failed_at IS NULL \
              ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
         }
         Backend::Sqlite => {
             "UPDATE inbox SET attempts = attempts WHERE id IN \
                (SELECT id FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1) \
-             RETURNING id, platform, school_id, account_id, received_at, attempts, body"
+             RETURNING id, platform, school_id, account_id, received_at, attempts, body, body_format"
         }
     };
     let rows = sqlx::query(sql)
@@ -111,16 +144,15 @@ pub async fn claim(
         .await?;
     let mut pending = Vec::with_capacity(rows.len());
     for row in rows {
-        let platform: String = row.try_get("platform")?;
-        let body: String = row.try_get("body")?;
         pending.push(PendingEvent {
             id: row.try_get("id")?,
-            platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
+            platform: row.try_get("platform")?,
             school_id: row.try_get("school_id")?,
             account_id: row.try_get("account_id")?,
             received_at: from_millis(row.try_get("received_at")?),
             attempts: row.try_get("attempts")?,
-            event: serde_json::from_str(&body).map_err(|error| error.to_string()),
+            body_format: row.try_get("body_format")?,
+            body: row.try_get("body")?,
         });
     }
     pending.sort_by_key(|event| event.id);

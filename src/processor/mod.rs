@@ -3,6 +3,9 @@
 //! leaves an event pending or fully applied, never half.
 
 mod apply;
+mod translate;
+
+pub use translate::{translate, TranslateError};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +17,7 @@ use crate::db::Db;
 use crate::enrichment::{self, ReconciliationTiming};
 use crate::evaluation;
 use crate::inbox;
+use crate::meeting::{MeetingEvent, Platform};
 use crate::supervision::Heartbeat;
 use crate::telemetry::metrics::Metrics;
 
@@ -78,12 +82,12 @@ impl Processor {
             let now = Utc::now();
             let mut failure = None;
             for pending in &batch {
-                let outcome = match &pending.event {
-                    Ok(event) => self
-                        .apply(&mut tx, pending, event, now)
-                        .await
-                        .map_err(|error| error.to_string()),
-                    Err(error) => Err(format!("stored event cannot be read: {error}")),
+                let outcome = match translate(pending) {
+                    Ok((platform, events)) => {
+                        self.apply_all(&mut tx, pending, platform, &events, now)
+                            .await
+                    }
+                    Err(error) => Err(error.to_string()),
                 };
                 if let Err(error) = outcome {
                     failure = Some((pending, error));
@@ -117,21 +121,39 @@ impl Processor {
         }
     }
 
+    /// Applies the events a stored event stands for, in order.
+    async fn apply_all(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        pending: &inbox::PendingEvent,
+        platform: Platform,
+        events: &[MeetingEvent],
+        now: chrono::DateTime<Utc>,
+    ) -> Result<(), String> {
+        for event in events {
+            self.apply(tx, pending, platform, event, now)
+                .await
+                .map_err(|error| error.to_string())?;
+        }
+        Ok(())
+    }
+
     /// Applies the event, queues its meeting for evaluation and the platform API reads it
     /// calls for, all in the caller's transaction.
     async fn apply(
         &self,
         tx: &mut sqlx::AnyConnection,
         pending: &inbox::PendingEvent,
-        event: &crate::meeting::MeetingEvent,
+        platform: Platform,
+        event: &MeetingEvent,
         now: chrono::DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        let target = apply::apply(tx, pending.school_id, pending.platform, event).await?;
+        let target = apply::apply(tx, pending.school_id, platform, event).await?;
         evaluation::queue::enqueue(tx, target, now).await?;
         if let Some(account_id) = &pending.account_id {
             enrichment::request_after_event(
                 tx,
-                pending.platform,
+                platform,
                 pending.school_id,
                 account_id,
                 event,

@@ -1,26 +1,29 @@
 //! Enrichment jobs answered from Zoom's API: the neutral job in, the neutral record out.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
 use super::api::types::{MeetingRegistrant, PastParticipant};
 use super::api::{ZoomApi, ZoomApiError, ZoomCredentials};
-use crate::config::Secret;
+use std::sync::Arc;
+
+use crate::connections::store::client_credentials;
 use crate::db::Db;
 use crate::enrichment::{
     FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, Registrant, ReportedSession,
     UserSettingsRecord,
 };
 use crate::meeting::Platform;
+use crate::secrets::SecretKeys;
 
 pub struct ZoomFetcher {
     api: ZoomApi,
     db: Db,
+    keys: Arc<SecretKeys>,
 }
 
 impl ZoomFetcher {
-    pub fn new(api: ZoomApi, db: Db) -> Self {
-        ZoomFetcher { api, db }
+    pub fn new(api: ZoomApi, db: Db, keys: Arc<SecretKeys>) -> Self {
+        ZoomFetcher { api, db, keys }
     }
 
     pub fn api(&self) -> &ZoomApi {
@@ -29,29 +32,22 @@ impl ZoomFetcher {
 
     /// The stored Server-to-Server OAuth credentials of a monitored account.
     pub async fn credentials(&self, account_id: &str) -> Result<ZoomCredentials, FetchError> {
-        let row = sqlx::query("SELECT client_id, client_secret FROM platform_accounts WHERE platform = $1 AND account_id = $2")
-            .bind(Platform::Zoom.as_str())
-            .bind(account_id)
-            .fetch_optional(&self.db.pool)
+        let mut connection = self
+            .db
+            .pool
+            .acquire()
             .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?
-            .ok_or(FetchError::NotConfigured)?;
-        let client_id: Option<String> = row
-            .try_get("client_id")
             .map_err(|error| FetchError::Failed(error.to_string()))?;
-        let secret: Option<String> = row
-            .try_get("client_secret")
-            .map_err(|error| FetchError::Failed(error.to_string()))?;
-        match (client_id, secret) {
-            (Some(client_id), Some(secret)) if !client_id.is_empty() && !secret.is_empty() => {
-                Ok(ZoomCredentials {
-                    account_id: account_id.to_string(),
-                    client_id,
-                    client_secret: Secret::new(secret),
-                })
-            }
-            _ => Err(FetchError::NotConfigured),
-        }
+        let (client_id, client_secret) =
+            client_credentials(&mut connection, &self.keys, Platform::Zoom, account_id)
+                .await
+                .map_err(|error| FetchError::Failed(error.to_string()))?
+                .ok_or(FetchError::NotConfigured)?;
+        Ok(ZoomCredentials {
+            account_id: account_id.to_string(),
+            client_id,
+            client_secret,
+        })
     }
 
     /// Answers `job` from the API, unless a rate limit still holds the account back at `now`.

@@ -1,8 +1,8 @@
-//! Zoom: webhook signatures, payloads, and the webhook endpoint. Past this module a Zoom
+//! Zoom: webhook signatures, payloads, and Zoom as a source of deliveries. Past this module a Zoom
 //! meeting is a neutral [`crate::meeting::MeetingEvent`].
 
 pub mod api;
 pub mod enrich;
 pub mod payload;
 pub mod signature;
-pub mod webhook;
+pub mod source;

@@ -534,10 +534,16 @@ fn participant_identity(participant: Participant) -> ParticipantIdentity {
 
 /// A chat message is kept as "a message was sent at this time"; the digest only keeps two
 /// messages at the same instant apart and cannot be turned back into Zoom's message id.
-fn chat_message_ref(message_id: &str) -> String {
+/// A stored body already holds the digest in place of the id (see `source`), and keeps it.
+pub(crate) fn chat_message_ref(message_id: &str) -> String {
+    if message_id.starts_with(CHAT_REF_PREFIX) {
+        return message_id.to_string();
+    }
     let digest = Sha256::digest(message_id.as_bytes());
-    format!("chat:{}", hex::encode(&digest[..8]))
+    format!("{CHAT_REF_PREFIX}{}", hex::encode(&digest[..8]))
 }
+
+const CHAT_REF_PREFIX: &str = "chat:";
 
 /// `zoom:` + SHA-256 of the parts that identify one happening, so that a redelivery
 /// (same content, any headers) maps to the same key.

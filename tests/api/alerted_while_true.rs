@@ -289,7 +289,7 @@ async fn digest_hour_minus_one_turns_the_digest_off_and_an_hour_out_of_range_is_
     };
     let path = app.folder.path().join("out-of-range.toml");
     std::fs::write(&path, school(25)).unwrap();
-    let refused = chaperone::import::import_path(&app.db, &path, None)
+    let refused = chaperone::import::import_path(&app.db, &app.state.secrets, &path, None)
         .await
         .unwrap_err()
         .to_string();

@@ -17,6 +17,8 @@ use sqlx::{Connection, Row};
 use tokio::sync::oneshot;
 
 pub const ZOOM_SECRET: &str = "test-zoom-secret-token";
+/// The key that seals stored secrets in tests (32 bytes, base64).
+pub const SECRETS_KEY: &str = "dGVzdC1rZXktdGhhdC1zZWFscy1zZWNyZXRzLTMyYiE=";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef0123";
 /// The Zoom account that the example school monitors.
 pub const SCHOOL_ACCOUNT: &str = "gA7kQ2xYTvOeW3mN9pLr4A";
@@ -102,6 +104,10 @@ pub fn test_settings(database_url: &str, overrides: &[(&str, &str)]) -> Settings
             "CHAPERONE__API__ADMIN_TOKEN".to_string(),
             ADMIN_TOKEN.to_string(),
         ),
+        (
+            "CHAPERONE__SECRETS__KEY".to_string(),
+            SECRETS_KEY.to_string(),
+        ),
         ("CHAPERONE__LOG__LEVEL".to_string(), "warn".to_string()),
     ];
     env.extend(
@@ -136,7 +142,7 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let evaluator = application.evaluator();
     let dispatcher = application.dispatcher();
     let enricher = application.enricher();
-    chaperone::import::import_path(&db, &example_school_file(), None)
+    chaperone::import::import_path(&db, &state.secrets, &example_school_file(), None)
         .await
         .expect("example school imports");
     let (shutdown, stop) = oneshot::channel();
@@ -281,7 +287,7 @@ impl TestApp {
             NEXT_DATABASE.fetch_add(1, Ordering::Relaxed)
         ));
         std::fs::write(&path, text).expect("write the school file");
-        chaperone::import::import_path(&self.db, &path, None)
+        chaperone::import::import_path(&self.db, &self.state.secrets, &path, None)
             .await
             .expect("school file imports")
     }

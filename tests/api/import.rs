@@ -9,7 +9,7 @@ async fn importing_the_example_school_again_changes_nothing() {
     // spawn_app has imported it once already.
     let app = spawn_app().await;
     let before = app.snapshot().await;
-    let report = import_path(&app.db, &example_school_file(), None)
+    let report = import_path(&app.db, &app.state.secrets, &example_school_file(), None)
         .await
         .unwrap();
     assert!(!report.changed_anything(), "{report:?}");
@@ -28,12 +28,12 @@ async fn a_changed_csv_updates_only_the_people_who_changed() {
          PUPIL-1003,pupil,,Robin,Hill,robin.hill@pupils.greenfield.sch.example,,,\n",
     )
     .unwrap();
-    let report = import_path(&app.db, &csv, Some("greenfield"))
+    let report = import_path(&app.db, &app.state.secrets, &csv, Some("greenfield"))
         .await
         .unwrap();
     assert_eq!(report.people_updated, 1, "{report:?}");
     assert_eq!(report.people_created, 1, "{report:?}");
-    let again = import_path(&app.db, &csv, Some("greenfield"))
+    let again = import_path(&app.db, &app.state.secrets, &csv, Some("greenfield"))
         .await
         .unwrap();
     assert!(!again.changed_anything(), "{again:?}");
@@ -64,7 +64,7 @@ emails = ["ADA@hillside.example"]
 "#,
     )
     .unwrap();
-    let error = import_path(&app.db, &path, None)
+    let error = import_path(&app.db, &app.state.secrets, &path, None)
         .await
         .unwrap_err()
         .to_string();
@@ -84,7 +84,7 @@ emails = ["ADA@hillside.example"]
         "[[school]]\nslug = \"x\"\nname = \"X\"\ntimezone = \"Mars/Olympus\"\n",
     )
     .unwrap();
-    let error = import_path(&app.db, &path, None)
+    let error = import_path(&app.db, &app.state.secrets, &path, None)
         .await
         .unwrap_err()
         .to_string();
@@ -102,7 +102,7 @@ async fn a_zoom_account_cannot_belong_to_two_schools() {
          [[school.zoom_accounts]]\naccount_id = \"gA7kQ2xYTvOeW3mN9pLr4A\"\n",
     )
     .unwrap();
-    let error = import_path(&app.db, &path, None)
+    let error = import_path(&app.db, &app.state.secrets, &path, None)
         .await
         .unwrap_err()
         .to_string();

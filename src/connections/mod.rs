@@ -1,0 +1,136 @@
+//! Connections: one platform account (a Zoom account today) connected to one school, with an
+//! endpoint of its own (`POST /webhooks/{platform}/{endpoint_id}`) and its own webhook
+//! secrets, stored sealed. A connection is a row of `platform_accounts`.
+//!
+//! Looked up on every delivery, so found connections are cached briefly
+//! (`server.connection_cache_ms`); a delivery whose signature does not match a cached
+//! connection reads it again once, so a secret added by an import is honoured at once.
+
+pub mod store;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use crate::config::Secret;
+use crate::db::Db;
+use crate::meeting::Platform;
+use crate::secrets::{SecretKeys, SecretsError};
+
+/// What a delivery to a connection's endpoint is checked against and attributed to.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    pub id: i64,
+    pub platform: Platform,
+    pub school_id: i64,
+    pub account_id: String,
+    pub webhook_secrets: WebhookSecrets,
+}
+
+/// The secrets a platform signs deliveries with: the current one, and the one before a
+/// rotation while it is still set. Either may be unset.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookSecrets {
+    pub current: Secret,
+    pub previous: Secret,
+}
+
+impl WebhookSecrets {
+    pub fn all(&self) -> [&Secret; 2] {
+        [&self.current, &self.previous]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.current.is_empty() && self.previous.is_empty()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    #[error("the connections could not be read: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("connection {connection_id}: {source}")]
+    Sealed {
+        connection_id: i64,
+        source: SecretsError,
+    },
+}
+
+type Cache = HashMap<(Platform, String), (Connection, Instant)>;
+
+#[derive(Clone)]
+pub struct Connections {
+    db: Db,
+    keys: Arc<SecretKeys>,
+    cache_ttl: Duration,
+    cache: Arc<RwLock<Cache>>,
+}
+
+/// Whether a connection came from the cache (and so may be older than the database).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    Cached,
+    Read,
+}
+
+impl Connections {
+    pub fn new(db: Db, keys: Arc<SecretKeys>, cache_ttl: Duration) -> Self {
+        Connections {
+            db,
+            keys,
+            cache_ttl,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The connection behind an endpoint id, or `None` when there is none.
+    pub async fn find(
+        &self,
+        platform: Platform,
+        endpoint_id: &str,
+    ) -> Result<Option<(Connection, Freshness)>, ConnectionError> {
+        let key = (platform, endpoint_id.to_string());
+        if let Some((connection, cached_at)) = self.cache.read().expect("cache lock").get(&key) {
+            if cached_at.elapsed() < self.cache_ttl {
+                return Ok(Some((connection.clone(), Freshness::Cached)));
+            }
+        }
+        Ok(self
+            .read(platform, endpoint_id)
+            .await?
+            .map(|connection| (connection, Freshness::Read)))
+    }
+
+    /// Reads the connection from the database, bypassing (and refreshing) the cache.
+    pub async fn read(
+        &self,
+        platform: Platform,
+        endpoint_id: &str,
+    ) -> Result<Option<Connection>, ConnectionError> {
+        let key = (platform, endpoint_id.to_string());
+        let mut connection = self.db.pool.acquire().await?;
+        let found = store::by_endpoint(&mut connection, &self.keys, platform, endpoint_id).await?;
+        let mut cache = self.cache.write().expect("cache lock");
+        match &found {
+            Some(connection) => {
+                cache.insert(key, (connection.clone(), Instant::now()));
+            }
+            None => {
+                cache.remove(&key);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The path a platform is told to deliver a connection's events to.
+pub fn endpoint_path(platform: Platform, endpoint_id: &str) -> String {
+    format!("/webhooks/{}/{endpoint_id}", platform.as_str())
+}
+
+/// A new unguessable endpoint id: 128 random bits.
+pub fn new_endpoint_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the operating system provides random bytes");
+    hex::encode(bytes)
+}

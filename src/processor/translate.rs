@@ -1,0 +1,95 @@
+//! Stored platform events become neutral events here, when they are applied, so that a
+//! corrected mapping can be applied again to the events already stored (`reprocess`).
+
+use crate::inbox::{BodyFormat, PendingEvent};
+use crate::meeting::{MeetingEvent, Platform};
+use crate::zoom;
+
+/// A stored event that cannot be translated; it names the row and is retried, then set aside.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TranslateError {
+    #[error("inbox row {id}: unknown platform {value:?}")]
+    UnknownPlatform { id: i64, value: String },
+    #[error("inbox row {id}: unknown body format {value:?}")]
+    UnknownFormat { id: i64, value: String },
+    #[error("inbox row {id}: the stored event cannot be read: {reason}")]
+    Unreadable { id: i64, reason: String },
+}
+
+/// The platform a stored event came from and the neutral events it stands for.
+pub fn translate(pending: &PendingEvent) -> Result<(Platform, Vec<MeetingEvent>), TranslateError> {
+    let id = pending.id;
+    let platform =
+        Platform::parse(&pending.platform).ok_or_else(|| TranslateError::UnknownPlatform {
+            id,
+            value: pending.platform.clone(),
+        })?;
+    let format =
+        BodyFormat::parse(&pending.body_format).ok_or_else(|| TranslateError::UnknownFormat {
+            id,
+            value: pending.body_format.clone(),
+        })?;
+    let unreadable = |reason: String| TranslateError::Unreadable { id, reason };
+    let events =
+        match (format, platform) {
+            (BodyFormat::Neutral, _) => vec![serde_json::from_str(&pending.body)
+                .map_err(|error| unreadable(error.to_string()))?],
+            (BodyFormat::Platform, Platform::Zoom) => zoom::source::translate(&pending.body)
+                .map_err(|error| unreadable(error.to_string()))?,
+            (BodyFormat::Platform, Platform::GoogleMeet) => {
+                return Err(unreadable(
+                    "this release does not translate Google Meet events".into(),
+                ))
+            }
+        };
+    Ok((platform, events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(platform: &str, format: &str, body: &str) -> PendingEvent {
+        PendingEvent {
+            id: 41,
+            platform: platform.into(),
+            school_id: 1,
+            account_id: None,
+            received_at: chrono::Utc::now(),
+            attempts: 0,
+            body_format: format.into(),
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn an_unknown_platform_is_an_error_naming_the_row_not_zoom() {
+        let error = translate(&pending("teams", "platform", "{}")).unwrap_err();
+        assert_eq!(
+            error,
+            TranslateError::UnknownPlatform {
+                id: 41,
+                value: "teams".into()
+            }
+        );
+        assert!(error.to_string().contains("inbox row 41"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_format_is_an_error_naming_the_row() {
+        let error = translate(&pending("zoom", "xml", "{}")).unwrap_err();
+        assert!(matches!(
+            error,
+            TranslateError::UnknownFormat { id: 41, .. }
+        ));
+    }
+
+    #[test]
+    fn a_stored_zoom_body_is_translated_when_applied() {
+        let body = r#"{"event":"meeting.started","event_ts":1741703400000,"payload":{"account_id":"A","object":{"id":84712345678,"uuid":"u==","host_id":"H","topic":"Tutoring","start_time":"2025-03-11T14:30:00Z"}}}"#;
+        let (platform, events) = translate(&pending("zoom", "platform", body)).unwrap();
+        assert_eq!(platform, Platform::Zoom);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].type_name(), "instance_started");
+    }
+}

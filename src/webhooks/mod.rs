@@ -1,0 +1,324 @@
+//! Platform deliveries, for every platform and connection through one pipeline:
+//! size limit → the platform's `verify` → its `envelope` → the connection's school →
+//! durable inbox commit → answer. Nothing is stored before the commit, and nothing is
+//! answered 2xx before it.
+//!
+//! `POST /webhooks/{platform}/{endpoint_id}` is a connection's own endpoint, verified with
+//! that connection's secrets only. `POST /webhooks/zoom` is the shared endpoint of earlier
+//! installations: verified with the deployment-wide Secret Token and routed by account id.
+
+pub mod source;
+
+use std::time::Instant;
+
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::Utc;
+use serde_json::json;
+
+use self::source::{Arrival, Envelope, Source};
+use crate::connections::{ConnectionError, Freshness, WebhookSecrets};
+use crate::error::ApiError;
+use crate::inbox::writer::WriteError;
+use crate::inbox::InsertOutcome;
+use crate::meeting::{AcceptedEvent, Platform};
+use crate::state::AppState;
+use crate::telemetry::metrics::WebhookOutcome;
+use crate::zoom::source::ZoomSource;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/webhooks/zoom", post(shared_zoom_endpoint))
+        .route(
+            "/webhooks/{platform}/{endpoint_id}",
+            post(connection_endpoint),
+        )
+}
+
+/// Which endpoint a delivery came to, and so how it is verified and attributed.
+enum Route {
+    /// A connection's own endpoint.
+    Connection(String),
+    /// The deployment-wide endpoint of one platform.
+    Shared,
+}
+
+async fn connection_endpoint(
+    State(state): State<AppState>,
+    Path((platform, endpoint_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    match Platform::parse(&platform) {
+        Some(Platform::Zoom) => {
+            let source = ZoomSource::new(&state.settings.zoom);
+            receive(
+                &state,
+                &source,
+                Route::Connection(endpoint_id),
+                &headers,
+                body,
+            )
+            .await
+        }
+        _ => ApiError::NotFound("no such platform").into_response(),
+    }
+}
+
+async fn shared_zoom_endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    if !state.settings.zoom.shared_endpoint {
+        return ApiError::NotFound("the shared Zoom endpoint is turned off").into_response();
+    }
+    let source = ZoomSource::new(&state.settings.zoom);
+    receive(&state, &source, Route::Shared, &headers, body).await
+}
+
+/// A request that was not accepted, with the label it is counted under.
+struct Refusal {
+    outcome: WebhookOutcome,
+    error: ApiError,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, error: ApiError) -> Self {
+        Refusal {
+            outcome: WebhookOutcome::Refused(reason),
+            error,
+        }
+    }
+
+    fn store_failed(error: ApiError) -> Self {
+        Refusal {
+            outcome: WebhookOutcome::StoreFailed,
+            error,
+        }
+    }
+}
+
+impl From<ConnectionError> for Refusal {
+    fn from(error: ConnectionError) -> Self {
+        match error {
+            ConnectionError::Database(error) => Refusal::store_failed(ApiError::from(error)),
+            // A secret this instance cannot open: the platform retries once the key is fixed.
+            ConnectionError::Sealed { .. } => {
+                Refusal::store_failed(ApiError::Internal(anyhow::Error::new(error)))
+            }
+        }
+    }
+}
+
+async fn receive<S: Source>(
+    state: &AppState,
+    source: &S,
+    route: Route,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let started = Instant::now();
+    let platform = source.platform();
+    let (outcome, response) = match pipeline(state, source, route, headers, body).await {
+        Ok((outcome, response)) => (outcome, response),
+        Err(refusal) => {
+            if let WebhookOutcome::Refused(reason) = refusal.outcome {
+                tracing::warn!(platform = platform.as_str(), reason, "webhook refused");
+            }
+            (refusal.outcome, refusal.error.into_response())
+        }
+    };
+    state
+        .metrics
+        .record_webhook(platform.as_str(), outcome, started.elapsed());
+    response
+}
+
+/// Who a delivery is attributed to once its sender is known.
+enum Sender {
+    Connection {
+        id: i64,
+        school_id: i64,
+        account_id: String,
+    },
+    /// The shared endpoint: the school follows from the event's account.
+    Shared,
+}
+
+async fn pipeline<S: Source>(
+    state: &AppState,
+    source: &S,
+    route: Route,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(WebhookOutcome, Response), Refusal> {
+    let body = within_limit(state, body)?;
+    let (secrets, sender) = verified_sender(state, source, route, headers, &body).await?;
+    let envelope = source.envelope(&body, &secrets).map_err(|malformed| {
+        Refusal::new(
+            "malformed_body",
+            ApiError::bad_request("malformed_event", malformed.0),
+        )
+    })?;
+    let arrival = match envelope {
+        Envelope::Challenge(answer) => {
+            return Ok((
+                WebhookOutcome::UrlValidation,
+                (StatusCode::OK, Json(answer)).into_response(),
+            ))
+        }
+        Envelope::Ignored { event_type } => {
+            tracing::debug!(event = %event_type, "event type not used; acknowledged");
+            return Ok((WebhookOutcome::Ignored, acknowledged("ignored")));
+        }
+        Envelope::Event(arrival) => arrival,
+    };
+    let Some((connection_id, school_id)) = attribute(state, source, sender, &arrival).await? else {
+        // We keep nothing about people no school has asked us to watch.
+        return Ok((WebhookOutcome::Unmonitored, acknowledged("not_monitored")));
+    };
+    let event_type = arrival.event_type.clone();
+    let accepted = AcceptedEvent::new(source.platform(), school_id, connection_id, arrival);
+    match state.inbox.submit(accepted).await {
+        Ok(InsertOutcome::Stored) => {
+            tracing::debug!(event = %event_type, school_id, connection_id, "event stored");
+            Ok((WebhookOutcome::Accepted, acknowledged("accepted")))
+        }
+        Ok(InsertOutcome::Duplicate) => Ok((WebhookOutcome::Duplicate, acknowledged("duplicate"))),
+        Err(error) => Err(Refusal::store_failed(match error {
+            WriteError::Timeout | WriteError::Stopped => ApiError::Unavailable(error.to_string()),
+            WriteError::Database(_) => ApiError::Internal(anyhow::Error::new(error)),
+        })),
+    }
+}
+
+fn within_limit(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result<Bytes, Refusal> {
+    body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Refusal::new(
+                "body_too_large",
+                ApiError::PayloadTooLarge {
+                    limit_bytes: state.settings.server.max_body_bytes,
+                },
+            )
+        } else {
+            Refusal::new(
+                "body_unreadable",
+                ApiError::bad_request("unreadable_body", rejection.body_text()),
+            )
+        }
+    })
+}
+
+/// Finds the secrets the delivery must be signed with and checks it against them. A
+/// connection read from the cache that does not verify is read again once: its secret may
+/// have been rotated since.
+async fn verified_sender<S: Source>(
+    state: &AppState,
+    source: &S,
+    route: Route,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(WebhookSecrets, Sender), Refusal> {
+    let now = Utc::now();
+    let unverified = |unverified: source::Unverified| {
+        Refusal::new(
+            unverified.reason,
+            ApiError::InvalidSignature(unverified.message),
+        )
+    };
+    let endpoint_id = match route {
+        Route::Shared => {
+            let zoom = &state.settings.zoom;
+            let secrets = WebhookSecrets {
+                current: zoom.webhook_secret_token.clone(),
+                previous: zoom.previous_webhook_secret_token.clone(),
+            };
+            source
+                .verify(headers, body, &secrets, now)
+                .await
+                .map_err(unverified)?;
+            return Ok((secrets, Sender::Shared));
+        }
+        Route::Connection(endpoint_id) => endpoint_id,
+    };
+    let platform = source.platform();
+    let unknown = || {
+        Refusal::new(
+            "unknown_connection",
+            ApiError::NotFound("no such connection"),
+        )
+    };
+    let (mut connection, freshness) = state
+        .connections
+        .find(platform, &endpoint_id)
+        .await?
+        .ok_or_else(unknown)?;
+    if let Err(error) = source
+        .verify(headers, body, &connection.webhook_secrets, now)
+        .await
+    {
+        if freshness == Freshness::Read {
+            return Err(unverified(error));
+        }
+        connection = state
+            .connections
+            .read(platform, &endpoint_id)
+            .await?
+            .ok_or_else(unknown)?;
+        source
+            .verify(headers, body, &connection.webhook_secrets, now)
+            .await
+            .map_err(unverified)?;
+    }
+    let sender = Sender::Connection {
+        id: connection.id,
+        school_id: connection.school_id,
+        account_id: connection.account_id,
+    };
+    Ok((connection.webhook_secrets, sender))
+}
+
+/// The connection and school a verified event belongs to, or `None` when no school
+/// monitors its account.
+async fn attribute<S: Source>(
+    state: &AppState,
+    source: &S,
+    sender: Sender,
+    arrival: &Arrival,
+) -> Result<Option<(i64, i64)>, Refusal> {
+    match sender {
+        Sender::Connection {
+            id,
+            school_id,
+            account_id,
+        } => {
+            if account_id != arrival.account_id {
+                // Signed with this connection's secret, yet about another account: the app
+                // is shared with an account that is not connected. Keep nothing.
+                tracing::warn!(
+                    connection_id = id,
+                    "event about an account the connection is not for; not kept"
+                );
+                return Ok(None);
+            }
+            Ok(Some((id, school_id)))
+        }
+        Sender::Shared => Ok(state
+            .accounts
+            .account_for(source.platform(), &arrival.account_id)
+            .await
+            .map_err(|error| Refusal::store_failed(ApiError::from(error)))?
+            .map(|account| (account.connection_id, account.school_id))),
+    }
+}
+
+fn acknowledged(status: &'static str) -> Response {
+    (StatusCode::OK, Json(json!({ "status": status }))).into_response()
+}
