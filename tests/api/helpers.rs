@@ -131,7 +131,21 @@ pub async fn spawn_app() -> TestApp {
 pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let folder = tempfile::tempdir().expect("temp dir");
     let database_url = fresh_database_url(folder.path()).await;
-    let settings = test_settings(&database_url, overrides);
+    let app = spawn_app_on(folder, &database_url, overrides).await;
+    chaperone::import::import_path(&app.db, &app.state.secrets, &example_school_file(), None)
+        .await
+        .expect("example school imports");
+    app
+}
+
+/// Starts the application on a database that already exists (made by an earlier release,
+/// say), importing nothing.
+pub async fn spawn_app_on(
+    folder: tempfile::TempDir,
+    database_url: &str,
+    overrides: &[(&str, &str)],
+) -> TestApp {
+    let settings = test_settings(database_url, overrides);
     let application = Application::build(settings)
         .await
         .expect("application builds");
@@ -142,9 +156,6 @@ pub async fn spawn_app_with(overrides: &[(&str, &str)]) -> TestApp {
     let evaluator = application.evaluator();
     let dispatcher = application.dispatcher();
     let enricher = application.enricher();
-    chaperone::import::import_path(&db, &state.secrets, &example_school_file(), None)
-        .await
-        .expect("example school imports");
     let (shutdown, stop) = oneshot::channel();
     let run = tokio::spawn(application.run_until(async move {
         let _ = stop.await;
