@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use chaperone::config::Settings;
 use chaperone::startup::{open_database, shutdown_signal, Application};
-use chaperone::{import, telemetry};
+use chaperone::{connections, import, inbox, telemetry};
 
 /// chaperone watches online one-to-one calls between school staff and pupils, keeps the
 /// attendance register, and checks every call against the school's safeguarding policy.
@@ -40,6 +40,21 @@ enum Command {
         #[arg(long, value_name = "SLUG")]
         school: Option<String>,
     },
+    /// List the connected platform accounts and the endpoint each platform must deliver to
+    /// (prefix it with the service's public address). Secrets are never shown.
+    Connections,
+    /// Translate and apply again every stored platform event received since a date (events
+    /// are kept for inbox.retention_days), after an upgrade that corrects how events are read.
+    /// The running service picks them up; applying an event twice changes nothing.
+    Reprocess {
+        /// The first day (UTC) whose events are applied again, as YYYY-MM-DD.
+        #[arg(long, value_name = "DATE")]
+        since: chrono::NaiveDate,
+    },
+    /// Seal every stored secret again with the current key (CHAPERONE__SECRETS__KEY), after
+    /// a rotation: the old key must be listed in CHAPERONE__SECRETS__PREVIOUS_KEYS until this
+    /// has run.
+    Reseal,
 }
 
 #[tokio::main]
@@ -79,7 +94,46 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     format!("import of {} failed; nothing was changed", file.display())
                 })?;
             println!("{}", serde_json::to_string_pretty(&report)?);
+            print_connections(&settings, &db).await
+        }
+        Command::Connections => {
+            settings.validate()?;
+            let (db, _) = open_database(&settings).await?;
+            print_connections(&settings, &db).await
+        }
+        Command::Reprocess { since } => {
+            settings.validate()?;
+            let (db, _) = open_database(&settings).await?;
+            let since = since.and_time(chrono::NaiveTime::MIN).and_utc();
+            let reopened = inbox::reopen_for_translation(&db, since).await?;
+            println!("{}", serde_json::to_string_pretty(&reopened)?);
+            Ok(())
+        }
+        Command::Reseal => {
+            settings.validate()?;
+            let (db, keys) = open_database(&settings).await?;
+            let resealed = connections::store::reseal(&db, &keys).await?;
+            eprintln!(
+                "chaperone: {resealed} secrets sealed again with key {}",
+                keys.current_key_id()
+            );
             Ok(())
         }
     }
+}
+
+async fn print_connections(settings: &Settings, db: &chaperone::db::Db) -> anyhow::Result<()> {
+    let base = settings.server.public_url.trim_end_matches('/');
+    for connection in connections::store::list(db).await? {
+        let secret = if connection.webhook_secret_set {
+            ""
+        } else {
+            " (no webhook secret: set webhook_secret_env in the import file)"
+        };
+        eprintln!(
+            "chaperone: {} {} {} -> {base}{}{secret}",
+            connection.school, connection.platform, connection.account_id, connection.endpoint
+        );
+    }
+    Ok(())
 }

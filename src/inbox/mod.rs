@@ -249,3 +249,45 @@ pub async fn counts(db: &Db) -> Result<InboxCounts, sqlx::Error> {
         failed: row.try_get("failed")?,
     })
 }
+
+/// What `reopen_for_translation` did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Reopened {
+    /// Platform events made pending again, set-aside ones included.
+    pub reopened: u64,
+    /// Events stored already translated by an earlier release: they are applied as they are
+    /// and cannot be translated again.
+    pub translated_before: u64,
+}
+
+/// Makes every stored platform event received since `since` pending again, so that the
+/// processor translates and applies it anew (after a corrected mapping): applying is
+/// idempotent, so what was right stays right and what was missing is filled in. Events set
+/// aside as failed are given their attempts back.
+pub async fn reopen_for_translation(
+    db: &Db,
+    since: DateTime<Utc>,
+) -> Result<Reopened, sqlx::Error> {
+    let mut tx = db.pool.begin().await?;
+    let reopened = sqlx::query(
+        "UPDATE inbox SET processed_at = NULL, failed_at = NULL, attempts = 0, last_error = NULL \
+         WHERE body_format = $1 AND received_at >= $2",
+    )
+    .bind(BodyFormat::Platform.as_str())
+    .bind(to_millis(since))
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    let translated_before: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM inbox WHERE body_format <> $1 AND received_at >= $2",
+    )
+    .bind(BodyFormat::Platform.as_str())
+    .bind(to_millis(since))
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Reopened {
+        reopened,
+        translated_before: translated_before as u64,
+    })
+}

@@ -348,3 +348,46 @@ async fn the_deprecated_zoom_accounts_section_still_imports_with_a_notice() {
     assert_eq!(response.status(), 200);
     assert_eq!(stored_schools(&app).await, ["oldstyle"]);
 }
+
+#[tokio::test]
+async fn after_a_key_rotation_reseal_leaves_nothing_that_needs_the_old_key() {
+    use chaperone::config::SecretsSettings;
+    use chaperone::connections::store::{reseal, unknown_key_ids};
+    use chaperone::secrets::load_keys;
+
+    let app = spawn_app().await;
+    two_schools(&app, "reseal").await;
+    let keys = |key: &str, previous: &str| {
+        load_keys(
+            &SecretsSettings {
+                key: Secret::new(key),
+                key_file: String::new(),
+                previous_keys: Secret::new(previous),
+            },
+            "postgres://unused",
+        )
+        .unwrap()
+        .0
+    };
+    let old = crate::helpers::SECRETS_KEY;
+    let new = "bmV3LWtleS1hZnRlci10aGUtcm90YXRpb24tMzJieXQ=";
+    let only_new = keys(new, "");
+    assert!(
+        !unknown_key_ids(&app.db, &only_new)
+            .await
+            .unwrap()
+            .is_empty(),
+        "before resealing, the new key alone cannot open what is stored"
+    );
+    let rotating = keys(new, old);
+    assert_eq!(reseal(&app.db, &rotating).await.unwrap(), 2);
+    assert_eq!(reseal(&app.db, &rotating).await.unwrap(), 0, "nothing left");
+    assert!(unknown_key_ids(&app.db, &only_new)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        unknown_key_ids(&app.db, &keys(old, "")).await.unwrap(),
+        [only_new.current_key_id().to_string()]
+    );
+}

@@ -13,6 +13,7 @@ mod ops;
 mod processing;
 mod register;
 mod request_tracing;
+mod retranslation;
 mod smtp_sink;
 mod supervision;
 mod upgrade;

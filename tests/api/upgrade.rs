@@ -108,14 +108,13 @@ async fn an_installation_from_before_connections_keeps_receiving_without_any_cha
             .run(&db.pool)
             .await
             .unwrap();
-        let pending = match chaperone::zoom::payload::parse(zoom_events::started().as_bytes())
-            .unwrap()
-        {
-            chaperone::zoom::payload::ZoomDelivery::Event { event, .. } => {
-                serde_json::to_string(&event).unwrap()
-            }
-            other => panic!("an event: {other:?}"),
-        };
+        let pending =
+            match chaperone::zoom::payload::parse(zoom_events::started().as_bytes()).unwrap() {
+                chaperone::zoom::payload::ZoomDelivery::Event { event, .. } => {
+                    serde_json::to_string(&event).unwrap()
+                }
+                other => panic!("an event: {other:?}"),
+            };
         for (statement, binds) in [
             ("INSERT INTO schools (id, slug, name, timezone, created_at) VALUES (1, 'greenfield', 'Greenfield', 'Europe/London', 0)", vec![]),
             ("INSERT INTO platform_accounts (id, school_id, platform, account_id, label, client_id, client_secret) VALUES (5, 1, 'zoom', $1, 'Staff', 'client-1', 'plain-client-secret')", vec![SCHOOL_ACCOUNT.to_string()]),
@@ -132,18 +131,26 @@ async fn an_installation_from_before_connections_keeps_receiving_without_any_cha
 
     let app = spawn_app_on(folder, &url, &[]).await;
     let response = app
-        .post_zoom(&zoom_events::joined(&zoom_events::HOST, "2025-03-11T14:31:30Z"))
+        .post_zoom(&zoom_events::joined(
+            &zoom_events::HOST,
+            "2025-03-11T14:31:30Z",
+        ))
         .await;
     assert_eq!(response.status(), 200, "the shared endpoint still receives");
     app.drain().await;
-    let processed: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE processed_at IS NOT NULL AND failed_at IS NULL")
-            .fetch_one(&app.db.pool)
-            .await
-            .unwrap();
+    let processed: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM inbox WHERE processed_at IS NOT NULL AND failed_at IS NULL",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap();
     assert_eq!(processed, 2, "the earlier pending event and the new one");
     let meeting = app.only_meeting().await;
-    assert_eq!(meeting["participants"].as_array().map(Vec::len), Some(1), "{meeting}");
+    assert_eq!(
+        meeting["participants"].as_array().map(Vec::len),
+        Some(1),
+        "{meeting}"
+    );
     let formats: Vec<String> = sqlx::query_scalar("SELECT body_format FROM inbox ORDER BY id")
         .fetch_all(&app.db.pool)
         .await
@@ -157,7 +164,11 @@ async fn an_installation_from_before_connections_keeps_receiving_without_any_cha
     .await
     .unwrap();
     let endpoint_id: String = row.get("endpoint_id");
-    assert_eq!(endpoint_id.len(), 32, "an endpoint of its own: {endpoint_id}");
+    assert_eq!(
+        endpoint_id.len(),
+        32,
+        "an endpoint of its own: {endpoint_id}"
+    );
     assert_eq!(row.get::<Option<String>, _>("client_secret"), None);
     let sealed: String = row.get("client_secret_sealed");
     assert!(!sealed.contains("plain-client-secret"));
