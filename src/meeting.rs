@@ -72,6 +72,36 @@ pub struct ParticipantIdentity {
     /// resolved to the registered address through the platform's API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub registrant_id: Option<String>,
+    /// Whether the platform has said who this is yet.
+    #[serde(default, skip_serializing_if = "Resolution::is_given")]
+    pub resolution: Resolution,
+}
+
+/// Whether an event says who a participant is. Some platforms (Google Meet) send only a
+/// resource name, and who joined is known after a call to their API: until then the
+/// participant is *pending*, which is not the same as an unknown guest. Past `resolve_by`,
+/// still unresolved means unknown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum Resolution {
+    /// The event carries whatever the platform says of the participant.
+    #[default]
+    Given,
+    /// To be resolved through the platform's API by `resolve_by`.
+    Pending { resolve_by: DateTime<Utc> },
+}
+
+impl Resolution {
+    pub fn is_given(&self) -> bool {
+        matches!(self, Resolution::Given)
+    }
+
+    pub fn pending_until(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Resolution::Given => None,
+            Resolution::Pending { resolve_by } => Some(*resolve_by),
+        }
+    }
 }
 
 /// A smaller room inside a call (a Zoom breakout room) and one participant's stay in it.

@@ -285,7 +285,7 @@ pub async fn instance(
     .map(from_millis);
     let session_rows = sqlx::query(
         "SELECT s.session_key, s.platform_user_id, s.display_name, s.person_id, s.joined_at, s.left_at, \
-           s.registrant_id, s.identity_basis, s.identified_person_id, u.status AS account_status \
+           s.registrant_id, s.identity_basis, s.identified_person_id, s.identity_pending_until, u.status AS account_status \
          FROM participant_sessions s LEFT JOIN platform_users u ON u.platform = $2 AND u.platform_user_id = s.platform_user_id \
          WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key",
     )
@@ -456,6 +456,9 @@ async fn identify_sessions(
             },
             joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
             left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
+            identity_pending_until: row
+                .try_get::<Option<i64>, _>("identity_pending_until")?
+                .map(from_millis),
         });
     }
     Ok(sessions)

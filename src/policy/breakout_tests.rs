@@ -57,6 +57,7 @@ fn session(key: &str, who: Option<PersonView>) -> SessionView {
         display_name: Some("shown name".into()),
         joined_at: Some(at("14:30")),
         left_at: Some(at("15:00")),
+        identity_pending_until: None,
     }
 }
 

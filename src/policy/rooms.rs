@@ -113,6 +113,7 @@ fn unidentified(session_key: &str) -> SessionView {
         in_school_account: None,
         joined_at: None,
         left_at: None,
+        identity_pending_until: None,
     }
 }
 

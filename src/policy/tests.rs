@@ -62,6 +62,7 @@ fn session(key: &str, who: Option<PersonView>, joined: &str, left: Option<&str>)
         display_name: Some("shown name".into()),
         joined_at: Some(t(joined)),
         left_at: left.map(t),
+        identity_pending_until: None,
     }
 }
 
@@ -314,6 +315,37 @@ fn an_unknown_participant_is_flagged_and_their_display_name_is_not_trusted() {
     );
     // The impostor does not count as the DSL for anything.
     assert!(of_rule(&evaluation, RuleId::TwoAdults).is_empty());
+}
+
+#[test]
+fn a_participant_the_platform_has_not_resolved_yet_is_not_an_unknown_guest_until_the_deadline() {
+    let mut pending = session("77", None, "2025-03-11T14:40:00Z", None);
+    pending.identity_pending_until = Some(t("2025-03-11T14:42:00Z"));
+    let view = call(
+        vec![
+            session("1", Some(teacher()), "2025-03-11T14:30:00Z", None),
+            session("10", Some(pupil()), "2025-03-11T14:30:00Z", None),
+            pending,
+        ],
+        None,
+    );
+    let before = run(&view, &strict(), "2025-03-11T14:41:00Z");
+    assert!(of_rule(&before, RuleId::UnknownParticipant).is_empty());
+    // Checked again by the deadline at the latest (other rules may ask for sooner).
+    assert!(
+        before
+            .next_check_at
+            .is_some_and(|at| at <= t("2025-03-11T14:42:00Z")),
+        "{:?}",
+        before.next_check_at
+    );
+    // Still a possible pupil meanwhile: the pupil is not counted as having a second adult.
+    assert_eq!(of_rule(&before, RuleId::TwoAdults).len(), 1);
+
+    let after = run(&view, &strict(), "2025-03-11T14:42:00Z");
+    let unknown = of_rule(&after, RuleId::UnknownParticipant);
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].subject, "session:77");
 }
 
 #[test]

@@ -91,6 +91,16 @@ pub struct SessionView {
     pub in_school_account: Option<bool>,
     pub joined_at: Option<DateTime<Utc>>,
     pub left_at: Option<DateTime<Utc>>,
+    /// Until when the platform's API may still say who this is (see
+    /// `meeting::Resolution`); `None` when the events said all there is.
+    pub identity_pending_until: Option<DateTime<Utc>>,
+}
+
+impl SessionView {
+    /// Whether the participant may still be resolved at `now`: not yet an unknown guest.
+    pub fn identity_pending_at(&self, now: DateTime<Utc>) -> bool {
+        self.identity_pending_until.is_some_and(|until| now < until)
+    }
 }
 
 /// The call as it happened (so far).

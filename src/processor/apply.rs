@@ -215,6 +215,13 @@ async fn upsert_instance(
     row.try_get("id")
 }
 
+/// A session stays pending only while every event about it is: once one says who the
+/// participant is, a later unresolved event (a leave, say) does not make it pending again.
+const PENDING_UNTIL_ANY_EVENT_SAYS_WHO: &str = "identity_pending_until = CASE \
+     WHEN participant_sessions.identity_pending_until IS NULL OR excluded.identity_pending_until IS NULL THEN NULL \
+     WHEN excluded.identity_pending_until < participant_sessions.identity_pending_until THEN excluded.identity_pending_until \
+     ELSE participant_sessions.identity_pending_until END";
+
 async fn upsert_session(
     connection: &mut AnyConnection,
     school_id: i64,
@@ -235,9 +242,10 @@ async fn upsert_session(
     let t = "participant_sessions";
     let sql = format!(
         "INSERT INTO participant_sessions \
-           (instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at, registrant_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {}",
+           (instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at, registrant_id, \
+            identity_pending_until) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {}, {}",
         keep_first_known("platform_user_id", t),
         keep_first_known("email", t),
         keep_first_known("display_name", t),
@@ -245,6 +253,7 @@ async fn upsert_session(
         keep_earliest("joined_at", t),
         keep_latest("left_at", t),
         keep_first_known("registrant_id", t),
+        PENDING_UNTIL_ANY_EVENT_SAYS_WHO,
     );
     sqlx::query(&sql)
         .bind(instance_id)
@@ -256,6 +265,7 @@ async fn upsert_session(
         .bind(joined_at.map(to_millis))
         .bind(left_at.map(to_millis))
         .bind(participant.registrant_id.as_deref())
+        .bind(participant.resolution.pending_until().map(to_millis))
         .execute(&mut *connection)
         .await?;
     Ok(())

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::meeting::{
-    InstanceRef, MeetingEvent, ParticipantIdentity, RoomRef, ScheduleChange, SignalKind,
+    InstanceRef, MeetingEvent, ParticipantIdentity, Resolution, RoomRef, ScheduleChange, SignalKind,
 };
 
 /// What a verified body turned out to be.
@@ -529,6 +529,8 @@ fn participant_identity(participant: Participant) -> ParticipantIdentity {
         email: non_empty(participant.email).map(|email| email.trim().to_lowercase()),
         display_name: non_empty(participant.user_name),
         registrant_id: non_empty(participant.registrant_id),
+        // Zoom's events say all Zoom will say of a participant.
+        resolution: Resolution::Given,
     }
 }
 

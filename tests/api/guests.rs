@@ -306,3 +306,65 @@ async fn a_pupil_who_joined_through_the_meetings_registration_is_identified_and_
     assert_eq!(registered["person"]["reference"], "PUPIL-1003");
     assert_eq!(registered["role"], "pupil");
 }
+
+/// A participant the platform's events do not name (as Google Meet's carry only resource
+/// names) is *pending* until its API has had the chance to say who it is: no
+/// `unknown_participant` before the deadline, and one after it if still unresolved.
+#[tokio::test]
+async fn a_participant_pending_resolution_is_not_an_unknown_guest_until_the_deadline() {
+    use chaperone::meeting::{MeetingEvent, Resolution};
+    use chaperone::zoom::payload::{parse, ZoomDelivery};
+
+    let Scenario { app, .. } = school_checking(&["unknown_participant"]).await;
+    app.deliver(&[started_at(&ago(120)), joined(&HOST, &ago(120))])
+        .await;
+    let resolve_by = Utc::now() + chrono::Duration::minutes(2);
+    let ZoomDelivery::Event { event, .. } = parse(joined(&DAD, &ago(60)).as_bytes()).unwrap()
+    else {
+        panic!("an event");
+    };
+    let MeetingEvent::ParticipantJoined {
+        instance,
+        mut participant,
+        at,
+    } = *event
+    else {
+        panic!("a join");
+    };
+    // What a translation that must ask the platform's API stores: no name, no address yet.
+    participant.display_name = None;
+    participant.resolution = Resolution::Pending { resolve_by };
+    let pending = MeetingEvent::ParticipantJoined {
+        instance,
+        participant,
+        at,
+    };
+    let school_id: i64 = sqlx::query_scalar("SELECT id FROM schools WHERE slug = 'greenfield'")
+        .fetch_one(&app.db.pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, body_format) \
+         VALUES ('zoom', $1, 'pending-join', 'participant_joined', 0, 0, $2, 'neutral')",
+    )
+    .bind(school_id)
+    .bind(serde_json::to_string(&pending).unwrap())
+    .execute(&app.db.pool)
+    .await
+    .unwrap();
+
+    app.settle_at(Utc::now()).await;
+    assert!(
+        open_findings_of(&app, "unknown_participant")
+            .await
+            .is_empty(),
+        "{:#?}",
+        findings(&app).await
+    );
+
+    app.settle_at(resolve_by + chrono::Duration::seconds(1))
+        .await;
+    let unknown = open_findings_of(&app, "unknown_participant").await;
+    assert_eq!(unknown.len(), 1, "{unknown:#?}");
+    assert_eq!(unknown[0]["subject"], format!("session:{}", DAD.session_id));
+}

@@ -190,6 +190,14 @@ fn unknown_participants(context: &mut Context, instance: &InstanceView) {
         if session.identity.basis != IdentityBasis::None {
             continue;
         }
+        // Not an unknown guest yet: the platform's API may still say who this is.
+        if let Some(until) = session
+            .identity_pending_until
+            .filter(|_| session.identity_pending_at(context.now))
+        {
+            context.check_again_at(until);
+            continue;
+        }
         let summary = format!(
             "{} joined {} at {}. A display name is not proof of who anyone is.",
             capitalised(&describe(
@@ -229,6 +237,13 @@ fn unknown_with_a_pupil_in_a_breakout_room(context: &mut Context, instance: &Ins
             else {
                 continue;
             };
+            if let Some(until) = unknown
+                .identity_pending_until
+                .filter(|_| unknown.identity_pending_at(context.now))
+            {
+                context.check_again_at(until);
+                continue;
+            }
             if reported.contains(&unknown.session_key.as_str()) {
                 continue;
             }

@@ -27,6 +27,7 @@ fn identified(
         in_school_account: None,
         joined_at: Some(t(joined)),
         left_at: None,
+        identity_pending_until: None,
     }
 }
 
