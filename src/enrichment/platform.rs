@@ -1,6 +1,6 @@
 //! What the enrichment worker asks of a platform's API, in neutral terms, and the registry
 //! that picks the platform's implementation by the platform a job or account is stored
-//! under. A platform module (`zoom`) implements [`PlatformApi`]; this module never names one.
+//! under. A platform module (`zoom`) implements [`PlatformApi`]; this module depends on none.
 
 use std::collections::HashMap;
 use std::future::Future;

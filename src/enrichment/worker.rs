@@ -260,8 +260,9 @@ impl Enricher {
             let settings = school_settings::load(&mut connection, school_id).await?;
             let calendar = SchoolCalendar::new(timezone, settings.calendar, &self.bank_holidays);
             let last =
-                sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1")
+                sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1 AND platform = $2")
                     .bind(&account_id)
+                    .bind(platform.as_str())
                     .fetch_one(&mut *connection)
                     .await?
                     .try_get::<Option<i64>, _>("last")?
