@@ -54,7 +54,7 @@ impl ZoomFetcher {
     }
 
     /// Answers `job` from the API, unless a rate limit still holds the account back at `now`.
-    pub async fn fetch(&self, job: &Job, now: DateTime<Utc>) -> Result<Fetched, FetchError> {
+    async fn answer(&self, job: &Job, now: DateTime<Utc>) -> Result<Fetched, FetchError> {
         let credentials = self.credentials(&job.account_id).await?;
         if let Some(until) = self.api.rate_limited_until(&job.account_id, now) {
             return Err(FetchError::AccountHeld { until });
@@ -148,7 +148,7 @@ impl PlatformApi for ZoomFetcher {
         job: &'a Job,
         now: DateTime<Utc>,
     ) -> PlatformFuture<'a, Result<Fetched, FetchError>> {
-        Box::pin(ZoomFetcher::fetch(self, job, now))
+        Box::pin(self.answer(job, now))
     }
 
     fn live_meetings(&self) -> Option<&dyn LiveMeetingsApi> {
