@@ -44,6 +44,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// A hard bound on the requests of any one phase, whatever the settings.
 const MAX_REQUESTS_PER_PHASE: u64 = 5_000_000;
 const DRAIN_POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// The variable the school file names for its connection's webhook secret.
+const WEBHOOK_SECRET_VARIABLE: &str = "BENCH_ZOOM_WEBHOOK_SECRET";
 
 /// What the environment asks for; every value has a default for a full run.
 struct BenchSettings {
@@ -376,6 +378,8 @@ impl Service {
         chaperone::telemetry::init(&settings.log);
         let worker_enabled = settings.server.worker_enabled;
 
+        // The connection's secret is named in the school file, as a school's would be.
+        std::env::set_var(WEBHOOK_SECRET_VARIABLE, secret);
         let school_path = folder.path().join("school.toml");
         std::fs::write(&school_path, school_file(account_id)).expect("the school file is written");
         // One worker thread per core, as `chaperone serve` would have.
@@ -414,6 +418,23 @@ impl Service {
 
     fn db(&self) -> &Db {
         &self.state.db
+    }
+
+    /// The connection's own endpoint, or with `BENCH_ENDPOINT=shared` the shared
+    /// `/webhooks/zoom` of installations from before connections.
+    fn endpoint(&self) -> String {
+        if std::env::var("BENCH_ENDPOINT").is_ok_and(|endpoint| endpoint == "shared") {
+            return "/webhooks/zoom".to_string();
+        }
+        let connections = self
+            .runtime
+            .block_on(chaperone::connections::store::list(self.db()))
+            .expect("the connections can be listed");
+        connections
+            .into_iter()
+            .next()
+            .map(|connection| connection.endpoint)
+            .expect("the benchmark school has a connection")
     }
 
     fn pending(&self) -> i64 {
@@ -481,9 +502,11 @@ slug = "bench"
 name = "Benchmark School"
 timezone = "Europe/London"
 
-[[school.zoom_accounts]]
+[[school.connections]]
+platform = "zoom"
 account_id = "{account_id}"
 label = "benchmark account"
+webhook_secret_env = "{WEBHOOK_SECRET_VARIABLE}"
 
 [[school.people]]
 ref = "BENCH-STAFF-1"
@@ -510,7 +533,7 @@ fn main() {
             .pool_max_idle_per_host(bench.concurrency.max(64))
             .build()
             .expect("an HTTP client"),
-        url: format!("http://127.0.0.1:{}/webhooks/zoom", service.port),
+        url: format!("http://127.0.0.1:{}{}", service.port, service.endpoint()),
         secret: Secret::new(secret),
         account_id,
         run_id: random_hex(12),
@@ -525,8 +548,16 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         bench.client_threads
     );
+    println!(
+        "  endpoint: {}",
+        if target.url.ends_with("/webhooks/zoom") {
+            "the shared /webhooks/zoom"
+        } else {
+            "the connection's own /webhooks/zoom/{endpoint id}"
+        }
+    );
     for (name, value) in &overrides {
-        let shown = if name.contains("TOKEN") || name.contains("URL") {
+        let shown = if name.contains("TOKEN") || name.contains("URL") || name.contains("KEY") {
             "<redacted>"
         } else {
             value.as_str()

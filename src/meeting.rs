@@ -14,14 +14,6 @@ pub enum Platform {
 }
 
 impl Platform {
-    /// The platform's name as people know it, for messages.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Platform::Zoom => "Zoom",
-            Platform::GoogleMeet => "Google Meet",
-        }
-    }
-
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Zoom => "zoom",
@@ -34,6 +26,14 @@ impl Platform {
             "zoom" => Some(Platform::Zoom),
             "google_meet" => Some(Platform::GoogleMeet),
             _ => None,
+        }
+    }
+
+    /// The platform's name as people know it, for findings and messages.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Platform::Zoom => "Zoom",
+            Platform::GoogleMeet => "Google Meet",
         }
     }
 }
@@ -129,8 +129,14 @@ pub struct ScheduleChange {
     pub duration_minutes: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alternative_hosts: Option<Vec<String>>,
+    /// Who may host the meeting besides its host (Zoom's alternative hosts): addresses or
+    /// platform user ids. Revisions stored before the rename say `alternative_hosts`.
+    #[serde(
+        default,
+        alias = "alternative_hosts",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub co_hosts: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invitees: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -1,6 +1,9 @@
-//! Retry schedules for work that reaches outside: alert deliveries and platform API calls.
+//! Retry schedules for work that reaches outside: alert deliveries and platform API calls,
+//! and reading the wait a server asks for.
 
 use std::time::Duration;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
 
 /// The longest a platform API's `Retry-After` is honoured for a job: a daily quota resets
 /// within a day, so a later time is a clock or parsing error, not a reason to wait longer.
@@ -39,9 +42,35 @@ impl RetryPolicy {
     }
 }
 
+/// Reads a `Retry-After` value: delay-seconds or an HTTP-date (IMF-fixdate, and the obsolete
+/// RFC 850 and asctime forms RFC 9110 §5.6.7 asks recipients to accept). A date in the past
+/// means "now". The caller's retry schedule decides how long a wait it will honour.
+pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .map(|at| at.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+                .iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+                .map(|naive| naive.and_utc())
+        })?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
 #[cfg(test)]
 mod tests {
+    use chrono::TimeZone;
+
     use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0).unwrap()
+    }
 
     const POLICY: RetryPolicy = RetryPolicy {
         base_delay: Duration::from_secs(5),
@@ -88,5 +117,46 @@ mod tests {
             POLICY.delay(3, Some(Duration::from_secs(1))),
             Duration::from_secs(5)
         );
+    }
+
+    #[test]
+    fn retry_after_in_seconds_is_read_as_a_delay() {
+        assert_eq!(
+            parse_retry_after("120", now()),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
+    }
+
+    #[test]
+    fn retry_after_as_an_http_date_is_the_time_until_then() {
+        let expected = Some(Duration::from_secs(90));
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:29:30 GMT", now()),
+            expected
+        );
+        assert_eq!(
+            parse_retry_after("Wednesday, 21-Oct-15 07:29:30 GMT", now()),
+            expected
+        );
+        assert_eq!(
+            parse_retry_after("Wed Oct 21 07:29:30 2015", now()),
+            expected
+        );
+    }
+
+    #[test]
+    fn retry_after_in_the_past_means_now() {
+        assert_eq!(
+            parse_retry_after("Tue, 20 Oct 2015 07:28:00 GMT", now()),
+            Some(Duration::ZERO)
+        );
+    }
+
+    #[test]
+    fn retry_after_that_is_neither_form_is_ignored() {
+        for value in ["", "soon", "-5", "1.5", "21 October 2015"] {
+            assert_eq!(parse_retry_after(value, now()), None, "{value:?}");
+        }
     }
 }

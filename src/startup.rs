@@ -18,6 +18,7 @@ use crate::config::Settings;
 use crate::connections::{self, Connections};
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
+use crate::enrichment::platform::Platforms;
 use crate::enrichment::worker::{Enricher, SilenceCheck};
 use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
@@ -57,7 +58,7 @@ pub struct Application {
     wake_enricher: Arc<Notify>,
     bank_holidays: Arc<BankHolidays>,
     channels: Arc<Channels>,
-    zoom: Arc<ZoomFetcher>,
+    platforms: Platforms,
 }
 
 impl Application {
@@ -95,7 +96,11 @@ impl Application {
                 concurrency: zoom_settings.api_concurrency,
             },
         );
-        let zoom = Arc::new(ZoomFetcher::new(zoom_api, db.clone(), secrets.clone()));
+        let platforms = Platforms::default().with(Arc::new(ZoomFetcher::new(
+            zoom_api,
+            db.clone(),
+            secrets.clone(),
+        )));
         let wake_processor = Arc::new(Notify::new());
         let (inbox, writer) =
             InboxWriter::new(db.clone(), settings.inbox.max_batch, wake_processor.clone());
@@ -125,7 +130,7 @@ impl Application {
             wake_enricher: Arc::new(Notify::new()),
             bank_holidays,
             channels: Arc::new(channels),
-            zoom,
+            platforms,
         })
     }
 
@@ -164,7 +169,7 @@ impl Application {
         let settings = &self.state.settings.enrichment;
         Enricher::new(
             self.state.db.clone(),
-            self.zoom.clone(),
+            self.platforms.clone(),
             RetryPolicy {
                 base_delay: settings.retry_base,
                 max_delay: settings.retry_max_delay,

@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 use sqlx::{AnyConnection, Row};
 
 use super::channels::Channels;
+use crate::db::decode::decode_timezone;
 use crate::db::time::to_millis;
 use crate::db::Db;
 use crate::directory::{self, settings as school_settings};
@@ -71,7 +72,15 @@ pub async fn send_due(
         let Some(hour) = settings.alerts.digest_hour else {
             continue;
         };
-        let tz: Tz = school.timezone.parse().unwrap_or(Tz::UTC);
+        // A digest sent at the wrong local hour, for the wrong day, would mislead: a school
+        // whose timezone cannot be read gets none, and the fault is logged.
+        let tz = match decode_timezone("schools", school.id, &school.timezone) {
+            Ok(tz) => tz,
+            Err(error) => {
+                tracing::error!(school_id = school.id, %error, "daily digest not sent");
+                continue;
+            }
+        };
         let local = now.with_timezone(&tz);
         if local.hour() < hour {
             continue;

@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::Deserialize;
 
+use crate::db::decode::decode_timezone;
 use crate::db::Db;
 use crate::directory;
 use crate::error::ApiError;
@@ -29,7 +30,10 @@ impl RegisterQuery {
                 let school = directory::find_school(db, id)
                     .await?
                     .ok_or(ApiError::NotFound("school"))?;
-                school.timezone.parse::<Tz>().unwrap_or(Tz::UTC)
+                // Dates are the school's: a timezone that cannot be read is a fault to fix,
+                // never UTC in its place.
+                decode_timezone("schools", school.id, &school.timezone)
+                    .map_err(|error| ApiError::Internal(anyhow::Error::new(error)))?
             }
             None => Tz::UTC,
         };

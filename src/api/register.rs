@@ -9,6 +9,8 @@ use axum::Json;
 use chrono_tz::Tz;
 
 use super::params::RegisterQuery;
+use crate::db::decode::decode_timezone;
+use crate::db::Db;
 use crate::directory;
 use crate::error::ApiError;
 use crate::register::{self, MeetingRecord};
@@ -28,13 +30,11 @@ pub async fn export_register_csv(
 ) -> Result<Response, ApiError> {
     let filter = query.to_filter(&db).await?;
     let records = register::list(&db, &filter).await?;
-    let timezones: HashMap<i64, Tz> = directory::list_schools(&db)
-        .await?
-        .into_iter()
-        .map(|school| (school.id, school.timezone.parse().unwrap_or(Tz::UTC)))
-        .collect();
+    let timezones = timezones_of(&db, &records).await?;
     let body = register::csv::render(&records, |school_id| {
-        timezones.get(&school_id).copied().unwrap_or(Tz::UTC)
+        *timezones
+            .get(&school_id)
+            .expect("every listed meeting's school timezone was read")
     })
     .map_err(|error| {
         ApiError::Internal(anyhow::Error::new(error).context("rendering the register CSV"))
@@ -47,4 +47,30 @@ pub async fn export_register_csv(
         body,
     )
         .into_response())
+}
+
+/// The timezone of each school the records belong to: times in the CSV are the school's, so
+/// a timezone that cannot be read fails the export rather than showing UTC.
+async fn timezones_of(db: &Db, records: &[MeetingRecord]) -> Result<HashMap<i64, Tz>, ApiError> {
+    let schools = directory::list_schools(db).await?;
+    let mut timezones = HashMap::new();
+    for record in records {
+        let school_id = record.summary.school_id;
+        if timezones.contains_key(&school_id) {
+            continue;
+        }
+        let school = schools
+            .iter()
+            .find(|school| school.id == school_id)
+            .ok_or_else(|| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "meeting {} belongs to school {school_id}, which is not in the directory",
+                    record.summary.id
+                ))
+            })?;
+        let timezone = decode_timezone("schools", school.id, &school.timezone)
+            .map_err(|error| ApiError::Internal(anyhow::Error::new(error)))?;
+        timezones.insert(school_id, timezone);
+    }
+    Ok(timezones)
 }

@@ -106,9 +106,10 @@ async fn evaluate_account(
     let id: i64 = row.try_get("id")?;
     let school_id: i64 = row.try_get("school_id")?;
     let label: Option<String> = row.try_get("label")?;
+    let platform_name = platform.display_name();
     let name = match label {
-        Some(label) => format!("the Zoom account \u{201c}{label}\u{201d}"),
-        None => "a monitored Zoom account".to_string(),
+        Some(label) => format!("the {platform_name} account \u{201c}{label}\u{201d}"),
+        None => format!("a monitored {platform_name} account"),
     };
     let finding = |subject: &str, title: &str, summary: String, at: DateTime<Utc>| Finding {
         rule: RuleId::Coverage,
@@ -126,10 +127,10 @@ async fn evaluate_account(
         let reason: Option<String> = row.try_get("api_last_error")?;
         found.push(finding(
             "credentials",
-            "Zoom API credentials refused",
+            &format!("{platform_name} API credentials refused"),
             format!(
-                "Since {}, Zoom has refused chaperone's credentials for {name} ({}). Settings and attendance reports \
-                 cannot be read, so calls on it are checked from webhooks alone until an admin renews the app's credentials.",
+                "Since {}, {platform_name} has refused chaperone's credentials for {name} ({}). Settings and attendance reports \
+                 cannot be read, so calls on it are checked from webhooks alone until an admin renews chaperone's credentials.",
                 from_millis(since).format("%H:%M on %-d %B %Y (UTC)"),
                 reason.unwrap_or_else(|| "no reason given".into())
             ),
@@ -142,10 +143,10 @@ async fn evaluate_account(
             .unwrap_or(0);
         found.push(finding(
             "webhooks",
-            "Zoom webhooks have stopped",
+            &format!("{platform_name} webhooks have stopped"),
             format!(
-                "No Zoom events have arrived from {name} since before {} while {live} meeting{} {} live on it: \
-                 those calls are not being monitored. Check the app's event subscription in Zoom.",
+                "No {platform_name} events have arrived from {name} since before {} while {live} meeting{} {} live on it: \
+                 those calls are not being monitored. Check chaperone's event subscription in {platform_name}.",
                 from_millis(since).format("%H:%M on %-d %B %Y (UTC)"),
                 if live == 1 { "" } else { "s" },
                 if live == 1 { "was" } else { "were" },

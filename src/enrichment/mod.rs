@@ -6,6 +6,7 @@
 //! schedule; an API outage never slows webhook ingestion.
 
 pub mod coverage;
+pub mod platform;
 pub mod store;
 pub mod worker;
 
@@ -69,26 +70,30 @@ pub struct Job {
     pub deadline_at: Option<DateTime<Utc>>,
 }
 
-/// A meeting's settings as the platform reports them.
+/// A meeting's settings as the platform reports them, in neutral terms: the platform module
+/// says what its own values mean. `None`: the platform did not say.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MeetingSettingsRecord {
+    /// Lower-cased.
     pub host_email: Option<String>,
+    /// Lower-cased addresses.
     pub invitees: Vec<String>,
-    pub alternative_hosts: Vec<String>,
-    /// `local`, `cloud` or `none`.
-    pub auto_recording: Option<String>,
+    /// Who may host besides the host: lower-cased addresses or platform user ids.
+    pub co_hosts: Vec<String>,
+    /// Whether the call records itself when it starts.
+    pub auto_recording: Option<bool>,
     pub waiting_room: Option<bool>,
+    /// Whether participants must sign in to join.
     pub authentication: Option<bool>,
 }
 
-/// A host's settings as the platform reports them.
+/// A host's settings as the platform reports them, in neutral terms.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UserSettingsRecord {
-    pub chat: Option<bool>,
-    pub private_chat: Option<bool>,
-    /// Zoom's `allow_participants_chat_with`: 1 means nobody can chat.
-    pub chat_with: Option<i64>,
-    pub auto_recording: Option<String>,
+    /// Whether participants can send chat messages in the host's calls.
+    pub chat_enabled: Option<bool>,
+    /// Whether the host's calls record themselves when they start.
+    pub auto_recording: Option<bool>,
 }
 
 /// One stay in a call as the platform's report lists it.
@@ -139,6 +144,10 @@ pub enum FetchError {
     AccountHeld {
         until: chrono::DateTime<chrono::Utc>,
     },
+    /// chaperone has no API for the job's platform: nothing to ask, and never another
+    /// platform's API in its place.
+    #[error("job {job_id}: chaperone has no {} API to read it with", platform.display_name())]
+    NoPlatformApi { job_id: i64, platform: Platform },
     #[error("{0}")]
     Failed(String),
 }

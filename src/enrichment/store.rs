@@ -49,11 +49,11 @@ pub async fn save_meeting_settings(
     let settings = settings.unwrap_or(&empty);
     sqlx::query(
         "INSERT INTO meeting_settings (platform, platform_meeting_id, status, read_at, error, host_email, invitees, \
-           alternative_hosts, auto_recording, waiting_room, authentication) \
+           co_hosts, auto_recording_enabled, waiting_room, authentication) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
          ON CONFLICT (platform, platform_meeting_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
            error = excluded.error, host_email = excluded.host_email, invitees = excluded.invitees, \
-           alternative_hosts = excluded.alternative_hosts, auto_recording = excluded.auto_recording, \
+           co_hosts = excluded.co_hosts, auto_recording_enabled = excluded.auto_recording_enabled, \
            waiting_room = excluded.waiting_room, authentication = excluded.authentication",
     )
     .bind(job.platform.as_str())
@@ -63,8 +63,8 @@ pub async fn save_meeting_settings(
     .bind(error)
     .bind(settings.host_email.as_deref())
     .bind(settings.invitees.join(";"))
-    .bind(settings.alternative_hosts.join(";"))
-    .bind(settings.auto_recording.as_deref())
+    .bind(settings.co_hosts.join(";"))
+    .bind(flag(settings.auto_recording))
     .bind(flag(settings.waiting_room))
     .bind(flag(settings.authentication))
     .execute(&mut *connection)
@@ -106,21 +106,18 @@ pub async fn save_user_settings(
     let empty = UserSettingsRecord::default();
     let settings = settings.unwrap_or(&empty);
     sqlx::query(
-        "INSERT INTO user_settings (platform, platform_user_id, status, read_at, error, chat, private_chat, chat_with, auto_recording) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+        "INSERT INTO user_settings (platform, platform_user_id, status, read_at, error, chat_enabled, auto_recording_enabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
          ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
-           error = excluded.error, chat = excluded.chat, private_chat = excluded.private_chat, \
-           chat_with = excluded.chat_with, auto_recording = excluded.auto_recording",
+           error = excluded.error, chat_enabled = excluded.chat_enabled, auto_recording_enabled = excluded.auto_recording_enabled",
     )
     .bind(job.platform.as_str())
     .bind(&job.key)
     .bind(status)
     .bind(to_millis(now))
     .bind(error)
-    .bind(flag(settings.chat))
-    .bind(flag(settings.private_chat))
-    .bind(settings.chat_with)
-    .bind(settings.auto_recording.as_deref())
+    .bind(flag(settings.chat_enabled))
+    .bind(flag(settings.auto_recording))
     .execute(&mut *connection)
     .await?;
     let scheduled = sqlx::query("SELECT id FROM scheduled_meetings WHERE platform = $1 AND host_user_id = $2 AND deleted = $3")

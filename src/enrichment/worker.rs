@@ -12,7 +12,9 @@ use sqlx::any::AnyRow;
 use sqlx::Row;
 use tokio::sync::{watch, Notify};
 
+use super::platform::{LiveMeetingsApi, Platforms};
 use super::{coverage, store, FetchError, Fetched, Job, JobKind};
+use crate::db::decode::{decode, decode_platform, decode_timezone};
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Backend, Db};
 use crate::directory::settings as school_settings;
@@ -21,7 +23,6 @@ use crate::policy::calendar::{BankHolidays, SchoolCalendar};
 use crate::retry::RetryPolicy;
 use crate::supervision::Heartbeat;
 use crate::telemetry::metrics::Metrics;
-use crate::zoom::enrich::ZoomFetcher;
 
 const LEASE: Duration = Duration::from_secs(120);
 
@@ -43,7 +44,8 @@ pub struct SilenceCheck {
 #[derive(Clone)]
 pub struct Enricher {
     db: Db,
-    zoom: Arc<ZoomFetcher>,
+    /// Each job and account is read through the API of the platform it is stored under.
+    platforms: Platforms,
     retry: RetryPolicy,
     metrics: Arc<Metrics>,
     bank_holidays: Arc<BankHolidays>,
@@ -57,7 +59,7 @@ impl Enricher {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
-        zoom: Arc<ZoomFetcher>,
+        platforms: Platforms,
         retry: RetryPolicy,
         metrics: Arc<Metrics>,
         bank_holidays: Arc<BankHolidays>,
@@ -67,7 +69,7 @@ impl Enricher {
     ) -> Self {
         Enricher {
             db,
-            zoom,
+            platforms,
             retry,
             metrics,
             bank_holidays,
@@ -83,9 +85,12 @@ impl Enricher {
         let Some(job) = self.claim(now).await? else {
             return Ok(Step::Empty);
         };
-        let fetched = match job.platform {
-            Platform::Zoom => self.zoom.fetch(&job, now).await,
-            Platform::GoogleMeet => Err(FetchError::NotConfigured),
+        let fetched = match self.platforms.get(job.platform) {
+            Some(api) => api.fetch(&job, now).await,
+            None => Err(FetchError::NoPlatformApi {
+                job_id: job.id,
+                platform: job.platform,
+            }),
         };
         let mut tx = self.db.pool.begin().await?;
         let mut alerts = 0;
@@ -124,6 +129,20 @@ impl Enricher {
                 )
                 .await?;
                 self.finish(&mut tx, &job, "failed", Some("no API credentials"), now)
+                    .await?;
+                Step::Failed
+            }
+            Err(error @ FetchError::NoPlatformApi { .. }) => {
+                // Asking again cannot help: the job fails, visibly, and no other platform's
+                // API is asked in its place.
+                let reason = error.to_string();
+                tracing::error!(
+                    job_id = job.id,
+                    platform = job.platform.as_str(),
+                    "enrichment job for a platform chaperone has no API for"
+                );
+                self.record_unknown(&mut tx, &job, &reason, now).await?;
+                self.finish(&mut tx, &job, "failed", Some(&reason), now)
                     .await?;
                 Step::Failed
             }
@@ -199,29 +218,51 @@ impl Enricher {
 
     /// During each school's hours, an account with credentials that has sent no event for
     /// the silence period is asked how many meetings are live on it; live meetings and no
-    /// events is a coverage finding.
+    /// events is a coverage finding. Only platforms that can count live meetings are checked.
     pub async fn check_silence(&self, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        for (platform, live_meetings) in self.platforms.with_live_meetings() {
+            self.check_platform_silence(platform, live_meetings, now)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn check_platform_silence(
+        &self,
+        platform: Platform,
+        live_meetings: &dyn LiveMeetingsApi,
+        now: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         let accounts = sqlx::query(
             "SELECT a.account_id, a.school_id, s.timezone FROM platform_accounts a JOIN schools s ON s.id = a.school_id \
              WHERE a.platform = $1 AND a.client_id IS NOT NULL",
         )
-        .bind(Platform::Zoom.as_str())
+        .bind(platform.as_str())
         .fetch_all(&self.db.pool)
         .await?;
         for account in accounts {
             let account_id: String = account.try_get("account_id")?;
             let school_id: i64 = account.try_get("school_id")?;
+            // One school's unreadable timezone must not blind the check for every other.
+            let timezone = match decode_timezone(
+                "schools",
+                school_id,
+                &account.try_get::<String, _>("timezone")?,
+            ) {
+                Ok(timezone) => timezone,
+                Err(error) => {
+                    tracing::error!(school_id, %error, "coverage check skipped for the school's account");
+                    continue;
+                }
+            };
             // Connections are released before the API call: with SQLite there is only one.
             let mut connection = self.db.pool.acquire().await?;
             let settings = school_settings::load(&mut connection, school_id).await?;
-            let timezone = account
-                .try_get::<String, _>("timezone")?
-                .parse()
-                .unwrap_or(chrono_tz::Tz::UTC);
             let calendar = SchoolCalendar::new(timezone, settings.calendar, &self.bank_holidays);
             let last =
-                sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1")
+                sqlx::query("SELECT MAX(received_at) AS last FROM inbox WHERE account_id = $1 AND platform = $2")
                     .bind(&account_id)
+                    .bind(platform.as_str())
                     .fetch_one(&mut *connection)
                     .await?
                     .try_get::<Option<i64>, _>("last")?
@@ -231,24 +272,14 @@ impl Enricher {
                 .unwrap_or(chrono::Duration::hours(1));
             let quiet = last.is_none_or(|last| now - last > silent_after);
             let live = if calendar.within_school_hours(now, now) && quiet {
-                let credentials = match self.zoom.credentials(&account_id).await {
-                    Ok(credentials) => credentials,
-                    Err(_) => continue,
-                };
-                // A rate-limited account is asked at the next check after its hold.
-                if self
-                    .zoom
-                    .api()
-                    .rate_limited_until(&account_id, now)
-                    .is_some()
-                {
-                    continue;
-                }
                 // The account's today is its school's: the check runs in the school's hours.
                 let today = now.with_timezone(&timezone).date_naive();
-                match self.zoom.api().live_meetings(&credentials, today).await {
+                match live_meetings.count(&account_id, today, now).await {
                     Ok(count) if count > 0 => Some(count),
                     Ok(_) => None,
+                    // No credentials: nothing to ask. A rate-limited account is asked at
+                    // the next check after its hold.
+                    Err(FetchError::NotConfigured | FetchError::AccountHeld { .. }) => continue,
                     Err(error) => {
                         tracing::warn!(school_id, %error, "cannot tell whether meetings are live");
                         continue;
@@ -259,7 +290,7 @@ impl Enricher {
             };
             let mut tx = self.db.pool.begin().await?;
             let alerts =
-                coverage::record_silence(&mut tx, Platform::Zoom, &account_id, live, now).await?;
+                coverage::record_silence(&mut tx, platform, &account_id, live, now).await?;
             tx.commit().await?;
             if alerts > 0 {
                 self.alerts_queued.notify_one();
@@ -453,15 +484,24 @@ impl Enricher {
     }
 }
 
+/// A claimed job; a platform or kind chaperone cannot read is an error naming the job.
 fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
+    let id: i64 = row.try_get("id")?;
     let kind: String = row.try_get("kind")?;
     let platform: String = row.try_get("platform")?;
     Ok(Job {
-        id: row.try_get("id")?,
-        platform: Platform::parse(&platform).unwrap_or(Platform::Zoom),
+        id,
+        platform: decode_platform("enrichment_jobs", id, &platform)?,
         school_id: row.try_get("school_id")?,
         account_id: row.try_get("account_id")?,
-        kind: JobKind::parse(&kind).unwrap_or(JobKind::MeetingSettings),
+        kind: decode(
+            "enrichment_jobs",
+            id,
+            "kind",
+            "kind of job",
+            &kind,
+            JobKind::parse,
+        )?,
         key: row.try_get("job_key")?,
         instance_id: row.try_get("instance_id")?,
         attempts: row.try_get("attempts")?,

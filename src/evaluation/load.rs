@@ -8,8 +8,9 @@ use chrono_tz::Tz;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use crate::db::decode::{decode_person_kind, decode_staff_role, decode_timezone};
 use crate::db::time::{from_millis, to_millis};
-use crate::directory::{name_key, PersonKind, StaffRole};
+use crate::directory::{name_key, PersonKind};
 use crate::enrichment::store::registrant_email;
 use crate::policy::identity::{identify, Clues};
 use crate::policy::view::{
@@ -42,11 +43,11 @@ impl People<'_> {
                 .bind(id)
                 .fetch_one(&mut *self.connection)
                 .await?;
-        let kind =
-            PersonKind::parse(&row.try_get::<String, _>("kind")?).unwrap_or(PersonKind::Staff);
+        let kind = decode_person_kind("people", id, &row.try_get::<String, _>("kind")?)?;
         let staff_role = row
             .try_get::<Option<String>, _>("staff_role")?
-            .and_then(|role| StaffRole::parse(&role));
+            .map(|role| decode_staff_role("people", id, &role))
+            .transpose()?;
         let children = sqlx::query(
             "SELECT pupil_id FROM guardianships WHERE parent_id = $1 ORDER BY pupil_id",
         )
@@ -158,10 +159,11 @@ pub(super) async fn school_timezone(
         .bind(school_id)
         .fetch_one(connection)
         .await?;
-    Ok(row
-        .try_get::<String, _>("timezone")?
-        .parse()
-        .unwrap_or(Tz::UTC))
+    Ok(decode_timezone(
+        "schools",
+        school_id,
+        &row.try_get::<String, _>("timezone")?,
+    )?)
 }
 
 fn local_date(tz: Tz, at: DateTime<Utc>) -> NaiveDate {
@@ -489,7 +491,7 @@ async fn load_schedule(
 ) -> Result<ScheduledView, sqlx::Error> {
     let row = sqlx::query(
         "SELECT m.platform_meeting_id, m.host_user_id, m.topic, m.start_time, m.duration_minutes, \
-           CASE WHEN a.read_at >= m.revised_at THEN a.alternative_hosts ELSE m.alternative_hosts END AS alternative_hosts, \
+           CASE WHEN a.read_at >= m.revised_at THEN a.co_hosts ELSE m.co_hosts END AS co_hosts, \
            CASE WHEN a.read_at >= m.revised_at THEN a.invitees ELSE m.invitees END AS invitees, \
            CASE WHEN m.deleted THEN 1 ELSE 0 END AS deleted \
          FROM scheduled_meetings m LEFT JOIN meeting_settings a ON a.platform = m.platform \
@@ -508,14 +510,14 @@ async fn load_schedule(
         let person = people.by_email(&email).await?;
         invitees.push(InviteeView { email, person });
     }
-    // Zoom's alternative hosts are emails or user ids.
-    let mut alternative_hosts = Vec::new();
-    for entry in split_list(row.try_get("alternative_hosts")?) {
+    // Co-hosts are named by address or by platform user id.
+    let mut co_hosts = Vec::new();
+    for entry in split_list(row.try_get("co_hosts")?) {
         let person = match people.by_email(&entry).await? {
             Some(person) => Some(person),
             None => people.by_platform_id(platform, &entry).await?,
         };
-        alternative_hosts.push(InviteeView {
+        co_hosts.push(InviteeView {
             email: entry,
             person,
         });
@@ -529,14 +531,14 @@ async fn load_schedule(
             .map(from_millis),
         duration_minutes: row.try_get("duration_minutes")?,
         invitees,
-        alternative_hosts,
+        co_hosts,
         // Read as a number: the database-neutral driver cannot decode SQLite booleans.
         deleted: row.try_get::<i64, _>("deleted")? != 0,
     })
 }
 
 /// Chat, recording and sign-in settings as the platform's API last reported them; `None`
-/// where not read (yet), never guessed.
+/// where not read (yet), never guessed. A meeting's own recording setting wins over its host's.
 async fn platform_settings(
     connection: &mut AnyConnection,
     platform: &str,
@@ -544,46 +546,43 @@ async fn platform_settings(
     host_user_id: Option<&str>,
 ) -> Result<PlatformSettings, sqlx::Error> {
     let mut settings = PlatformSettings::default();
-    let mut host_recording: Option<String> = None;
+    let mut host_recording = None;
     if let Some(host) = host_user_id {
         let row = sqlx::query(
-            "SELECT chat, chat_with, auto_recording FROM user_settings WHERE platform = $1 AND platform_user_id = $2 AND status = 'ok'",
+            "SELECT chat_enabled, auto_recording_enabled FROM user_settings \
+             WHERE platform = $1 AND platform_user_id = $2 AND status = 'ok'",
         )
         .bind(platform)
         .bind(host)
         .fetch_optional(&mut *connection)
         .await?;
         if let Some(row) = row {
-            let chat: Option<i64> = row.try_get("chat")?;
-            let chat_with: Option<i64> = row.try_get("chat_with")?;
-            settings.chat_enabled = match (chat, chat_with) {
-                (Some(0), _) | (_, Some(1)) => Some(false),
-                (Some(_), _) => Some(true),
-                (None, _) => None,
-            };
-            host_recording = row.try_get("auto_recording")?;
+            settings.chat_enabled = flag(&row, "chat_enabled")?;
+            host_recording = flag(&row, "auto_recording_enabled")?;
         }
     }
-    let mut meeting_recording: Option<String> = None;
+    let mut meeting_recording = None;
     if let Some(meeting_id) = meeting_id {
         let row = sqlx::query(
-            "SELECT auto_recording, authentication FROM meeting_settings WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
+            "SELECT auto_recording_enabled, authentication FROM meeting_settings \
+             WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
         )
         .bind(platform)
         .bind(meeting_id)
         .fetch_optional(&mut *connection)
         .await?;
         if let Some(row) = row {
-            meeting_recording = row.try_get("auto_recording")?;
-            settings.sign_in_required = row
-                .try_get::<Option<i64>, _>("authentication")?
-                .map(|flag| flag != 0);
+            meeting_recording = flag(&row, "auto_recording_enabled")?;
+            settings.sign_in_required = flag(&row, "authentication")?;
         }
     }
-    settings.auto_recording = meeting_recording
-        .or(host_recording)
-        .map(|mode| mode != "none");
+    settings.auto_recording = meeting_recording.or(host_recording);
     Ok(settings)
+}
+
+/// A 0/1 column, read as a number: the database-neutral driver cannot decode SQLite booleans.
+fn flag(row: &AnyRow, column: &str) -> Result<Option<bool>, sqlx::Error> {
+    Ok(row.try_get::<Option<i64>, _>(column)?.map(|flag| flag != 0))
 }
 
 fn split_list(list: Option<String>) -> Vec<String> {

@@ -497,7 +497,7 @@ fn a_staff_only_meeting_is_not_checked() {
 }
 
 /// A scheduled meeting (no call yet) inviting `invitees`.
-fn scheduled(invitees: Vec<InviteeView>, alternative_hosts: Vec<InviteeView>) -> MeetingView {
+fn scheduled(invitees: Vec<InviteeView>, co_hosts: Vec<InviteeView>) -> MeetingView {
     MeetingView {
         scheduled: Some(ScheduledView {
             meeting_id: "84712345678".into(),
@@ -506,7 +506,7 @@ fn scheduled(invitees: Vec<InviteeView>, alternative_hosts: Vec<InviteeView>) ->
             start: Some(t("2025-03-11T14:30:00Z")),
             duration_minutes: Some(30),
             invitees,
-            alternative_hosts,
+            co_hosts,
             deleted: false,
         }),
         instance: None,

@@ -63,7 +63,8 @@ pub struct ScheduledView {
     pub start: Option<DateTime<Utc>>,
     pub duration_minutes: Option<i64>,
     pub invitees: Vec<InviteeView>,
-    pub alternative_hosts: Vec<InviteeView>,
+    /// Who may host besides the host (Zoom's alternative hosts).
+    pub co_hosts: Vec<InviteeView>,
     pub deleted: bool,
 }
 
@@ -72,9 +73,9 @@ impl ScheduledView {
         Some(self.start? + chrono::Duration::minutes(self.duration_minutes?))
     }
 
-    /// Everyone invited in any way: invitees and alternative hosts.
+    /// Everyone invited in any way: invitees and co-hosts.
     pub fn all_invited(&self) -> impl Iterator<Item = &InviteeView> {
-        self.invitees.iter().chain(self.alternative_hosts.iter())
+        self.invitees.iter().chain(self.co_hosts.iter())
     }
 }
 

@@ -367,7 +367,7 @@ async fn apply_schedule_change(
 
     sqlx::query(
         "UPDATE scheduled_meetings SET host_user_id = $1, topic = $2, start_time = $3, \
-           duration_minutes = $4, timezone = $5, alternative_hosts = $6, invitees = $7, deleted = $8, join_url = $11, \
+           duration_minutes = $4, timezone = $5, co_hosts = $6, invitees = $7, deleted = $8, join_url = $11, \
            revised_at = $9 \
          WHERE id = $10",
     )
@@ -376,7 +376,7 @@ async fn apply_schedule_change(
     .bind(state.start_time.map(to_millis))
     .bind(state.duration_minutes)
     .bind(state.timezone)
-    .bind(state.alternative_hosts.map(|list| list.join(";")))
+    .bind(state.co_hosts.map(|list| list.join(";")))
     .bind(state.invitees.map(|list| list.join(";")))
     .bind(state.deleted)
     .bind(latest_at)
@@ -400,7 +400,7 @@ fn fold(state: &mut ScheduleChange, change: ScheduleChange) {
         start_time,
         duration_minutes,
         timezone,
-        alternative_hosts,
+        co_hosts,
         invitees
     );
 }
@@ -416,19 +416,31 @@ mod tests {
             &mut state,
             ScheduleChange {
                 topic: Some("first".into()),
-                alternative_hosts: Some(vec!["dsl@school.example".into()]),
+                co_hosts: Some(vec!["dsl@school.example".into()]),
                 ..Default::default()
             },
         );
         fold(
             &mut state,
             ScheduleChange {
-                alternative_hosts: Some(vec![]),
+                co_hosts: Some(vec![]),
                 ..Default::default()
             },
         );
         assert_eq!(state.topic.as_deref(), Some("first"));
-        assert_eq!(state.alternative_hosts, Some(vec![]));
+        assert_eq!(state.co_hosts, Some(vec![]));
         assert!(!state.deleted);
+    }
+
+    #[test]
+    fn a_revision_stored_before_co_hosts_were_named_so_still_folds_its_co_hosts() {
+        let stored = r#"{"topic":"Catch-up","alternative_hosts":["dsl@school.example"]}"#;
+        let change: ScheduleChange = serde_json::from_str(stored).unwrap();
+        let mut state = ScheduleChange::default();
+        fold(&mut state, change);
+        assert_eq!(state.co_hosts, Some(vec!["dsl@school.example".to_string()]));
+        assert!(serde_json::to_string(&state)
+            .unwrap()
+            .contains("\"co_hosts\""));
     }
 }

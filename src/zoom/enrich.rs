@@ -1,13 +1,16 @@
 //! Enrichment jobs answered from Zoom's API: the neutral job in, the neutral record out.
+//! What Zoom's values mean (`chat`, `allow_participants_chat_with`, `auto_recording`,
+//! `alternative_hosts`) is read here and nowhere else.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
-use super::api::types::{MeetingRegistrant, PastParticipant};
+use super::api::types::{InMeeting, MeetingRegistrant, PastParticipant};
 use super::api::{ZoomApi, ZoomApiError, ZoomCredentials};
 use std::sync::Arc;
 
 use crate::connections::store::client_credentials;
 use crate::db::Db;
+use crate::enrichment::platform::{LiveMeetingsApi, PlatformApi, PlatformFuture};
 use crate::enrichment::{
     FetchError, Fetched, Job, JobKind, MeetingSettingsRecord, Registrant, ReportedSession,
     UserSettingsRecord,
@@ -24,10 +27,6 @@ pub struct ZoomFetcher {
 impl ZoomFetcher {
     pub fn new(api: ZoomApi, db: Db, keys: Arc<SecretKeys>) -> Self {
         ZoomFetcher { api, db, keys }
-    }
-
-    pub fn api(&self) -> &ZoomApi {
-        &self.api
     }
 
     /// The stored Server-to-Server OAuth credentials of a monitored account.
@@ -51,7 +50,7 @@ impl ZoomFetcher {
     }
 
     /// Answers `job` from the API, unless a rate limit still holds the account back at `now`.
-    pub async fn fetch(&self, job: &Job, now: DateTime<Utc>) -> Result<Fetched, FetchError> {
+    async fn answer(&self, job: &Job, now: DateTime<Utc>) -> Result<Fetched, FetchError> {
         let credentials = self.credentials(&job.account_id).await?;
         if let Some(until) = self.api.rate_limited_until(&job.account_id, now) {
             return Err(FetchError::AccountHeld { until });
@@ -67,7 +66,7 @@ impl ZoomFetcher {
                         .into_iter()
                         .map(|invitee| invitee.email.trim().to_lowercase())
                         .collect(),
-                    alternative_hosts: meeting
+                    co_hosts: meeting
                         .settings
                         .alternative_hosts
                         .unwrap_or_default()
@@ -75,7 +74,9 @@ impl ZoomFetcher {
                         .map(|entry| entry.trim().to_lowercase())
                         .filter(|entry| !entry.is_empty())
                         .collect(),
-                    auto_recording: meeting.settings.auto_recording,
+                    auto_recording: records_automatically(
+                        meeting.settings.auto_recording.as_deref(),
+                    ),
                     waiting_room: meeting.settings.waiting_room,
                     authentication: meeting.settings.meeting_authentication,
                 })),
@@ -89,10 +90,10 @@ impl ZoomFetcher {
                     .await
                     .map_err(fetch_error)?;
                 Ok(Fetched::HostSettings(UserSettingsRecord {
-                    chat: settings.in_meeting.chat,
-                    private_chat: settings.in_meeting.private_chat,
-                    chat_with: settings.in_meeting.allow_participants_chat_with,
-                    auto_recording: settings.recording.auto_recording,
+                    chat_enabled: chat_enabled(&settings.in_meeting),
+                    auto_recording: records_automatically(
+                        settings.recording.auto_recording.as_deref(),
+                    ),
                 }))
             }
             JobKind::UserAccount => match self.api.user(&credentials, &job.key).await {
@@ -131,6 +132,61 @@ impl ZoomFetcher {
             }
         }
     }
+}
+
+impl PlatformApi for ZoomFetcher {
+    fn platform(&self) -> Platform {
+        Platform::Zoom
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        job: &'a Job,
+        now: DateTime<Utc>,
+    ) -> PlatformFuture<'a, Result<Fetched, FetchError>> {
+        Box::pin(self.answer(job, now))
+    }
+
+    fn live_meetings(&self) -> Option<&dyn LiveMeetingsApi> {
+        Some(self)
+    }
+}
+
+impl LiveMeetingsApi for ZoomFetcher {
+    fn count<'a>(
+        &'a self,
+        account_id: &'a str,
+        today: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> PlatformFuture<'a, Result<u64, FetchError>> {
+        Box::pin(async move {
+            let credentials = self.credentials(account_id).await?;
+            // Calls during a hold only lengthen it.
+            if let Some(until) = self.api.rate_limited_until(account_id, now) {
+                return Err(FetchError::AccountHeld { until });
+            }
+            self.api
+                .live_meetings(&credentials, today)
+                .await
+                .map_err(fetch_error)
+        })
+    }
+}
+
+/// Whether participants can chat in a host's calls: chat switched off, or
+/// `allow_participants_chat_with` 1 ("cannot use chat"), is no chat (zoom.md §3.3).
+fn chat_enabled(in_meeting: &InMeeting) -> Option<bool> {
+    match (in_meeting.chat, in_meeting.allow_participants_chat_with) {
+        (Some(false), _) | (_, Some(1)) => Some(false),
+        (Some(true), _) => Some(true),
+        (None, _) => None,
+    }
+}
+
+/// Zoom's `auto_recording`: `local` and `cloud` record when the call starts, `none` does
+/// not (zoom.md §3.2).
+fn records_automatically(mode: Option<&str>) -> Option<bool> {
+    mode.map(|mode| mode != "none")
 }
 
 fn fetch_error(error: ZoomApiError) -> FetchError {
@@ -181,4 +237,41 @@ fn parse_time(text: Option<&str>) -> Option<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(text?)
         .ok()
         .map(|time| time.with_timezone(&Utc))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_meeting(chat: Option<bool>, chat_with: Option<i64>) -> InMeeting {
+        InMeeting {
+            chat,
+            private_chat: None,
+            allow_participants_chat_with: chat_with,
+        }
+    }
+
+    #[test]
+    fn chat_is_off_when_switched_off_or_when_nobody_may_chat() {
+        assert_eq!(chat_enabled(&in_meeting(Some(false), Some(4))), Some(false));
+        assert_eq!(chat_enabled(&in_meeting(Some(true), Some(1))), Some(false));
+        assert_eq!(chat_enabled(&in_meeting(None, Some(1))), Some(false));
+    }
+
+    #[test]
+    fn chat_is_on_when_switched_on_for_anyone_and_unknown_when_zoom_does_not_say() {
+        for chat_with in [None, Some(2), Some(3), Some(4)] {
+            assert_eq!(chat_enabled(&in_meeting(Some(true), chat_with)), Some(true));
+        }
+        assert_eq!(chat_enabled(&in_meeting(None, None)), None);
+        assert_eq!(chat_enabled(&in_meeting(None, Some(4))), None);
+    }
+
+    #[test]
+    fn local_and_cloud_recording_record_automatically_and_none_does_not() {
+        assert_eq!(records_automatically(Some("local")), Some(true));
+        assert_eq!(records_automatically(Some("cloud")), Some(true));
+        assert_eq!(records_automatically(Some("none")), Some(false));
+        assert_eq!(records_automatically(None), None);
+    }
 }

@@ -283,7 +283,7 @@ fn schedule_event(
         start_time: object.start_time,
         duration_minutes: object.duration,
         timezone: object.timezone.filter(|tz| !tz.is_empty()),
-        alternative_hosts: settings
+        co_hosts: settings
             .as_ref()
             .and_then(|s| s.alternative_hosts.as_deref())
             .map(split_alternative_hosts),
@@ -642,7 +642,7 @@ mod tests {
         };
         assert_eq!(meeting_id, "84712345678");
         assert_eq!(at.timestamp_millis(), 1741700100788);
-        assert_eq!(change.alternative_hosts, Some(vec![]));
+        assert_eq!(change.co_hosts, Some(vec![]));
         assert_eq!(change.topic, None);
         assert!(change.start_time.is_some());
     }

@@ -10,6 +10,7 @@ mod guests;
 mod helpers;
 mod import;
 mod ops;
+mod platform_neutral;
 mod processing;
 mod register;
 mod request_tracing;

@@ -18,7 +18,6 @@ use crate::alerts::message::AlertMessage;
 use crate::config::Secret;
 
 pub use email::{SmtpSecurity, SmtpSettings};
-pub use http::parse_retry_after;
 pub use webhook::{
     standard_webhook_signature, verify_standard_webhook, InvalidWebhookSecret, WebhookVerifyError,
     SIGNATURE_TOLERANCE_SECS, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,

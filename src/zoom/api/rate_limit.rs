@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
-use crate::alerts::channels::parse_retry_after;
+use crate::retry::parse_retry_after;
 
 pub const X_RATELIMIT_RESET: &str = "x-ratelimit-reset";
 
