@@ -3,11 +3,9 @@
 //! those read before this release), and a stored value chaperone cannot read is an error
 //! naming the row, never a default.
 
-use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
-use chaperone::db::Backend;
 use chaperone::enrichment::platform::{LiveMeetingsApi, PlatformApi, PlatformFuture, Platforms};
 use chaperone::enrichment::worker::{Enricher, SilenceCheck, Step};
 use chaperone::enrichment::{self, FetchError, Fetched, Job, JobKind, UserSettingsRecord};
@@ -17,18 +15,15 @@ use chaperone::retry::RetryPolicy;
 use chaperone::telemetry::metrics::Metrics;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
-use sqlx::migrate::Migrator;
 use sqlx::Row;
 use tokio::sync::Notify;
 
 use crate::alerts::{scenario, Scenario};
 use crate::fake_zoom::FakeZoom;
 use crate::helpers::{fresh_database_url, spawn_app, test_settings, TestApp};
+use crate::upgrade::migrator_up_to;
 use crate::zoom_api::connected;
 use crate::zoom_events::whole_call;
-
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// The first schema with neutral platform facts.
 const NEUTRAL_FACTS: i64 = 20261202000100;
@@ -332,21 +327,10 @@ async fn an_earlier_databases_zoom_settings_are_kept_as_neutral_facts() {
     let db = chaperone::db::Db::connect(&test_settings(&url, &[]).database)
         .await
         .unwrap();
-    let all = match db.backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    let earlier = Migrator {
-        migrations: Cow::Owned(
-            all.migrations
-                .iter()
-                .filter(|m| m.version < NEUTRAL_FACTS)
-                .cloned()
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    };
-    earlier.run(&db.pool).await.unwrap();
+    migrator_up_to(db.backend, NEUTRAL_FACTS - 1)
+        .run(&db.pool)
+        .await
+        .unwrap();
     for statement in [
         "INSERT INTO schools (id, slug, name, timezone, created_at) VALUES (1, 'greenfield', 'Greenfield', 'Europe/London', 0)",
         // chat, private_chat, chat_with, auto_recording as Zoom reported them.

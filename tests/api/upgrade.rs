@@ -25,21 +25,10 @@ async fn an_earlier_database_keeps_its_people_and_their_references_and_accepts_e
     let folder = tempfile::tempdir().unwrap();
     let url = fresh_database_url(folder.path()).await;
     let db = Db::connect(&database_settings(&url)).await.unwrap();
-    let all = match db.backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    let earlier = Migrator {
-        migrations: Cow::Owned(
-            all.migrations
-                .iter()
-                .filter(|m| m.version <= EARLIER_RELEASE)
-                .cloned()
-                .collect(),
-        ),
-        ..Migrator::DEFAULT
-    };
-    earlier.run(&db.pool).await.unwrap();
+    migrator_up_to(db.backend, EARLIER_RELEASE)
+        .run(&db.pool)
+        .await
+        .unwrap();
     for statement in [
         "INSERT INTO schools (id, slug, name, timezone, created_at) VALUES (1, 'greenfield', 'Greenfield', 'Europe/London', 0)",
         "INSERT INTO people (id, school_id, external_ref, kind, staff_role, display_name) VALUES (7, 1, 'PUPIL-1', 'pupil', NULL, 'Dára Finch')",
@@ -186,7 +175,8 @@ async fn an_installation_from_before_connections_keeps_receiving_without_any_cha
     assert_eq!(secret.expose(), "plain-client-secret");
 }
 
-fn migrator_up_to(backend: Backend, last: i64) -> Migrator {
+/// The migrations of `backend` up to and including version `last`: the schema of a release.
+pub(crate) fn migrator_up_to(backend: Backend, last: i64) -> Migrator {
     let all = match backend {
         Backend::Sqlite => &SQLITE,
         Backend::Postgres => &POSTGRES,
