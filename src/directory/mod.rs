@@ -122,31 +122,51 @@ pub async fn resolve_person(
     email: Option<&str>,
 ) -> Result<Option<i64>, sqlx::Error> {
     if let Some(user_id) = platform_user_id {
-        let found = sqlx::query(
-            "SELECT person_id FROM person_platform_ids \
-             WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
-        )
-        .bind(school_id)
-        .bind(platform.as_str())
-        .bind(user_id)
-        .fetch_optional(&mut *connection)
-        .await?;
-        if let Some(row) = found {
-            return Ok(Some(row.try_get("person_id")?));
-        }
-    }
-    if let Some(email) = email {
         let found =
-            sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
-                .bind(school_id)
-                .bind(email.trim().to_lowercase())
-                .fetch_optional(&mut *connection)
-                .await?;
-        if let Some(row) = found {
-            return Ok(Some(row.try_get("person_id")?));
+            person_with_platform_id(connection, school_id, platform.as_str(), user_id).await?;
+        if found.is_some() {
+            return Ok(found);
         }
     }
-    Ok(None)
+    match email {
+        Some(email) => person_with_email(connection, school_id, email).await,
+        None => Ok(None),
+    }
+}
+
+/// The person whose account on `platform` is `user_id`.
+pub async fn person_with_platform_id(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    platform: &str,
+    user_id: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query(
+        "SELECT person_id FROM person_platform_ids \
+         WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
+    )
+    .bind(school_id)
+    .bind(platform)
+    .bind(user_id)
+    .fetch_optional(connection)
+    .await?
+    .map(|row| row.try_get("person_id"))
+    .transpose()
+}
+
+/// The person with the address `email`, whatever its case.
+pub async fn person_with_email(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    email: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
+        .bind(school_id)
+        .bind(email.trim().to_lowercase())
+        .fetch_optional(connection)
+        .await?
+        .map(|row| row.try_get("person_id"))
+        .transpose()
 }
 
 /// A name folded for comparing a guest's display name with the directory: lower case, accents

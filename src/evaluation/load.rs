@@ -10,7 +10,7 @@ use sqlx::{AnyConnection, Row};
 
 use crate::db::decode::{decode_person_kind, decode_staff_role, decode_timezone};
 use crate::db::time::{from_millis, to_millis};
-use crate::directory::{name_key, PersonKind};
+use crate::directory::{name_key, person_with_email, person_with_platform_id, PersonKind};
 use crate::enrichment::store::registrant_email;
 use crate::policy::identity::{identify, Clues};
 use crate::policy::view::{
@@ -90,16 +90,8 @@ impl People<'_> {
         platform: &str,
         user_id: &str,
     ) -> Result<Option<PersonView>, sqlx::Error> {
-        let row = sqlx::query(
-            "SELECT person_id FROM person_platform_ids WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
-        )
-        .bind(self.school_id)
-        .bind(platform)
-        .bind(user_id)
-        .fetch_optional(&mut *self.connection)
-        .await?;
-        match row {
-            Some(row) => Ok(Some(self.get(row.try_get("person_id")?).await?)),
+        match person_with_platform_id(self.connection, self.school_id, platform, user_id).await? {
+            Some(id) => Ok(Some(self.get(id).await?)),
             None => Ok(None),
         }
     }
@@ -138,14 +130,8 @@ impl People<'_> {
     }
 
     async fn by_email(&mut self, email: &str) -> Result<Option<PersonView>, sqlx::Error> {
-        let row =
-            sqlx::query("SELECT person_id FROM person_emails WHERE school_id = $1 AND email = $2")
-                .bind(self.school_id)
-                .bind(email.trim().to_lowercase())
-                .fetch_optional(&mut *self.connection)
-                .await?;
-        match row {
-            Some(row) => Ok(Some(self.get(row.try_get("person_id")?).await?)),
+        match person_with_email(self.connection, self.school_id, email).await? {
+            Some(id) => Ok(Some(self.get(id).await?)),
             None => Ok(None),
         }
     }
