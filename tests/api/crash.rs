@@ -9,7 +9,8 @@ use chaperone::zoom::signature;
 use futures_util::future::join_all;
 
 use crate::helpers::{
-    eventually, example_school_file, fresh_database_url, now_secs, ADMIN_TOKEN, ZOOM_SECRET,
+    eventually, example_school_file, fresh_database_url, now_secs, ADMIN_TOKEN, SECRETS_KEY,
+    ZOOM_SECRET,
 };
 use crate::zoom_events::{joined, Joiner};
 
@@ -23,6 +24,7 @@ fn chaperone(database_url: &str, port: u16, args: &[&str]) -> Command {
         .env("CHAPERONE__SERVER__BIND", format!("127.0.0.1:{port}"))
         .env("CHAPERONE__ZOOM__WEBHOOK_SECRET_TOKEN", ZOOM_SECRET)
         .env("CHAPERONE__API__ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("CHAPERONE__SECRETS__KEY", SECRETS_KEY)
         .env("CHAPERONE__LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());

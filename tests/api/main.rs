@@ -3,6 +3,7 @@
 mod alerted_while_true;
 mod alerts;
 mod breakout_rooms;
+mod commands;
 mod connections;
 mod crash;
 mod fake_zoom;
