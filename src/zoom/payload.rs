@@ -42,7 +42,9 @@ struct Envelope {
     event: String,
     #[serde(default)]
     event_ts: Option<i64>,
-    payload: serde_json::Value,
+    // Kept as text and read once into the type the event name calls for: reading it into a
+    // `Value` first would build every field twice.
+    payload: Box<serde_json::value::RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -255,9 +257,9 @@ pub fn parse(body: &[u8]) -> Result<ZoomDelivery, PayloadError> {
 
 fn typed<T: serde::de::DeserializeOwned>(
     name: &str,
-    payload: serde_json::Value,
+    payload: Box<serde_json::value::RawValue>,
 ) -> Result<T, PayloadError> {
-    serde_json::from_value(payload)
+    serde_json::from_str(payload.get())
         .map_err(|error| PayloadError::new(format!("{name}: payload {error}")))
 }
 
