@@ -226,13 +226,13 @@ pub fn parse(body: &[u8]) -> Result<ZoomDelivery, PayloadError> {
     let name = envelope.event.as_str();
     match name {
         "endpoint.url_validation" => {
-            let payload: UrlValidationPayload = typed(name, envelope.payload)?;
+            let payload: UrlValidationPayload = typed(name, &envelope.payload)?;
             Ok(ZoomDelivery::UrlValidation {
                 plain_token: payload.plain_token,
             })
         }
         "meeting.created" | "meeting.updated" | "meeting.deleted" => {
-            let payload: AccountPayload<ScheduleObject> = typed(name, envelope.payload)?;
+            let payload: AccountPayload<ScheduleObject> = typed(name, &envelope.payload)?;
             schedule_event(name, payload, event_time)
         }
         "meeting.started"
@@ -246,7 +246,7 @@ pub fn parse(body: &[u8]) -> Result<ZoomDelivery, PayloadError> {
         | "recording.stopped"
         | "meeting.participant_joined_breakout_room"
         | "meeting.participant_left_breakout_room" => {
-            let payload: AccountPayload<InstanceObject> = typed(name, envelope.payload)?;
+            let payload: AccountPayload<InstanceObject> = typed(name, &envelope.payload)?;
             instance_event(name, payload, event_time)
         }
         _ => Ok(ZoomDelivery::Ignored {
@@ -257,7 +257,7 @@ pub fn parse(body: &[u8]) -> Result<ZoomDelivery, PayloadError> {
 
 fn typed<T: serde::de::DeserializeOwned>(
     name: &str,
-    payload: Box<serde_json::value::RawValue>,
+    payload: &serde_json::value::RawValue,
 ) -> Result<T, PayloadError> {
     serde_json::from_str(payload.get())
         .map_err(|error| PayloadError::new(format!("{name}: payload {error}")))
