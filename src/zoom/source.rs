@@ -113,25 +113,29 @@ const NEVER_STORED: [&str; 16] = [
     "recording_play_passcode",
 ];
 
+/// A chat message's id, kept only as the digest the register keeps.
+const DIGESTED_FIELD: &str = "message_id";
+const DIGESTED_POINTER: &str = "/payload/object/chat_message/message_id";
+
 /// The body as stored: Zoom's JSON with the fields in [`NEVER_STORED`] removed, and a chat
 /// message's id replaced by the digest the register keeps.
 fn stored_form(body: &[u8]) -> Result<String, serde_json::Error> {
-    // Most events carry none of these fields: keep their bytes as they are, unparsed. Zoom
-    // writes field names plainly, so a name that does not occur as text is not there.
+    // Most events carry none of these fields: keep their bytes as they are, unparsed. A name
+    // that does not occur as text is not there, unless it is written with escapes: a body
+    // with any `\u` escape takes the full path.
     if let Ok(text) = std::str::from_utf8(body) {
-        let carries_any = NEVER_STORED
-            .iter()
-            .chain(&["message_id"])
-            .any(|name| text.contains(name));
-        if !carries_any {
+        let may_carry_any = text.contains("\\u")
+            || NEVER_STORED
+                .iter()
+                .chain(&[DIGESTED_FIELD])
+                .any(|name| text.contains(name));
+        if !may_carry_any {
             return Ok(text.to_owned());
         }
     }
     let mut value: Value = serde_json::from_slice(body)?;
     remove_never_stored(&mut value);
-    if let Some(Value::String(message_id)) =
-        value.pointer_mut("/payload/object/chat_message/message_id")
-    {
+    if let Some(Value::String(message_id)) = value.pointer_mut(DIGESTED_POINTER) {
         *message_id = payload::chat_message_ref(message_id);
     }
     serde_json::to_string(&value)
@@ -184,6 +188,20 @@ mod tests {
         };
         assert_eq!(translate(&arrival.stored_body).unwrap(), vec![*event]);
         assert_eq!(arrival.event_type, "signal");
+    }
+
+    #[test]
+    fn a_body_with_nothing_to_remove_is_stored_byte_for_byte() {
+        let body = r#"{"event":"meeting.participant_joined","event_ts":1741703530010,"payload":{"account_id":"A","object":{"uuid":"u==","id":"84712345678","participant":{"user_id":"1","user_name":"J S","join_time":"2025-03-11T14:32:10Z","email":""}}}}"#;
+        assert_eq!(stored_form(body.as_bytes()).unwrap(), body);
+    }
+
+    #[test]
+    fn a_field_name_written_with_escapes_is_still_removed() {
+        let body = r#"{"event":"meeting.created","event_ts":1741703900123,"payload":{"account_id":"A","object":{"id":1,"uuid":"u==","pass\u0077ord":"s3cret","start_\u0075rl":"https://zoom.us/s/1?zak=TOKEN"}}}"#;
+        let stored = stored_form(body.as_bytes()).unwrap();
+        assert!(!stored.contains("s3cret"), "{stored}");
+        assert!(!stored.contains("TOKEN"), "{stored}");
     }
 
     #[test]
