@@ -57,9 +57,13 @@ pub mod state;
 pub mod supervision;
 /// Logs and metrics.
 pub mod telemetry;
+/// Every job that runs on a clock, and which worker runs it.
+pub mod timers;
 /// Planned sessions, parental consent and outcomes.
 pub mod timetable;
 /// The map of platform webhook endpoints.
 pub mod webhooks;
+/// One runner for the background workers, and the wake-ups that pass work between them.
+pub mod worker;
 /// Zoom's signatures, payloads and webhook endpoint.
 pub mod zoom;

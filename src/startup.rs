@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 
 use crate::alerts::channels::{Channels, SmtpSecurity, SmtpSettings};
 use crate::alerts::dispatcher::Dispatcher;
@@ -19,7 +19,7 @@ use crate::connections::{self, Connections};
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
 use crate::enrichment::platform::Platforms;
-use crate::enrichment::worker::{Enricher, SilenceCheck};
+use crate::enrichment::worker::{Enricher, EnrichmentTuning};
 use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
 use crate::inbox::writer::{InboxWriter, WriterLoop};
@@ -31,9 +31,10 @@ use crate::secrets::{load_keys, KeyOrigin, SecretKeys};
 use crate::state::AppState;
 use crate::supervision::{RestartPolicy, Role, Roles, Supervisor};
 use crate::telemetry::metrics::Metrics;
+use crate::worker::{Cadence, Wakeups, Worker};
 use crate::zoom::api::{ZoomApi, ZoomApiSettings};
 use crate::zoom::enrich::ZoomFetcher;
-use crate::{acknowledge, api, ops, webhooks};
+use crate::{acknowledge, api, ops, timers, webhooks, worker};
 
 /// The whole HTTP surface: webhooks, the admin API and the operations endpoints, each
 /// request with an id, a span, a completion event and a deadline.
@@ -52,10 +53,7 @@ pub struct Application {
     listener: Option<TcpListener>,
     state: AppState,
     writer: WriterLoop,
-    wake_processor: Arc<Notify>,
-    wake_evaluator: Arc<Notify>,
-    wake_dispatcher: Arc<Notify>,
-    wake_enricher: Arc<Notify>,
+    wakeups: Wakeups,
     bank_holidays: Arc<BankHolidays>,
     channels: Arc<Channels>,
     platforms: Platforms,
@@ -101,9 +99,12 @@ impl Application {
             db.clone(),
             secrets.clone(),
         )));
-        let wake_processor = Arc::new(Notify::new());
-        let (inbox, writer) =
-            InboxWriter::new(db.clone(), settings.inbox.max_batch, wake_processor.clone());
+        let wakeups = Wakeups::default();
+        let (inbox, writer) = InboxWriter::new(
+            db.clone(),
+            settings.inbox.max_batch,
+            wakeups.inbox_committed.clone(),
+        );
         let roles = Roles::new(settings.supervision.heartbeat_stale_after);
         let state = AppState {
             accounts: MonitoredAccounts::new(db.clone()),
@@ -124,10 +125,7 @@ impl Application {
             listener,
             state,
             writer,
-            wake_processor,
-            wake_evaluator: Arc::new(Notify::new()),
-            wake_dispatcher: Arc::new(Notify::new()),
-            wake_enricher: Arc::new(Notify::new()),
+            wakeups,
             bank_holidays,
             channels: Arc::new(channels),
             platforms,
@@ -153,8 +151,7 @@ impl Application {
             self.state.db.clone(),
             self.state.metrics.clone(),
             self.state.settings.processor.max_attempts,
-            self.wake_evaluator.clone(),
-            self.wake_enricher.clone(),
+            self.wakeups.clone(),
             ReconciliationTiming {
                 first_after: chrono::Duration::from_std(enrichment.reconcile_after)
                     .unwrap_or_default(),
@@ -170,20 +167,18 @@ impl Application {
         Enricher::new(
             self.state.db.clone(),
             self.platforms.clone(),
-            RetryPolicy {
-                base_delay: settings.retry_base,
-                max_delay: settings.retry_max_delay,
-                max_attempts: settings.max_attempts,
-                max_retry_after: PLATFORM_RETRY_AFTER_CAP,
+            EnrichmentTuning {
+                retry: RetryPolicy {
+                    base_delay: settings.retry_base,
+                    max_delay: settings.retry_max_delay,
+                    max_attempts: settings.max_attempts,
+                    max_retry_after: PLATFORM_RETRY_AFTER_CAP,
+                },
+                silent_after: settings.silence_after,
             },
             self.state.metrics.clone(),
             self.bank_holidays.clone(),
-            SilenceCheck {
-                every: settings.silence_check_interval,
-                silent_after: settings.silence_after,
-            },
-            self.wake_evaluator.clone(),
-            self.wake_dispatcher.clone(),
+            self.wakeups.clone(),
         )
     }
 
@@ -192,7 +187,7 @@ impl Application {
         Evaluator::new(
             self.state.db.clone(),
             self.bank_holidays.clone(),
-            self.wake_dispatcher.clone(),
+            self.wakeups.clone(),
         )
     }
 
@@ -302,52 +297,54 @@ impl Application {
         if !settings.server.worker_enabled {
             return roles;
         }
-        roles.push({
-            let (processor, wake, stop) =
-                (self.processor(), self.wake_processor.clone(), stop.clone());
-            let poll = settings.processor.poll_interval;
-            let retention =
-                std::time::Duration::from_secs(settings.inbox.retention_days * 24 * 3600);
-            supervisor.start(Role::Processor, move |heartbeat| {
-                processor
-                    .clone()
-                    .run(heartbeat, wake.clone(), poll, retention, stop.clone())
-            })
+        let processor = self.processor();
+        roles.push(self.start_worker(
+            supervisor,
+            processor,
+            settings.processor.poll_interval,
+            stop,
+        ));
+        let evaluator = self.evaluator();
+        roles.push(self.start_worker(
+            supervisor,
+            evaluator,
+            settings.evaluation.poll_interval,
+            stop,
+        ));
+        let dispatcher = self.dispatcher();
+        roles.push(self.start_worker(supervisor, dispatcher, settings.alerts.poll_interval, stop));
+        let enricher = self.enricher();
+        roles.push(self.start_worker(
+            supervisor,
+            enricher,
+            settings.enrichment.poll_interval,
+            stop,
+        ));
+        roles
+    }
+
+    /// Starts `worker` under supervision, with its poll interval and its timers.
+    fn start_worker<W: Worker + Clone>(
+        &self,
+        supervisor: &Supervisor,
+        worker: W,
+        poll_interval: std::time::Duration,
+        stop: &watch::Receiver<bool>,
+    ) -> tokio::task::JoinHandle<()> {
+        let cadence = Arc::new(Cadence {
+            poll_interval,
+            timers: timers::of(W::ROLE, &self.state.settings),
         });
-        roles.push({
-            let (evaluator, wake, stop) =
-                (self.evaluator(), self.wake_evaluator.clone(), stop.clone());
-            let poll = settings.evaluation.poll_interval;
-            supervisor.start(Role::Evaluator, move |heartbeat| {
-                evaluator
-                    .clone()
-                    .run(heartbeat, wake.clone(), poll, stop.clone())
-            })
-        });
-        roles.push({
-            let (dispatcher, wake, stop) = (
-                self.dispatcher(),
-                self.wake_dispatcher.clone(),
+        let (wakeups, stop) = (self.wakeups.clone(), stop.clone());
+        supervisor.start(W::ROLE, move |heartbeat| {
+            let (worker, wakeups, cadence, stop) = (
+                worker.clone(),
+                wakeups.clone(),
+                cadence.clone(),
                 stop.clone(),
             );
-            let poll = settings.alerts.poll_interval;
-            supervisor.start(Role::Dispatcher, move |heartbeat| {
-                dispatcher
-                    .clone()
-                    .run(heartbeat, wake.clone(), poll, stop.clone())
-            })
-        });
-        roles.push({
-            let (enricher, wake, stop) =
-                (self.enricher(), self.wake_enricher.clone(), stop.clone());
-            let poll = settings.enrichment.poll_interval;
-            supervisor.start(Role::Enricher, move |heartbeat| {
-                enricher
-                    .clone()
-                    .run(heartbeat, wake.clone(), poll, stop.clone())
-            })
-        });
-        roles
+            async move { worker::run(&worker, heartbeat, &wakeups, &cadence, stop).await }
+        })
     }
 }
 

@@ -2,8 +2,8 @@
 //! instance does not send the same one), composes the message, sends it, and records the
 //! result. Failures are retried on an exponential schedule with jitter, honouring
 //! `Retry-After` up to `alerts.max_retry_after_secs` (an alert must stay timely whatever a
-//! receiver asks for); after the last attempt a delivery is marked failed, visibly. When idle it
-//! escalates findings nobody has acknowledged.
+//! receiver asks for); after the last attempt a delivery is marked failed, visibly. On its timers
+//! it escalates findings nobody has acknowledged and sends the daily digests.
 //!
 //! A delivery is sent only while it is still true when its turn comes: an alert for a
 //! finding resolved in the meantime (found on a partial picture, then cleared) is skipped,
@@ -16,7 +16,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use super::channels::{ChannelTarget, Channels, DeliveryError};
 use super::links::{AcknowledgeGrant, LinkSigner};
@@ -28,8 +28,10 @@ use crate::db::{Backend, Db};
 use crate::findings::reason_closed;
 use crate::policy::Severity;
 use crate::retry::RetryPolicy;
-use crate::supervision::Heartbeat;
+use crate::supervision::Role;
 use crate::telemetry::metrics::Metrics;
+use crate::timers::Timer;
+use crate::worker::{Pass, Wakeups, Worker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DispatchStep {
@@ -42,9 +44,6 @@ pub enum DispatchStep {
     Deferred,
     Empty,
 }
-
-/// How often the dispatcher looks for daily digests that fell due.
-const DIGEST_CHECK_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A lease long enough for any one send to finish (HTTP and SMTP time out well before).
 const LEASE: Duration = Duration::from_secs(120);
@@ -197,48 +196,6 @@ impl Dispatcher {
     /// Sends the daily digests due at `now`; returns how many emails went out.
     pub async fn send_digests(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
         super::digest::send_due(&self.db, &self.channels, now).await
-    }
-
-    pub async fn run(
-        self,
-        heartbeat: Heartbeat,
-        wake: Arc<Notify>,
-        poll_interval: Duration,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut digests_checked: Option<std::time::Instant> = None;
-        while !*shutdown.borrow() {
-            heartbeat.beat();
-            let now = Utc::now();
-            if digests_checked.is_none_or(|at| at.elapsed() >= DIGEST_CHECK_INTERVAL) {
-                digests_checked = Some(std::time::Instant::now());
-                if let Err(error) = self.send_digests(now).await {
-                    tracing::error!(%error, "daily digest check failed");
-                }
-            }
-            let busy = match self.dispatch_next(now).await {
-                Ok(DispatchStep::Empty) => match self.escalate(now).await {
-                    Ok(queued) => queued > 0,
-                    Err(error) => {
-                        tracing::error!(%error, "escalation failed");
-                        false
-                    }
-                },
-                Ok(_) => true,
-                Err(error) => {
-                    tracing::error!(%error, "alert dispatch failed");
-                    false
-                }
-            };
-            if busy {
-                continue;
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(poll_interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
     }
 
     /// Records that a delivery will not be sent, and why; the claim was no attempt.
@@ -503,6 +460,35 @@ fn step_label(step: DispatchStep) -> &'static str {
         DispatchStep::Skipped => "skipped",
         DispatchStep::Deferred => "deferred",
         DispatchStep::Empty => "empty",
+    }
+}
+
+/// Sends whatever the outbox holds; woken when alerts are queued, and by the poll interval
+/// for retries falling due and other instances' alerts.
+impl Worker for Dispatcher {
+    type Error = sqlx::Error;
+    const ROLE: Role = Role::Dispatcher;
+
+    fn woken_by(wakeups: &Wakeups) -> &Arc<Notify> {
+        &wakeups.alerts_queued
+    }
+
+    async fn step(&self, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
+        Ok(match self.dispatch_next(now).await? {
+            DispatchStep::Empty => Pass::Idle,
+            _ => Pass::Worked,
+        })
+    }
+
+    async fn run_timer(&self, timer: Timer, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
+        match timer {
+            Timer::Escalation if self.escalate(now).await? > 0 => Ok(Pass::Worked),
+            Timer::DailyDigests => {
+                self.send_digests(now).await?;
+                Ok(Pass::Idle)
+            }
+            _ => Ok(Pass::Idle),
+        }
     }
 }
 

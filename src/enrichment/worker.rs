@@ -2,7 +2,7 @@
 //! the same one), asks the platform, stores what it learnt — or that it could not — and
 //! reschedules failures with backoff and jitter, honouring the platform's `Retry-After`; while
 //! a rate limit holds an account back, its jobs wait for the hold's end without calling.
-//! Between jobs it checks that monitored accounts are not silent during school hours.
+//! On its timer it checks that monitored accounts are not silent during school hours.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::any::AnyRow;
 use sqlx::Row;
-use tokio::sync::{watch, Notify};
+use tokio::sync::Notify;
 
 use super::platform::{LiveMeetingsApi, Platforms};
 use super::{coverage, store, FetchError, Fetched, Job, JobKind};
@@ -21,8 +21,10 @@ use crate::directory::settings as school_settings;
 use crate::meeting::Platform;
 use crate::policy::calendar::{BankHolidays, SchoolCalendar};
 use crate::retry::RetryPolicy;
-use crate::supervision::Heartbeat;
+use crate::supervision::Role;
 use crate::telemetry::metrics::Metrics;
+use crate::timers::Timer;
+use crate::worker::{Pass, Wakeups, Worker};
 
 const LEASE: Duration = Duration::from_secs(120);
 
@@ -34,10 +36,11 @@ pub enum Step {
     Empty,
 }
 
-/// How often monitored accounts are checked for silence, and how long counts as silent.
+/// How the enricher retries failed calls, and how long a monitored account may send nothing
+/// during school hours before it is asked whether meetings are live on it.
 #[derive(Debug, Clone, Copy)]
-pub struct SilenceCheck {
-    pub every: Duration,
+pub struct EnrichmentTuning {
+    pub retry: RetryPolicy,
     pub silent_after: Duration,
 }
 
@@ -46,36 +49,28 @@ pub struct Enricher {
     db: Db,
     /// Each job and account is read through the API of the platform it is stored under.
     platforms: Platforms,
-    retry: RetryPolicy,
+    tuning: EnrichmentTuning,
     metrics: Arc<Metrics>,
     bank_holidays: Arc<BankHolidays>,
-    silence: SilenceCheck,
-    /// Woken when meetings were queued for evaluation.
-    meetings_changed: Arc<Notify>,
-    alerts_queued: Arc<Notify>,
+    wakeups: Wakeups,
 }
 
 impl Enricher {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: Db,
         platforms: Platforms,
-        retry: RetryPolicy,
+        tuning: EnrichmentTuning,
         metrics: Arc<Metrics>,
         bank_holidays: Arc<BankHolidays>,
-        silence: SilenceCheck,
-        meetings_changed: Arc<Notify>,
-        alerts_queued: Arc<Notify>,
+        wakeups: Wakeups,
     ) -> Self {
         Enricher {
             db,
             platforms,
-            retry,
+            tuning,
             metrics,
             bank_holidays,
-            silence,
-            meetings_changed,
-            alerts_queued,
+            wakeups,
         }
     }
 
@@ -167,9 +162,9 @@ impl Enricher {
             }
         };
         tx.commit().await?;
-        self.meetings_changed.notify_one();
+        self.wakeups.meetings_changed.notify_one();
         if alerts > 0 {
-            self.alerts_queued.notify_one();
+            self.wakeups.alerts_queued.notify_one();
         }
         self.metrics
             .record_enrichment(job.kind.as_str(), step_label(step));
@@ -183,35 +178,6 @@ impl Enricher {
             match self.work_next(now).await? {
                 Step::Empty => return Ok(steps),
                 step => steps.push(step),
-            }
-        }
-    }
-
-    pub async fn run(
-        self,
-        heartbeat: Heartbeat,
-        wake: Arc<Notify>,
-        poll_interval: Duration,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut silence_checked: Option<std::time::Instant> = None;
-        while !*shutdown.borrow() {
-            heartbeat.beat();
-            if silence_checked.is_none_or(|at| at.elapsed() >= self.silence.every) {
-                silence_checked = Some(std::time::Instant::now());
-                if let Err(error) = self.check_silence(Utc::now()).await {
-                    tracing::error!(%error, "coverage check failed");
-                }
-            }
-            match self.work_next(Utc::now()).await {
-                Ok(Step::Empty) => {}
-                Ok(_) => continue,
-                Err(error) => tracing::error!(%error, "enrichment step failed"),
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(poll_interval) => {}
-                _ = shutdown.changed() => {}
             }
         }
     }
@@ -268,7 +234,7 @@ impl Enricher {
                     .try_get::<Option<i64>, _>("last")?
                     .map(from_millis);
             drop(connection);
-            let silent_after = chrono::Duration::from_std(self.silence.silent_after)
+            let silent_after = chrono::Duration::from_std(self.tuning.silent_after)
                 .unwrap_or(chrono::Duration::hours(1));
             let quiet = last.is_none_or(|last| now - last > silent_after);
             let live = if calendar.within_school_hours(now, now) && quiet {
@@ -293,7 +259,7 @@ impl Enricher {
                 coverage::record_silence(&mut tx, platform, &account_id, live, now).await?;
             tx.commit().await?;
             if alerts > 0 {
-                self.alerts_queued.notify_one();
+                self.wakeups.alerts_queued.notify_one();
             }
         }
         Ok(())
@@ -384,10 +350,10 @@ impl Enricher {
         retry_after: Option<Duration>,
         now: DateTime<Utc>,
     ) -> Result<Step, sqlx::Error> {
-        let delay = self.retry.delay(job.attempts as u32, retry_after);
+        let delay = self.tuning.retry.delay(job.attempts as u32, retry_after);
         let next = now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::hours(1));
         let out_of_attempts =
-            job.deadline_at.is_none() && job.attempts as u32 >= self.retry.max_attempts;
+            job.deadline_at.is_none() && job.attempts as u32 >= self.tuning.retry.max_attempts;
         let past_deadline = job.deadline_at.is_some_and(|deadline| next > deadline);
         if out_of_attempts || past_deadline {
             self.record_unknown(tx, job, reason, now).await?;
@@ -509,6 +475,31 @@ fn job_from_row(row: &AnyRow) -> Result<Job, sqlx::Error> {
             .try_get::<Option<i64>, _>("deadline_at")?
             .map(from_millis),
     })
+}
+
+/// Works whatever platform API jobs are due; woken when the processor queues jobs, and by the
+/// poll interval for retries falling due.
+impl Worker for Enricher {
+    type Error = sqlx::Error;
+    const ROLE: Role = Role::Enricher;
+
+    fn woken_by(wakeups: &Wakeups) -> &Arc<Notify> {
+        &wakeups.enrichment_requested
+    }
+
+    async fn step(&self, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
+        Ok(match self.work_next(now).await? {
+            Step::Empty => Pass::Idle,
+            _ => Pass::Worked,
+        })
+    }
+
+    async fn run_timer(&self, timer: Timer, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
+        if timer == Timer::SilenceCheck {
+            self.check_silence(now).await?;
+        }
+        Ok(Pass::Idle)
+    }
 }
 
 fn step_label(step: Step) -> &'static str {

@@ -6,12 +6,10 @@ mod load;
 pub mod queue;
 mod wait;
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sqlx::Row;
-use tokio::sync::{watch, Notify};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 pub use queue::Target;
 
@@ -21,7 +19,9 @@ use crate::directory::settings as school_settings;
 use crate::findings::{self, EvaluatedScope};
 use crate::policy::calendar::{BankHolidays, SchoolCalendar};
 use crate::policy::engine;
-use crate::supervision::Heartbeat;
+use crate::supervision::Role;
+use crate::timers::Timer;
+use crate::worker::{Pass, Wakeups, Worker};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -45,16 +45,15 @@ pub enum EvaluationError {
 pub struct Evaluator {
     db: Db,
     bank_holidays: Arc<BankHolidays>,
-    /// Woken when alerts were queued.
-    alerts_queued: Arc<Notify>,
+    wakeups: Wakeups,
 }
 
 impl Evaluator {
-    pub fn new(db: Db, bank_holidays: Arc<BankHolidays>, alerts_queued: Arc<Notify>) -> Self {
+    pub fn new(db: Db, bank_holidays: Arc<BankHolidays>, wakeups: Wakeups) -> Self {
         Evaluator {
             db,
             bank_holidays,
-            alerts_queued,
+            wakeups,
         }
     }
 
@@ -123,7 +122,7 @@ impl Evaluator {
         }
         tx.commit().await?;
         if queued > 0 {
-            self.alerts_queued.notify_one();
+            self.wakeups.alerts_queued.notify_one();
         }
         tracing::debug!(
             ?target,
@@ -147,29 +146,27 @@ impl Evaluator {
             }
         }
     }
+}
 
-    /// Runs until `shutdown`: evaluates whatever is due, then waits for the processor's
-    /// wake-up or the poll interval (timers, other instances).
-    pub async fn run(
-        self,
-        heartbeat: Heartbeat,
-        wake: Arc<Notify>,
-        poll_interval: Duration,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        while !*shutdown.borrow() {
-            heartbeat.beat();
-            match self.evaluate_next(Utc::now()).await {
-                Ok(Step::Evaluated { .. } | Step::Deferred) => continue,
-                Ok(Step::Empty) => {}
-                Err(error) => tracing::error!(%error, "evaluation step failed"),
-            }
-            tokio::select! {
-                _ = wake.notified() => {}
-                _ = tokio::time::sleep(poll_interval) => {}
-                _ = shutdown.changed() => {}
-            }
-        }
+/// Evaluates whatever is due; woken by the processor and the enricher, and by the poll
+/// interval for the engine's own timers and other instances' work.
+impl Worker for Evaluator {
+    type Error = EvaluationError;
+    const ROLE: Role = Role::Evaluator;
+
+    fn woken_by(wakeups: &Wakeups) -> &Arc<Notify> {
+        &wakeups.meetings_changed
+    }
+
+    async fn step(&self, now: DateTime<Utc>) -> Result<Pass, EvaluationError> {
+        Ok(match self.evaluate_next(now).await? {
+            Step::Evaluated { .. } | Step::Deferred => Pass::Worked,
+            Step::Empty => Pass::Idle,
+        })
+    }
+
+    async fn run_timer(&self, _timer: Timer, _now: DateTime<Utc>) -> Result<Pass, EvaluationError> {
+        Ok(Pass::Idle)
     }
 }
 

@@ -8,20 +8,21 @@ mod translate;
 pub use translate::{translate, TranslateError};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
-use tokio::sync::{watch, Notify};
+use chrono::{DateTime, Utc};
+use tokio::sync::Notify;
 
 use crate::db::Db;
 use crate::enrichment::{self, ReconciliationTiming};
 use crate::evaluation;
 use crate::inbox;
 use crate::meeting::{MeetingEvent, Platform};
-use crate::supervision::Heartbeat;
+use crate::supervision::Role;
 use crate::telemetry::metrics::Metrics;
+use crate::timers::Timer;
+use crate::worker::{Pass, Wakeups, Worker};
 
-const PURGE_INTERVAL: Duration = Duration::from_secs(3600);
 /// Events applied in one transaction: one commit for many, while a transaction stays short
 /// enough not to hold up the inbox writer.
 const BATCH_SIZE: usize = 64;
@@ -39,10 +40,7 @@ pub struct Processor {
     db: Db,
     metrics: Arc<Metrics>,
     max_attempts: u32,
-    /// Wakes the evaluation worker: a meeting changed.
-    meeting_changed: Arc<Notify>,
-    /// Wakes the enrichment worker: platform API jobs were queued.
-    enrichment_requested: Arc<Notify>,
+    wakeups: Wakeups,
     reconciliation: ReconciliationTiming,
 }
 
@@ -51,16 +49,14 @@ impl Processor {
         db: Db,
         metrics: Arc<Metrics>,
         max_attempts: u32,
-        meeting_changed: Arc<Notify>,
-        enrichment_requested: Arc<Notify>,
+        wakeups: Wakeups,
         reconciliation: ReconciliationTiming,
     ) -> Self {
         Processor {
             db,
             metrics,
             max_attempts,
-            meeting_changed,
-            enrichment_requested,
+            wakeups,
             reconciliation,
         }
     }
@@ -99,8 +95,8 @@ impl Processor {
                     inbox::mark_processed(&mut tx, pending.id, now).await?;
                 }
                 tx.commit().await?;
-                self.meeting_changed.notify_one();
-                self.enrichment_requested.notify_one();
+                self.wakeups.meetings_changed.notify_one();
+                self.wakeups.enrichment_requested.notify_one();
                 for pending in &batch {
                     let latency = (now - pending.received_at).to_std().unwrap_or_default();
                     self.metrics.record_processed(latency);
@@ -177,51 +173,43 @@ impl Processor {
         }
     }
 
-    /// Runs until `shutdown` turns true: processes whatever is pending, then waits for the
-    /// inbox writer's wake-up or the poll interval (events from other instances).
-    pub async fn run(
-        self,
-        heartbeat: Heartbeat,
-        wake: Arc<Notify>,
-        poll_interval: Duration,
-        retention: Duration,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let mut last_purge: Option<Instant> = None;
-        while !*shutdown.borrow() {
-            heartbeat.beat();
-            let idle = match self.process_next().await {
-                Ok(Step::Processed) => false,
-                Ok(Step::Failed) => true,
-                Ok(Step::Empty) => {
-                    if last_purge.is_none_or(|at| at.elapsed() >= PURGE_INTERVAL) {
-                        self.purge(retention).await;
-                        last_purge = Some(Instant::now());
-                    }
-                    true
-                }
-                Err(error) => {
-                    tracing::error!(%error, "processor step failed");
-                    true
-                }
-            };
-            if idle {
-                tokio::select! {
-                    _ = wake.notified() => {}
-                    _ = tokio::time::sleep(poll_interval) => {}
-                    _ = shutdown.changed() => {}
-                }
-            }
+    /// Deletes processed events stored more than `keep` before `now`.
+    async fn purge(&self, keep: Duration, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        // A retention too long to count back from now keeps everything.
+        let cutoff = chrono::Duration::from_std(keep)
+            .ok()
+            .and_then(|keep| now.checked_sub_signed(keep))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let purged = inbox::purge_processed(&self.db, cutoff).await?;
+        if purged > 0 {
+            tracing::info!(purged, "purged processed inbox events past retention");
         }
+        Ok(())
+    }
+}
+
+/// Applies whatever the inbox holds; woken by the inbox writer's commits, and by the poll
+/// interval for events other instances stored.
+impl Worker for Processor {
+    type Error = sqlx::Error;
+    const ROLE: Role = Role::Processor;
+
+    fn woken_by(wakeups: &Wakeups) -> &Arc<Notify> {
+        &wakeups.inbox_committed
     }
 
-    async fn purge(&self, retention: Duration) {
-        let cutoff =
-            Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
-        match inbox::purge_processed(&self.db, cutoff).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, "purged processed inbox events past retention"),
-            Err(error) => tracing::error!(%error, "inbox purge failed"),
+    async fn step(&self, _now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
+        Ok(match self.process_next().await? {
+            Step::Processed => Pass::Worked,
+            // Set aside or to be retried later: going again at once would only fail again.
+            Step::Failed | Step::Empty => Pass::Idle,
+        })
+    }
+
+    async fn run_timer(&self, timer: Timer, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
+        if let Timer::InboxRetention { keep } = timer {
+            self.purge(keep, now).await?;
         }
+        Ok(Pass::Idle)
     }
 }

@@ -7,16 +7,16 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 
 use chaperone::enrichment::platform::{LiveMeetingsApi, PlatformApi, PlatformFuture, Platforms};
-use chaperone::enrichment::worker::{Enricher, SilenceCheck, Step};
+use chaperone::enrichment::worker::{Enricher, EnrichmentTuning, Step};
 use chaperone::enrichment::{self, FetchError, Fetched, Job, JobKind, UserSettingsRecord};
 use chaperone::meeting::Platform;
 use chaperone::policy::calendar::BankHolidays;
 use chaperone::retry::RetryPolicy;
 use chaperone::telemetry::metrics::Metrics;
+use chaperone::worker::Wakeups;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::Value;
 use sqlx::Row;
-use tokio::sync::Notify;
 
 use crate::alerts::{scenario, Scenario};
 use crate::fake_zoom::FakeZoom;
@@ -93,20 +93,18 @@ fn enricher_with(app: &TestApp, platforms: Platforms) -> Enricher {
     Enricher::new(
         app.db.clone(),
         platforms,
-        RetryPolicy {
-            base_delay: StdDuration::from_secs(5),
-            max_delay: StdDuration::from_secs(60),
-            max_attempts: 3,
-            max_retry_after: StdDuration::from_secs(60),
+        EnrichmentTuning {
+            retry: RetryPolicy {
+                base_delay: StdDuration::from_secs(5),
+                max_delay: StdDuration::from_secs(60),
+                max_attempts: 3,
+                max_retry_after: StdDuration::from_secs(60),
+            },
+            silent_after: StdDuration::from_secs(3600),
         },
         Arc::new(Metrics::default()),
         Arc::new(BankHolidays::shipped()),
-        SilenceCheck {
-            every: StdDuration::from_secs(60),
-            silent_after: StdDuration::from_secs(3600),
-        },
-        Arc::new(Notify::new()),
-        Arc::new(Notify::new()),
+        Wakeups::default(),
     )
 }
 

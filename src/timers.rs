@@ -1,0 +1,126 @@
+//! Every job that runs on a clock rather than on a queue, in one list: what it does, how
+//! often, and which worker runs it (between its passes, see [`crate::worker::run`]).
+
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::supervision::Role;
+
+/// A job run on a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// Deletes processed inbox events older than `keep` (the register keeps what they said).
+    InboxRetention { keep: Duration },
+    /// Asks the platforms whether monitored accounts that have gone quiet have live meetings:
+    /// live meetings and no events means webhooks have stopped.
+    SilenceCheck,
+    /// Sends each school's daily digest once its time has come.
+    DailyDigests,
+    /// Alerts the next contact for findings nobody acknowledged in time.
+    Escalation,
+}
+
+impl Timer {
+    /// The stable label used in logs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Timer::InboxRetention { .. } => "inbox_retention",
+            Timer::SilenceCheck => "silence_check",
+            Timer::DailyDigests => "daily_digests",
+            Timer::Escalation => "escalation",
+        }
+    }
+}
+
+/// A timer and how often it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scheduled {
+    pub timer: Timer,
+    pub every: Duration,
+}
+
+/// Processed events are purged this often; retention is counted in days, so hourly is ample.
+const INBOX_RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Digests are due at a minute of the school's day: checking each minute sends them on time.
+const DAILY_DIGESTS_EVERY: Duration = Duration::from_secs(60);
+
+/// Every timer, with the role that runs it.
+pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
+    let keep = Duration::from_secs(settings.inbox.retention_days.saturating_mul(24 * 3600));
+    vec![
+        (
+            Role::Processor,
+            Scheduled {
+                timer: Timer::InboxRetention { keep },
+                every: INBOX_RETENTION_EVERY,
+            },
+        ),
+        (
+            Role::Enricher,
+            Scheduled {
+                timer: Timer::SilenceCheck,
+                every: settings.enrichment.silence_check_interval,
+            },
+        ),
+        (
+            Role::Dispatcher,
+            Scheduled {
+                timer: Timer::DailyDigests,
+                every: DAILY_DIGESTS_EVERY,
+            },
+        ),
+        (
+            Role::Dispatcher,
+            Scheduled {
+                // Escalations fall due by the minute; looking on every poll keeps them prompt.
+                timer: Timer::Escalation,
+                every: settings.alerts.poll_interval,
+            },
+        ),
+    ]
+}
+
+/// The timers `role` runs.
+pub fn of(role: Role, settings: &Settings) -> Vec<Scheduled> {
+    all(settings)
+        .into_iter()
+        .filter(|(runs_in, _)| *runs_in == role)
+        .map(|(_, scheduled)| scheduled)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_timer_is_run_by_exactly_one_role() {
+        let settings = Settings::load_from(None, Vec::new()).unwrap();
+        let timers = all(&settings);
+        for (_, scheduled) in &timers {
+            let runners = timers
+                .iter()
+                .filter(|(_, other)| other.timer.name() == scheduled.timer.name())
+                .count();
+            assert_eq!(runners, 1, "{}", scheduled.timer.name());
+        }
+        let run = |role| of(role, &settings).len();
+        assert_eq!(run(Role::Processor), 1);
+        assert_eq!(run(Role::Enricher), 1);
+        assert_eq!(run(Role::Dispatcher), 2);
+        assert_eq!(run(Role::Evaluator), 0);
+        assert_eq!(run(Role::InboxWriter), 0);
+    }
+
+    #[test]
+    fn retention_is_kept_for_the_configured_days() {
+        let mut settings = Settings::load_from(None, Vec::new()).unwrap();
+        settings.inbox.retention_days = 30;
+        assert_eq!(
+            of(Role::Processor, &settings)[0].timer,
+            Timer::InboxRetention {
+                keep: Duration::from_secs(30 * 24 * 3600)
+            }
+        );
+    }
+}
