@@ -237,6 +237,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn both_backends_have_the_same_migrations() {
+        let versions = |migrator: &Migrator| {
+            migrator
+                .iter()
+                .map(|migration| (migration.version, migration.description.to_string()))
+                .collect::<Vec<_>>()
+        };
+        let sqlite = versions(&SQLITE_MIGRATIONS);
+        assert!(sqlite.len() >= 9, "{sqlite:?}");
+        assert_eq!(sqlite, versions(&POSTGRES_MIGRATIONS));
+    }
+
+    #[test]
     fn the_scheme_selects_the_backend() {
         assert_eq!(
             "sqlite://data/x.db".parse::<Backend>().unwrap(),

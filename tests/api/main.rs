@@ -16,6 +16,7 @@ mod processing;
 mod register;
 mod request_tracing;
 mod retranslation;
+mod schema_agreement;
 mod smtp_sink;
 mod supervision;
 mod upgrade;
