@@ -23,8 +23,9 @@ use super::links::{AcknowledgeGrant, LinkSigner};
 use super::message::AlertMessage;
 use super::outbox::{self, CLOSED_KIND};
 use crate::config::Secret;
+use crate::db::claim::Queue;
 use crate::db::time::{from_millis, to_millis};
-use crate::db::{Backend, Db};
+use crate::db::Db;
 use crate::findings::reason_closed;
 use crate::policy::Severity;
 use crate::retry::RetryPolicy;
@@ -47,6 +48,15 @@ pub enum DispatchStep {
 
 /// A lease long enough for any one send to finish (HTTP and SMTP time out well before).
 const LEASE: Duration = Duration::from_secs(120);
+
+/// Deliveries waiting and due, earliest first, unless another sender holds them.
+const DUE_DELIVERIES: Queue = Queue {
+    table: "alert_deliveries",
+    key: "id",
+    due:
+        "status = 'pending' AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)",
+    order_by: "next_attempt_at",
+};
 
 /// How long a closure notice waits before looking again at the alert it follows.
 const CLOSURE_WAIT: chrono::Duration = chrono::Duration::seconds(30);
@@ -230,16 +240,11 @@ impl Dispatcher {
     }
 
     async fn claim(&self, now: DateTime<Utc>) -> Result<Option<Claimed>, sqlx::Error> {
-        let pick = match self.db.backend {
-            Backend::Postgres => "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "SELECT id FROM alert_deliveries WHERE status = 'pending' AND next_attempt_at <= $1 \
-                 AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT 1",
-        };
-        let sql = format!(
-            "UPDATE alert_deliveries SET lease_until = $2, attempts = attempts + 1 WHERE id = ({pick}) \
-             RETURNING id, finding_id, alert_round, answers_delivery_id, channel, kind, escalation_level, \
-               contact_id, webhook_id, attempts"
+        let sql = DUE_DELIVERIES.claim_with_lease(
+            self.db.backend,
+            "lease_until = $2, attempts = attempts + 1",
+            "id, finding_id, alert_round, answers_delivery_id, channel, kind, escalation_level, \
+             contact_id, webhook_id, attempts",
         );
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
         let row = sqlx::query(&sql)

@@ -1,6 +1,7 @@
 //! The database: one pool over SQLite (embedded default) or PostgreSQL, chosen by the
 //! URL's scheme, and the migrations for each.
 
+pub mod claim;
 pub mod decode;
 pub mod time;
 

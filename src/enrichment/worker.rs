@@ -14,9 +14,10 @@ use tokio::sync::Notify;
 
 use super::platform::{LiveMeetingsApi, Platforms};
 use super::{coverage, store, FetchError, Fetched, Job, JobKind};
+use crate::db::claim::Queue;
 use crate::db::decode::{decode, decode_platform, decode_timezone};
 use crate::db::time::{from_millis, to_millis};
-use crate::db::{Backend, Db};
+use crate::db::Db;
 use crate::directory::settings as school_settings;
 use crate::meeting::Platform;
 use crate::policy::calendar::{BankHolidays, SchoolCalendar};
@@ -27,6 +28,15 @@ use crate::timers::Timer;
 use crate::worker::{Pass, Wakeups, Worker};
 
 const LEASE: Duration = Duration::from_secs(120);
+
+/// Jobs waiting and due, earliest first; a claimed job's `due_at` is moved to its lease's end,
+/// so a worker that dies with it leaves it to be claimed again then.
+const DUE_JOBS: Queue = Queue {
+    table: "enrichment_jobs",
+    key: "id",
+    due: "status = 'pending' AND due_at <= $1",
+    order_by: "due_at",
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -266,20 +276,17 @@ impl Enricher {
     }
 
     async fn claim(&self, now: DateTime<Utc>) -> Result<Option<Job>, sqlx::Error> {
-        let pick = match self.db.backend {
-            Backend::Postgres => "SELECT id FROM enrichment_jobs WHERE status = 'pending' AND due_at <= $1 \
-                 ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "SELECT id FROM enrichment_jobs WHERE status = 'pending' AND due_at <= $1 ORDER BY due_at LIMIT 1",
-        };
+        let sql = DUE_JOBS.claim_with_lease(
+            self.db.backend,
+            "due_at = $2, attempts = attempts + 1, updated_at = $1",
+            "id, platform, school_id, account_id, kind, job_key, instance_id, attempts, deadline_at",
+        );
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
-        let row = sqlx::query(&format!(
-            "UPDATE enrichment_jobs SET due_at = $2, attempts = attempts + 1, updated_at = $1 WHERE id = ({pick}) \
-             RETURNING id, platform, school_id, account_id, kind, job_key, instance_id, attempts, deadline_at"
-        ))
-        .bind(to_millis(now))
-        .bind(to_millis(lease_until))
-        .fetch_optional(&self.db.pool)
-        .await?;
+        let row = sqlx::query(&sql)
+            .bind(to_millis(now))
+            .bind(to_millis(lease_until))
+            .fetch_optional(&self.db.pool)
+            .await?;
         row.as_ref().map(job_from_row).transpose()
     }
 

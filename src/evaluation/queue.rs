@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
+use crate::db::claim::Queue;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::Backend;
 
@@ -51,6 +52,14 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Meetings whose evaluation has fallen due, earliest first.
+const DUE: Queue = Queue {
+    table: "evaluation_queue",
+    key: "rowid",
+    due: "due_at <= $1",
+    order_by: "due_at",
+};
+
 /// Claims and removes the earliest due target inside `tx` (locked against other instances
 /// until the transaction ends).
 pub async fn claim_due(
@@ -58,18 +67,8 @@ pub async fn claim_due(
     backend: Backend,
     now: DateTime<Utc>,
 ) -> Result<Option<(Target, DateTime<Utc>)>, sqlx::Error> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT scope, scope_id, due_at FROM evaluation_queue WHERE due_at <= $1 \
-             ORDER BY due_at LIMIT 1 FOR UPDATE SKIP LOCKED"
-        }
-        Backend::Sqlite => {
-            "UPDATE evaluation_queue SET due_at = due_at WHERE rowid = \
-               (SELECT rowid FROM evaluation_queue WHERE due_at <= $1 ORDER BY due_at LIMIT 1) \
-             RETURNING scope, scope_id, due_at"
-        }
-    };
-    let Some(row) = sqlx::query(sql)
+    let sql = DUE.claim_in_transaction(backend, 1, "scope, scope_id, due_at");
+    let Some(row) = sqlx::query(&sql)
         .bind(to_millis(now))
         .fetch_optional(&mut **tx)
         .await?

@@ -6,6 +6,7 @@ pub mod writer;
 use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
+use crate::db::claim::Queue;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Backend, Db};
 use crate::meeting::{AcceptedEvent, Platform};
@@ -118,30 +119,25 @@ pub async fn insert_many(
         .collect())
 }
 
-/// Claims the oldest pending events (at most `limit`, oldest first) inside `tx`: on
-/// PostgreSQL the rows stay locked (and are skipped by other instances) until the
-/// transaction ends; on SQLite the claiming write takes the write lock at once.
+/// Events not yet applied nor set aside, oldest first.
+const PENDING: Queue = Queue {
+    table: "inbox",
+    key: "id",
+    due: "processed_at IS NULL AND failed_at IS NULL",
+    order_by: "id",
+};
+const PENDING_COLUMNS: &str =
+    "id, platform, school_id, account_id, received_at, attempts, body, body_format";
+
+/// Claims the oldest pending events (at most `limit`, oldest first) inside `tx`, for other
+/// instances' claims to skip until the transaction ends (see [`crate::db::claim`]).
 pub async fn claim(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     limit: usize,
 ) -> Result<Vec<PendingEvent>, sqlx::Error> {
-    let sql = match backend {
-        Backend::Postgres => {
-            "SELECT id, platform, school_id, account_id, received_at, attempts, body, body_format FROM inbox \
-             WHERE processed_at IS NULL AND failed_at IS NULL \
-             ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED"
-        }
-        Backend::Sqlite => {
-            "UPDATE inbox SET attempts = attempts WHERE id IN \
-               (SELECT id FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1) \
-             RETURNING id, platform, school_id, account_id, received_at, attempts, body, body_format"
-        }
-    };
-    let rows = sqlx::query(sql)
-        .bind(limit as i64)
-        .fetch_all(&mut **tx)
-        .await?;
+    let sql = PENDING.claim_in_transaction(backend, limit, PENDING_COLUMNS);
+    let rows = sqlx::query(&sql).fetch_all(&mut **tx).await?;
     let mut pending = Vec::with_capacity(rows.len());
     for row in rows {
         pending.push(PendingEvent {
