@@ -64,6 +64,10 @@ pub struct Connections {
     keys: Arc<SecretKeys>,
     cache_ttl: Duration,
     cache: Arc<RwLock<Cache>>,
+    /// Held while an expired or missing entry is read from the database, so that the many
+    /// deliveries arriving when an entry expires wait for one read instead of each making
+    /// their own (on SQLite they would queue for the one connection ingestion also needs).
+    refreshing: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Whether a connection came from the cache (and so may be older than the database).
@@ -80,6 +84,7 @@ impl Connections {
             keys,
             cache_ttl,
             cache: Arc::default(),
+            refreshing: Arc::default(),
         }
     }
 
@@ -90,15 +95,24 @@ impl Connections {
         endpoint_id: &str,
     ) -> Result<Option<(Connection, Freshness)>, ConnectionError> {
         let key = (platform, endpoint_id.to_string());
-        if let Some((connection, cached_at)) = self.cache.read().expect("cache lock").get(&key) {
-            if cached_at.elapsed() < self.cache_ttl {
-                return Ok(Some((connection.clone(), Freshness::Cached)));
-            }
+        if let Some(connection) = self.cached(&key) {
+            return Ok(Some((connection, Freshness::Cached)));
+        }
+        let _refreshing = self.refreshing.lock().await;
+        // Another delivery may have read it while this one waited.
+        if let Some(connection) = self.cached(&key) {
+            return Ok(Some((connection, Freshness::Cached)));
         }
         Ok(self
             .read(platform, endpoint_id)
             .await?
             .map(|connection| (connection, Freshness::Read)))
+    }
+
+    fn cached(&self, key: &(Platform, String)) -> Option<Connection> {
+        let cache = self.cache.read().expect("cache lock");
+        let (connection, cached_at) = cache.get(key)?;
+        (cached_at.elapsed() < self.cache_ttl).then(|| connection.clone())
     }
 
     /// Reads the connection from the database, bypassing (and refreshing) the cache.
