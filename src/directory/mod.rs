@@ -2,6 +2,7 @@
 //! (staff with their safeguarding roles, pupils, parents and carers).
 
 pub mod accounts;
+pub mod people;
 pub mod settings;
 
 use serde::Serialize;

@@ -8,9 +8,9 @@ use chrono_tz::Tz;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use crate::db::decode::{decode_person_kind, decode_staff_role, decode_timezone};
+use crate::db::decode::decode_timezone;
 use crate::db::time::{from_millis, to_millis};
-use crate::directory::{name_key, person_with_email, person_with_platform_id, PersonKind};
+use crate::directory::{name_key, people, person_with_email, person_with_platform_id, PersonKind};
 use crate::enrichment::store::registrant_email;
 use crate::policy::identity::{identify, Clues};
 use crate::policy::view::{
@@ -38,16 +38,10 @@ impl People<'_> {
         if let Some(person) = self.cache.get(&id) {
             return Ok(person.clone());
         }
-        let row =
-            sqlx::query("SELECT id, display_name, kind, staff_role FROM people WHERE id = $1")
-                .bind(id)
-                .fetch_one(&mut *self.connection)
-                .await?;
-        let kind = decode_person_kind("people", id, &row.try_get::<String, _>("kind")?)?;
-        let staff_role = row
-            .try_get::<Option<String>, _>("staff_role")?
-            .map(|role| decode_staff_role("people", id, &role))
-            .transpose()?;
+        let stored = people::by_id(&mut *self.connection, id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
+        let (kind, staff_role) = (stored.kind, stored.staff_role);
         let children = sqlx::query(
             "SELECT pupil_id FROM guardianships WHERE parent_id = $1 ORDER BY pupil_id",
         )
@@ -60,7 +54,7 @@ impl People<'_> {
         let has_consent = kind == PersonKind::Pupil && self.consent_on_file(id).await?;
         let person = PersonView {
             id,
-            name: row.try_get("display_name")?,
+            name: stored.display_name,
             kind,
             staff_role,
             children,

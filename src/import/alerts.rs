@@ -9,7 +9,7 @@ use sqlx::{AnyConnection, Row};
 use super::spec::{AlertsSpec, SchoolSpec};
 use super::ImportError;
 use crate::directory::settings::{self, AlertSettings};
-use crate::directory::PersonKind;
+use crate::directory::{people, PersonKind};
 use crate::evaluation::queue;
 use crate::policy::Severity;
 use crate::timetable::person_by_ref;
@@ -104,26 +104,16 @@ async fn sync_contacts(
         )
         .await
         .map_err(|error| ImportError::Rejected(format!("school {slug}, {owner}: {error}")))?;
-        let row = sqlx::query("SELECT display_name FROM people WHERE id = $1")
-            .bind(person_id)
-            .fetch_one(&mut *connection)
-            .await?;
+        let stored = people::by_id(&mut *connection, person_id)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound)?;
         let email = if contact.email.unwrap_or(true) {
-            let found = sqlx::query(
-                "SELECT email FROM person_emails WHERE person_id = $1 ORDER BY email LIMIT 1",
-            )
-            .bind(person_id)
-            .fetch_optional(&mut *connection)
-            .await?;
-            Some(
-                found
-                    .ok_or_else(|| {
-                        ImportError::Rejected(format!(
-                            "school {slug}, {owner}: has no email address in the directory"
-                        ))
-                    })?
-                    .try_get("email")?,
-            )
+            let found = people::first_email(&mut *connection, person_id).await?;
+            Some(found.ok_or_else(|| {
+                ImportError::Rejected(format!(
+                    "school {slug}, {owner}: has no email address in the directory"
+                ))
+            })?)
         } else {
             None
         };
@@ -135,7 +125,7 @@ async fn sync_contacts(
         };
         desired.push(ContactRow {
             person_id,
-            name: row.try_get("display_name")?,
+            name: stored.display_name,
             min_severity: contact
                 .min_severity
                 .unwrap_or(Severity::Low)

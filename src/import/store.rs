@@ -14,7 +14,7 @@ use super::spec::{
 use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
 use crate::db::Db;
-use crate::directory::{name_key, PersonKind};
+use crate::directory::{name_key, people, PersonKind};
 use crate::secrets::SecretKeys;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -391,25 +391,21 @@ async fn sync_children(
     }
     let mut wanted = BTreeSet::new();
     for child in &person.children {
-        let row =
-            sqlx::query("SELECT id, kind FROM people WHERE school_id = $1 AND external_ref = $2")
-                .bind(school_id)
-                .bind(child)
-                .fetch_optional(&mut **tx)
-                .await?
-                .ok_or_else(|| {
-                    ImportError::Rejected(format!(
-                        "school {slug}, person {}: child {child} is not in the directory",
-                        person.reference
-                    ))
-                })?;
-        if row.try_get::<String, _>("kind")? != PersonKind::Pupil.as_str() {
+        let child_row = people::by_reference(tx, school_id, child)
+            .await?
+            .ok_or_else(|| {
+                ImportError::Rejected(format!(
+                    "school {slug}, person {}: child {child} is not in the directory",
+                    person.reference
+                ))
+            })?;
+        if child_row.kind != PersonKind::Pupil {
             return Err(ImportError::Rejected(format!(
                 "school {slug}, person {}: child {child} is not a pupil",
                 person.reference
             )));
         }
-        wanted.insert(row.try_get::<i64, _>("id")?);
+        wanted.insert(child_row.id);
     }
     let existing: BTreeSet<i64> =
         sqlx::query("SELECT pupil_id FROM guardianships WHERE parent_id = $1")

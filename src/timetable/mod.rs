@@ -6,9 +6,9 @@ pub mod consents;
 pub mod outcomes;
 pub mod planned;
 
-use sqlx::{AnyConnection, Row};
+use sqlx::AnyConnection;
 
-use crate::directory::PersonKind;
+use crate::directory::{people, PersonKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TimetableError {
@@ -34,19 +34,16 @@ pub(crate) async fn person_by_ref(
     reference: &str,
     kind: Option<PersonKind>,
 ) -> Result<i64, TimetableError> {
-    let row = sqlx::query("SELECT id, kind FROM people WHERE school_id = $1 AND external_ref = $2")
-        .bind(school_id)
-        .bind(reference)
-        .fetch_optional(connection)
+    let person = people::by_reference(connection, school_id, reference)
         .await?
         .ok_or_else(|| TimetableError::UnknownPerson(reference.to_string()))?;
     if let Some(kind) = kind {
-        if row.try_get::<String, _>("kind")? != kind.as_str() {
+        if person.kind != kind {
             return Err(TimetableError::WrongKind {
                 reference: reference.to_string(),
                 expected: kind.as_str(),
             });
         }
     }
-    Ok(row.try_get("id")?)
+    Ok(person.id)
 }
