@@ -15,6 +15,7 @@ use super::{ImportError, PersonSpec};
 use crate::db::time::to_millis;
 use crate::db::Db;
 use crate::directory::{name_key, people, PersonKind};
+use crate::meeting::Platform;
 use crate::secrets::SecretKeys;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -197,7 +198,7 @@ async fn upsert_people(
                 slug,
                 person,
                 id,
-                Identifier::ZoomUser(user_id),
+                Identifier::PlatformUser(Platform::Zoom, user_id),
             )
             .await?;
         }
@@ -319,7 +320,8 @@ async fn remove_missing(
 
 enum Identifier<'a> {
     Email(&'a str),
-    ZoomUser(&'a str),
+    /// An account id on a platform (the file's `zoom_user_ids`).
+    PlatformUser(Platform, &'a str),
 }
 
 /// Adds an email or platform id unless the person has it already; one that belongs to
@@ -339,11 +341,14 @@ async fn add_identifier(
                 .bind(email),
             "an email address",
         ),
-        Identifier::ZoomUser(user_id) => (
-            sqlx::query("SELECT p.external_ref, p.id FROM person_platform_ids x JOIN people p ON p.id = x.person_id WHERE x.school_id = $1 AND x.platform = 'zoom' AND x.platform_user_id = $2")
+        Identifier::PlatformUser(platform, user_id) => (
+            sqlx::query("SELECT p.external_ref, p.id FROM person_platform_ids x JOIN people p ON p.id = x.person_id WHERE x.school_id = $1 AND x.platform = $2 AND x.platform_user_id = $3")
                 .bind(school_id)
+                .bind(platform.as_str())
                 .bind(user_id),
-            "a Zoom user id",
+            match platform {
+                Platform::Zoom => "a Zoom user id",
+            },
         ),
     };
     if let Some(row) = lookup.fetch_optional(&mut **tx).await? {
@@ -366,9 +371,10 @@ async fn add_identifier(
                 .execute(&mut **tx)
                 .await?
         }
-        Identifier::ZoomUser(user_id) => {
-            sqlx::query("INSERT INTO person_platform_ids (school_id, platform, platform_user_id, person_id) VALUES ($1, 'zoom', $2, $3)")
+        Identifier::PlatformUser(platform, user_id) => {
+            sqlx::query("INSERT INTO person_platform_ids (school_id, platform, platform_user_id, person_id) VALUES ($1, $2, $3, $4)")
                 .bind(school_id)
+                .bind(platform.as_str())
                 .bind(user_id)
                 .bind(person_id)
                 .execute(&mut **tx)
