@@ -348,6 +348,7 @@ async fn add_identifier(
                 .bind(user_id),
             match platform {
                 Platform::Zoom => "a Zoom user id",
+                Platform::GoogleMeet => "a Google user id",
             },
         ),
     };
