@@ -53,6 +53,8 @@ pub mod secrets;
 pub mod startup;
 /// Shared handles for handlers and workers.
 pub mod state;
+/// SQL for the aggregates several stages touch, with typed rows.
+pub mod store;
 /// Restarts of roles that panic, and their heartbeats.
 pub mod supervision;
 /// Logs and metrics.

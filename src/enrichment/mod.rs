@@ -16,6 +16,7 @@ use sqlx::AnyConnection;
 use crate::db::time::to_millis;
 use crate::evaluation::Target;
 use crate::meeting::{MeetingEvent, Platform};
+use crate::store::instances;
 
 /// What to read from the platform.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -295,7 +296,7 @@ pub async fn request_after_event(
                     due_at: now + timing.first_after,
                     deadline_at: Some(now + timing.give_up_after),
                 });
-                store::mark_reconciliation_pending(connection, instance_id).await?;
+                instances::mark_reconciliation_pending(connection, instance_id).await?;
             }
         }
         MeetingEvent::ParticipantLeft { .. }

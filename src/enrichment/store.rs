@@ -9,6 +9,7 @@ use crate::db::time::{from_millis, to_millis};
 use crate::directory::resolve_person;
 use crate::evaluation::queue::{self, Target};
 use crate::meeting::Platform;
+use crate::store::instances::{self, RunningBy};
 
 /// Whether the job's subject was read successfully before: an unreadable API never
 /// overwrites what was read; "unknown" only stands in for nothing.
@@ -80,14 +81,7 @@ pub async fn save_meeting_settings(
     for row in scheduled {
         queue::enqueue(connection, Target::Scheduled(row.try_get("id")?), now).await?;
     }
-    enqueue_running_calls(
-        connection,
-        "platform_meeting_id",
-        job.platform,
-        &job.key,
-        now,
-    )
-    .await
+    enqueue_running_calls(connection, job.platform, RunningBy::Meeting(&job.key), now).await
 }
 
 pub async fn save_user_settings(
@@ -129,7 +123,7 @@ pub async fn save_user_settings(
     for row in scheduled {
         queue::enqueue(connection, Target::Scheduled(row.try_get("id")?), now).await?;
     }
-    enqueue_running_calls(connection, "host_user_id", job.platform, &job.key, now).await
+    enqueue_running_calls(connection, job.platform, RunningBy::Host(&job.key), now).await
 }
 
 pub async fn save_user_account(
@@ -320,32 +314,13 @@ async fn enqueue_each(
 
 async fn enqueue_running_calls(
     connection: &mut AnyConnection,
-    column: &str,
     platform: Platform,
-    value: &str,
+    by: RunningBy<'_>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query(&format!(
-        "SELECT id FROM meeting_instances WHERE platform = $1 AND {column} = $2 AND ended_at IS NULL"
-    ))
-    .bind(platform.as_str())
-    .bind(value)
-    .fetch_all(&mut *connection)
-    .await?;
-    for row in rows {
-        queue::enqueue(connection, Target::Instance(row.try_get("id")?), now).await?;
+    for id in instances::running(connection, platform, by).await? {
+        queue::enqueue(connection, Target::Instance(id), now).await?;
     }
-    Ok(())
-}
-
-pub async fn mark_reconciliation_pending(
-    connection: &mut AnyConnection,
-    instance_id: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE meeting_instances SET reconciliation = 'pending' WHERE id = $1 AND reconciliation IS NULL")
-        .bind(instance_id)
-        .execute(connection)
-        .await?;
     Ok(())
 }
 
@@ -415,11 +390,7 @@ pub async fn merge_attendance(
             }
         }
     }
-    sqlx::query("UPDATE meeting_instances SET reconciliation = 'complete', reconciled_at = $1, reconciliation_error = NULL WHERE id = $2")
-        .bind(to_millis(now))
-        .bind(instance_id)
-        .execute(&mut *connection)
-        .await?;
+    instances::mark_reconciled(connection, instance_id, now).await?;
     queue::enqueue(connection, Target::Instance(instance_id), now).await?;
     Ok(added)
 }
@@ -430,11 +401,7 @@ pub async fn give_up_reconciliation(
     error: &str,
 ) -> Result<(), sqlx::Error> {
     if let Some(instance_id) = job.instance_id {
-        sqlx::query("UPDATE meeting_instances SET reconciliation = 'gave_up', reconciliation_error = $1 WHERE id = $2")
-            .bind(error)
-            .bind(instance_id)
-            .execute(connection)
-            .await?;
+        instances::mark_reconciliation_given_up(connection, instance_id, error).await?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use crate::policy::view::{
     InstanceView, InviteeView, MeetingView, PersonView, PlannedView, PlatformSettings,
     RoomStayView, ScheduledView, SessionView,
 };
+use crate::store::instances::{self, StoredInstance};
 
 /// The ids the findings of a loaded meeting are filed under.
 #[derive(Debug, Clone, Copy)]
@@ -219,26 +220,19 @@ pub async fn instance(
     now: DateTime<Utc>,
     match_window_mins: i64,
 ) -> Result<Option<(LoadedIds, MeetingView)>, sqlx::Error> {
-    let Some(row) = sqlx::query(
-        "SELECT school_id, platform, platform_meeting_id, host_user_id, topic, \
-           COALESCE(started_at, start_hint) AS started_at, ended_at FROM meeting_instances WHERE id = $1",
-    )
-    .bind(instance_id)
-    .fetch_optional(&mut *connection)
-    .await?
-    else {
+    let Some(stored) = instances::by_id(&mut *connection, instance_id).await? else {
         return Ok(None);
     };
-    let school_id: i64 = row.try_get("school_id")?;
-    let platform: String = row.try_get("platform")?;
-    let meeting_id: Option<String> = row.try_get("platform_meeting_id")?;
-    let host_user_id: Option<String> = row.try_get("host_user_id")?;
-    let started_at = row
-        .try_get::<Option<i64>, _>("started_at")?
-        .map(from_millis);
-    let ended_at = row.try_get::<Option<i64>, _>("ended_at")?.map(from_millis);
-    let topic: Option<String> = row.try_get("topic")?;
-
+    let StoredInstance {
+        school_id,
+        meeting_id,
+        host_user_id,
+        topic,
+        started_at,
+        ended_at,
+        ..
+    } = stored;
+    let platform = stored.platform.as_str().to_string();
     let scheduled_id: Option<i64> = match &meeting_id {
         Some(meeting_id) => sqlx::query(
             "SELECT id FROM scheduled_meetings WHERE platform = $1 AND platform_meeting_id = $2 AND deleted = $3",
