@@ -23,6 +23,9 @@ use crate::supervision::Role;
 use crate::timers::Timer;
 use crate::worker::{Pass, Wakeups, Worker};
 
+/// How long a meeting whose evaluation failed waits before it is tried again.
+const RETRY_FAILED_AFTER: chrono::Duration = chrono::Duration::minutes(1);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Evaluated {
@@ -57,7 +60,9 @@ impl Evaluator {
         }
     }
 
-    /// Evaluates the earliest meeting due at `now`, if any.
+    /// Evaluates the earliest meeting due at `now`, if any. A meeting that cannot be
+    /// evaluated is tried again after [`RETRY_FAILED_AFTER`], so that it does not hold up every
+    /// meeting due after it.
     pub async fn evaluate_next(&self, now: DateTime<Utc>) -> Result<Step, EvaluationError> {
         self.db.yield_to_ingestion().await;
         let mut tx = self.db.pool.begin().await?;
@@ -65,20 +70,45 @@ impl Evaluator {
             tx.rollback().await?;
             return Ok(Step::Empty);
         };
-        if wait::awaits_events(&mut tx, target).await? {
-            queue::enqueue(&mut tx, target, wait::retry_at(now)).await?;
-            tx.commit().await?;
+        match self.evaluate(&mut tx, target, now).await {
+            Ok((step, alerts_queued)) => {
+                tx.commit().await?;
+                if alerts_queued {
+                    self.wakeups.alerts_queued.notify_one();
+                }
+                Ok(step)
+            }
+            Err(error) => {
+                tx.rollback().await?;
+                let retry_at = now + RETRY_FAILED_AFTER;
+                let mut connection = self.db.pool.acquire().await?;
+                queue::postpone(&mut connection, target, retry_at).await?;
+                tracing::error!(?target, %error, "meeting could not be evaluated; will retry");
+                Err(error)
+            }
+        }
+    }
+
+    /// Evaluates `target` inside `tx`; says whether alerts were queued.
+    async fn evaluate(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        target: Target,
+        now: DateTime<Utc>,
+    ) -> Result<(Step, bool), EvaluationError> {
+        if wait::awaits_events(tx, target).await? {
+            queue::enqueue(&mut *tx, target, wait::retry_at(now)).await?;
             tracing::debug!(
                 ?target,
                 "evaluation deferred: events for the meeting are not yet applied"
             );
-            return Ok(Step::Deferred);
+            return Ok((Step::Deferred, false));
         }
-        let Some(school_id) = school_of(&mut tx, target).await? else {
-            tx.commit().await?;
-            return Ok(Step::Evaluated { findings_opened: 0 });
+        let nothing = Step::Evaluated { findings_opened: 0 };
+        let Some(school_id) = school_of(tx, target).await? else {
+            return Ok((nothing, false));
         };
-        let settings = school_settings::load(&mut tx, school_id).await?;
+        let settings = school_settings::load(tx, school_id).await?;
         let policy = settings
             .policy
             .resolve()
@@ -88,14 +118,13 @@ impl Evaluator {
             })?;
         let window = policy.approved_in_advance.params.match_window_mins;
         let loaded = match target {
-            Target::Scheduled(id) => load::scheduled(&mut tx, id, now, window).await?,
-            Target::Instance(id) => load::instance(&mut tx, id, now, window).await?,
+            Target::Scheduled(id) => load::scheduled(tx, id, now, window).await?,
+            Target::Instance(id) => load::instance(tx, id, now, window).await?,
         };
         let Some((ids, view)) = loaded else {
-            tx.commit().await?;
-            return Ok(Step::Evaluated { findings_opened: 0 });
+            return Ok((nothing, false));
         };
-        let timezone = load::school_timezone(&mut tx, school_id).await?;
+        let timezone = load::school_timezone(tx, school_id).await?;
         let calendar =
             SchoolCalendar::new(timezone, settings.calendar.clone(), &self.bank_holidays);
         let evaluation = engine::evaluate(&view, &policy, &calendar, now);
@@ -113,16 +142,11 @@ impl Evaluator {
                 ..scope
             },
         };
-        let applied =
-            findings::apply_evaluation(&mut tx, &scope, &evaluation.findings, now).await?;
-        let queued = outbox::queue_after_evaluation(&mut tx, &applied, now).await?;
+        let applied = findings::apply_evaluation(tx, &scope, &evaluation.findings, now).await?;
+        let queued = outbox::queue_after_evaluation(tx, &applied, now).await?;
         let opened = applied.opened;
         if let Some(next) = evaluation.next_check_at {
-            queue::enqueue(&mut tx, target, next).await?;
-        }
-        tx.commit().await?;
-        if queued > 0 {
-            self.wakeups.alerts_queued.notify_one();
+            queue::enqueue(tx, target, next).await?;
         }
         tracing::debug!(
             ?target,
@@ -130,9 +154,10 @@ impl Evaluator {
             opened = opened.len(),
             "meeting evaluated"
         );
-        Ok(Step::Evaluated {
+        let step = Step::Evaluated {
             findings_opened: opened.len(),
-        })
+        };
+        Ok((step, queued > 0))
     }
 
     /// Evaluates until nothing is due at `now` (for tests and tools).

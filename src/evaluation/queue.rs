@@ -52,6 +52,26 @@ pub async fn enqueue(
     Ok(())
 }
 
+/// Moves `target` to `due_at`, even later than it was due: a meeting whose evaluation failed
+/// waits its turn again instead of coming first every time.
+pub async fn postpone(
+    connection: &mut AnyConnection,
+    target: Target,
+    due_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    let (scope, id) = target.parts();
+    sqlx::query(
+        "INSERT INTO evaluation_queue (scope, scope_id, due_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (scope, scope_id) DO UPDATE SET due_at = excluded.due_at",
+    )
+    .bind(scope)
+    .bind(id)
+    .bind(to_millis(due_at))
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 /// Meetings whose evaluation has fallen due, earliest first.
 const DUE: Queue = Queue {
     table: "evaluation_queue",

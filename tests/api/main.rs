@@ -6,6 +6,7 @@ mod breakout_rooms;
 mod commands;
 mod connections;
 mod crash;
+mod evaluation_failures;
 mod fake_zoom;
 mod guests;
 mod helpers;
