@@ -6,6 +6,7 @@
 //! (`server.connection_cache_ms`); a delivery whose signature does not match a cached
 //! connection reads it again once, so a secret added by an import is honoured at once.
 
+pub mod google;
 pub mod store;
 
 use std::collections::HashMap;

@@ -5,6 +5,7 @@ use serde::Serialize;
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+use super::google::{self, GoogleSettings};
 use super::{new_endpoint_id, Connection, ConnectionError, WebhookSecrets};
 use crate::config::Secret;
 use crate::db::Db;
@@ -12,10 +13,11 @@ use crate::meeting::Platform;
 use crate::secrets::{key_id_of, SecretKeys};
 
 /// The columns that hold sealed secrets.
-const SEALED_COLUMNS: [&str; 3] = [
+const SEALED_COLUMNS: [&str; 4] = [
     "webhook_secret_sealed",
     "previous_webhook_secret_sealed",
     "client_secret_sealed",
+    "service_account_key_sealed",
 ];
 
 /// The place a sealed value belongs to: it opens only there.
@@ -116,6 +118,8 @@ pub struct ConnectionSecrets {
     pub webhook: WebhookSecrets,
     pub client_id: Option<String>,
     pub client_secret: Secret,
+    /// A Google service account's JSON key, for the Workspace APIs.
+    pub service_account_key: Secret,
 }
 
 pub async fn secrets_of(
@@ -124,8 +128,8 @@ pub async fn secrets_of(
     connection_id: i64,
 ) -> Result<ConnectionSecrets, ConnectionError> {
     let row = sqlx::query(
-        "SELECT client_id, webhook_secret_sealed, previous_webhook_secret_sealed, client_secret_sealed \
-         FROM platform_accounts WHERE id = $1",
+        "SELECT client_id, webhook_secret_sealed, previous_webhook_secret_sealed, client_secret_sealed, \
+           service_account_key_sealed FROM platform_accounts WHERE id = $1",
     )
     .bind(connection_id)
     .fetch_one(&mut *connection)
@@ -137,6 +141,7 @@ pub async fn secrets_of(
         },
         client_id: row.try_get("client_id")?,
         client_secret: open(keys, &row, connection_id, "client_secret_sealed")?,
+        service_account_key: open(keys, &row, connection_id, "service_account_key_sealed")?,
     })
 }
 
@@ -153,7 +158,8 @@ pub async fn set_secrets(
     }
     sqlx::query(
         "UPDATE platform_accounts SET webhook_secret_sealed = $1, previous_webhook_secret_sealed = $2, \
-           client_id = $3, client_secret_sealed = $4, client_secret = NULL WHERE id = $5",
+           client_id = $3, client_secret_sealed = $4, client_secret = NULL, \
+           service_account_key_sealed = $6 WHERE id = $5",
     )
     .bind(seal(keys, &wanted.webhook.current, connection_id, "webhook_secret_sealed"))
     .bind(seal(
@@ -165,6 +171,12 @@ pub async fn set_secrets(
     .bind(wanted.client_id.as_deref())
     .bind(seal(keys, &wanted.client_secret, connection_id, "client_secret_sealed"))
     .bind(connection_id)
+    .bind(seal(
+        keys,
+        &wanted.service_account_key,
+        connection_id,
+        "service_account_key_sealed",
+    ))
     .execute(&mut *connection)
     .await?;
     Ok(true)
@@ -269,12 +281,23 @@ pub struct ConnectionSummary {
     pub webhook_secret_set: bool,
     pub previous_webhook_secret_set: bool,
     pub api_credentials_set: bool,
+    /// A Google Workspace connection's settings, and whether its service account key is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub google: Option<GoogleSummary>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GoogleSummary {
+    #[serde(flatten)]
+    pub settings: GoogleSettings,
+    pub service_account_key_set: bool,
 }
 
 pub async fn list(db: &Db) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
     let rows = sqlx::query(
         "SELECT a.id, s.slug, a.platform, a.account_id, a.label, a.endpoint_id, \
-           a.webhook_secret_sealed, a.previous_webhook_secret_sealed, a.client_id, a.client_secret_sealed \
+           a.webhook_secret_sealed, a.previous_webhook_secret_sealed, a.client_id, a.client_secret_sealed, \
+           a.google_settings, a.service_account_key_sealed \
          FROM platform_accounts a JOIN schools s ON s.id = a.school_id ORDER BY s.slug, a.platform, a.account_id",
     )
     .fetch_all(&db.pool)
@@ -287,6 +310,7 @@ pub async fn list(db: &Db) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
         let set = |column: &str| -> Result<bool, sqlx::Error> {
             Ok(row.try_get::<Option<String>, _>(column)?.is_some())
         };
+        let service_account_key_set = set("service_account_key_sealed")?;
         summaries.push(ConnectionSummary {
             id,
             school: row.try_get("slug")?,
@@ -300,6 +324,12 @@ pub async fn list(db: &Db) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
             previous_webhook_secret_set: set("previous_webhook_secret_sealed")?,
             api_credentials_set: set("client_secret_sealed")?
                 && row.try_get::<Option<String>, _>("client_id")?.is_some(),
+            google: google::decode(id, row.try_get("google_settings")?)?.map(|settings| {
+                GoogleSummary {
+                    settings,
+                    service_account_key_set,
+                }
+            }),
         });
     }
     Ok(summaries)

@@ -3,10 +3,11 @@
 
 use sqlx::{AnyConnection, Row};
 
-use super::spec::ConnectionSpec;
+use super::spec::{ConnectionSpec, GoogleConnectionSpec};
 use super::store::ImportReport;
 use super::ImportError;
 use crate::config::Secret;
+use crate::connections::google::{self, GoogleSettings, MonitoredStaff};
 use crate::connections::store::{secrets_of, set_secrets};
 use crate::connections::{new_endpoint_id, ConnectionError};
 use crate::meeting::Platform;
@@ -40,10 +41,37 @@ pub async fn add_connection(
     };
     let platform = Platform::parse(&spec.platform).ok_or_else(|| {
         rejected(format!(
-            "unknown platform {:?} (expected \"zoom\")",
+            "unknown platform {:?} (expected \"zoom\" or \"google_meet\")",
             spec.platform
         ))
     })?;
+    let google = match (platform, &spec.google) {
+        (Platform::GoogleMeet, Some(google)) => Some(google_settings(google).map_err(&rejected)?),
+        (Platform::GoogleMeet, None) => {
+            return Err(rejected(
+                "a google_meet connection needs its [google] settings".into(),
+            ))
+        }
+        (_, Some(_)) => {
+            return Err(rejected(format!(
+                "[google] settings are for google_meet connections, not {}",
+                platform.as_str()
+            )))
+        }
+        (_, None) => None,
+    };
+    let service_account_key = match &spec.google {
+        Some(google) => {
+            let variable = &google.service_account_key_env;
+            let key = from_environment(variable).ok_or_else(|| {
+                rejected(format!("the environment variable {variable} is not set"))
+            })?;
+            check_service_account_key(&key)
+                .map_err(|problem| rejected(format!("the key in {variable} {problem}")))?;
+            Some(key)
+        }
+        None => None,
+    };
     let client_secret =
         match (&spec.client_id, &spec.client_secret_env) {
             (Some(_), Some(variable)) => Some(from_environment(variable).ok_or_else(|| {
@@ -109,9 +137,56 @@ pub async fn add_connection(
         wanted.client_id = spec.client_id.clone();
         wanted.client_secret = client_secret;
     }
-    let changed = set_secrets(tx, keys, connection_id, &wanted).await?;
+    if let Some(key) = service_account_key {
+        wanted.service_account_key = key;
+    }
+    let mut changed = set_secrets(tx, keys, connection_id, &wanted).await?;
+    if let Some(google) = &google {
+        changed |= google::set_settings(tx, connection_id, google).await?;
+    }
     if changed && !is_new {
         report.settings_updated += 1;
+    }
+    Ok(())
+}
+
+fn google_settings(spec: &GoogleConnectionSpec) -> Result<GoogleSettings, String> {
+    if spec.domains.is_empty() {
+        return Err("a google_meet connection needs at least one domain".into());
+    }
+    if spec.monitored.is_empty() {
+        return Err("say who is monitored: [google.monitored] org_units, groups or users".into());
+    }
+    let lower = |values: &[String]| -> Vec<String> {
+        values
+            .iter()
+            .map(|value| value.trim().to_lowercase())
+            .collect()
+    };
+    Ok(GoogleSettings {
+        domains: lower(&spec.domains),
+        admin_user: spec.admin_user.trim().to_lowercase(),
+        pubsub_topic: spec.pubsub_topic.trim().to_string(),
+        push_audience: spec.push_audience.trim().to_string(),
+        push_service_account: spec.push_service_account.trim().to_lowercase(),
+        monitored: MonitoredStaff {
+            org_units: spec.monitored.org_units.clone(),
+            groups: lower(&spec.monitored.groups),
+            users: lower(&spec.monitored.users),
+        },
+    })
+}
+
+/// A service account's JSON key has what chaperone signs with; the key itself is never said.
+fn check_service_account_key(key: &Secret) -> Result<(), &'static str> {
+    let json: serde_json::Value =
+        serde_json::from_str(key.expose()).map_err(|_| "is not a JSON key file")?;
+    let has = |field: &str| json.get(field).and_then(|value| value.as_str()).is_some();
+    if json.get("type").and_then(|value| value.as_str()) != Some("service_account") {
+        return Err("is not a service account key (its type is not service_account)");
+    }
+    if !(has("client_email") && has("private_key")) {
+        return Err("lacks client_email or private_key");
     }
     Ok(())
 }

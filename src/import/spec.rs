@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::Deserialize;
 
 use super::{people_csv, ImportError};
+use crate::connections::google::MonitoredStaff;
 use crate::directory::{PersonKind, StaffRole};
 use crate::policy::calendar::CalendarSpec;
 use crate::policy::settings::PolicyChoice;
@@ -104,10 +105,10 @@ pub struct WebhookSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
-    /// `zoom` (Google Meet comes next).
+    /// `zoom` or `google_meet`.
     pub platform: String,
     /// The platform's account id (Zoom: on the app's page and in every event as
-    /// `payload.account_id`).
+    /// `payload.account_id`; Google: the Workspace customer id, `C0…`).
     pub account_id: String,
     #[serde(default)]
     pub label: Option<String>,
@@ -124,6 +125,25 @@ pub struct ConnectionSpec {
     /// The variable holding that app's client secret.
     #[serde(default)]
     pub client_secret_env: Option<String>,
+    /// A Google Workspace connection's settings (required for `google_meet`, refused for
+    /// other platforms).
+    #[serde(default)]
+    pub google: Option<GoogleConnectionSpec>,
+}
+
+/// A Google Workspace connection in the school's file; see `connections::google`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleConnectionSpec {
+    pub domains: Vec<String>,
+    pub admin_user: String,
+    pub pubsub_topic: String,
+    pub push_audience: String,
+    pub push_service_account: String,
+    /// The variable holding the service account's JSON key (never the key itself).
+    pub service_account_key_env: String,
+    #[serde(default)]
+    pub monitored: MonitoredStaff,
 }
 
 impl SchoolSpec {
@@ -139,6 +159,7 @@ impl SchoolSpec {
             previous_webhook_secret_env: None,
             client_id: account.client_id.clone(),
             client_secret_env: account.client_secret_env.clone(),
+            google: None,
         }));
         (all, !self.zoom_accounts.is_empty())
     }

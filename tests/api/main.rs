@@ -8,6 +8,7 @@ mod connections;
 mod crash;
 mod evaluation_failures;
 mod fake_zoom;
+mod google_connections;
 mod guests;
 mod helpers;
 mod import;
