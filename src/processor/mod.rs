@@ -91,9 +91,8 @@ impl Processor {
                 }
             }
             let Some((pending, error)) = failure else {
-                for pending in &batch {
-                    inbox::mark_processed(&mut tx, pending.id, now).await?;
-                }
+                let ids: Vec<i64> = batch.iter().map(|pending| pending.id).collect();
+                inbox::mark_processed(&mut tx, &ids, now).await?;
                 tx.commit().await?;
                 self.wakeups.meetings_changed.notify_one();
                 self.wakeups.enrichment_requested.notify_one();
