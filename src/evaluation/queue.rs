@@ -9,7 +9,7 @@ use crate::db::time::{from_millis, to_millis};
 use crate::db::Backend;
 
 /// What to evaluate: a scheduled meeting or a call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Target {
     Scheduled(i64),
     Instance(i64),

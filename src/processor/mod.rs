@@ -7,6 +7,7 @@ mod translate;
 
 pub use translate::{translate, TranslateError};
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,10 +78,12 @@ impl Processor {
             }
             let now = Utc::now();
             let mut failure = None;
+            // Each meeting the batch touched is queued for evaluation once, after it.
+            let mut changed = HashSet::new();
             for pending in &batch {
                 let outcome = match translate(pending) {
                     Ok((platform, events)) => {
-                        self.apply_all(&mut tx, pending, platform, &events, now)
+                        self.apply_all(&mut tx, pending, platform, &events, now, &mut changed)
                             .await
                     }
                     Err(error) => Err(error.to_string()),
@@ -91,6 +94,9 @@ impl Processor {
                 }
             }
             let Some((pending, error)) = failure else {
+                for target in changed {
+                    evaluation::queue::enqueue(&mut tx, target, now).await?;
+                }
                 let ids: Vec<i64> = batch.iter().map(|pending| pending.id).collect();
                 inbox::mark_processed(&mut tx, &ids, now).await?;
                 tx.commit().await?;
@@ -124,17 +130,20 @@ impl Processor {
         platform: Platform,
         events: &[MeetingEvent],
         now: chrono::DateTime<Utc>,
+        changed: &mut HashSet<evaluation::Target>,
     ) -> Result<(), String> {
         for event in events {
-            self.apply(tx, pending, platform, event, now)
+            let target = self
+                .apply(tx, pending, platform, event, now)
                 .await
                 .map_err(|error| error.to_string())?;
+            changed.insert(target);
         }
         Ok(())
     }
 
-    /// Applies the event, queues its meeting for evaluation and the platform API reads it
-    /// calls for, all in the caller's transaction.
+    /// Applies the event and queues the platform API reads it calls for, in the caller's
+    /// transaction; returns the meeting it changed.
     async fn apply(
         &self,
         tx: &mut sqlx::AnyConnection,
@@ -142,9 +151,8 @@ impl Processor {
         platform: Platform,
         event: &MeetingEvent,
         now: chrono::DateTime<Utc>,
-    ) -> Result<(), sqlx::Error> {
+    ) -> Result<evaluation::Target, sqlx::Error> {
         let target = apply::apply(tx, pending.school_id, platform, event).await?;
-        evaluation::queue::enqueue(tx, target, now).await?;
         if let Some(account_id) = &pending.account_id {
             enrichment::request_after_event(
                 tx,
@@ -158,7 +166,7 @@ impl Processor {
             )
             .await?;
         }
-        Ok(())
+        Ok(target)
     }
 
     /// Processes until nothing is pending (for tests and tools).
