@@ -213,7 +213,8 @@ impl Wanted {
     }
 }
 
-/// The jobs an applied event calls for.
+/// The jobs an applied event calls for, on an account with API credentials (the caller checks
+/// that with [`store::api_configured`], once per account in a batch).
 #[allow(clippy::too_many_arguments)]
 pub async fn request_after_event(
     connection: &mut AnyConnection,
@@ -225,11 +226,6 @@ pub async fn request_after_event(
     timing: ReconciliationTiming,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    // Without API credentials there is nothing to ask: the register shows the settings as
-    // not read and the call as not reconciled, and no job is queued on every event.
-    if !store::api_configured(connection, platform, account_id).await? {
-        return Ok(());
-    }
     let mut jobs = Vec::new();
     match event {
         MeetingEvent::ScheduleChanged {

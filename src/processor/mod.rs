@@ -7,7 +7,7 @@ mod translate;
 
 pub use translate::{translate, TranslateError};
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,6 +27,15 @@ use crate::worker::{Pass, Wakeups, Worker};
 /// Events applied in one transaction: one commit for many, while a transaction stays short
 /// enough not to hold up the inbox writer.
 const BATCH_SIZE: usize = 64;
+
+/// What a batch has learnt so far, in its own transaction.
+#[derive(Default)]
+struct BatchState {
+    /// Each meeting the batch changed, queued for evaluation once after it.
+    changed: HashSet<evaluation::Target>,
+    /// Whether each account the batch's events came from has API credentials.
+    api_configured: HashMap<(Platform, String), bool>,
+}
 
 /// What one step of the processor did; tests drain with it instead of sleeping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +87,11 @@ impl Processor {
             }
             let now = Utc::now();
             let mut failure = None;
-            // Each meeting the batch touched is queued for evaluation once, after it.
-            let mut changed = HashSet::new();
+            let mut batch_state = BatchState::default();
             for pending in &batch {
                 let outcome = match translate(pending) {
                     Ok((platform, events)) => {
-                        self.apply_all(&mut tx, pending, platform, &events, now, &mut changed)
+                        self.apply_all(&mut tx, pending, platform, &events, now, &mut batch_state)
                             .await
                     }
                     Err(error) => Err(error.to_string()),
@@ -94,7 +102,7 @@ impl Processor {
                 }
             }
             let Some((pending, error)) = failure else {
-                for target in changed {
+                for target in batch_state.changed {
                     evaluation::queue::enqueue(&mut tx, target, now).await?;
                 }
                 let ids: Vec<i64> = batch.iter().map(|pending| pending.id).collect();
@@ -130,14 +138,14 @@ impl Processor {
         platform: Platform,
         events: &[MeetingEvent],
         now: chrono::DateTime<Utc>,
-        changed: &mut HashSet<evaluation::Target>,
+        batch: &mut BatchState,
     ) -> Result<(), String> {
         for event in events {
             let target = self
-                .apply(tx, pending, platform, event, now)
+                .apply(tx, pending, platform, event, now, batch)
                 .await
                 .map_err(|error| error.to_string())?;
-            changed.insert(target);
+            batch.changed.insert(target);
         }
         Ok(())
     }
@@ -151,9 +159,25 @@ impl Processor {
         platform: Platform,
         event: &MeetingEvent,
         now: chrono::DateTime<Utc>,
+        batch: &mut BatchState,
     ) -> Result<evaluation::Target, sqlx::Error> {
         let target = apply::apply(tx, pending.school_id, platform, event).await?;
-        if let Some(account_id) = &pending.account_id {
+        let Some(account_id) = &pending.account_id else {
+            return Ok(target);
+        };
+        // Without API credentials there is nothing to ask: the register shows the settings as
+        // not read and the call as not reconciled, and no job is queued on every event.
+        let key = (platform, account_id.clone());
+        let api_configured = match batch.api_configured.get(&key) {
+            Some(configured) => *configured,
+            None => {
+                let configured =
+                    enrichment::store::api_configured(tx, platform, account_id).await?;
+                batch.api_configured.insert(key, configured);
+                configured
+            }
+        };
+        if api_configured {
             enrichment::request_after_event(
                 tx,
                 platform,
