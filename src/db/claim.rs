@@ -66,10 +66,10 @@ impl Queue {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::any::{install_default_drivers, AnyPoolOptions};
     use sqlx::{AnyPool, Row};
 
     use super::*;
+    use crate::db::memory_database;
 
     const JOBS: Queue = Queue {
         table: "jobs",
@@ -79,23 +79,11 @@ mod tests {
     };
 
     async fn jobs() -> AnyPool {
-        install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        sqlx::query(
-            "CREATE TABLE jobs (id INTEGER PRIMARY KEY, due_at BIGINT NOT NULL, lease_until BIGINT)",
+        memory_database(
+            "CREATE TABLE jobs (id INTEGER PRIMARY KEY, due_at BIGINT NOT NULL, lease_until BIGINT); \
+             INSERT INTO jobs (id, due_at) VALUES (1, 30), (2, 10), (3, 20), (4, 99)",
         )
-        .execute(&pool)
         .await
-        .unwrap();
-        sqlx::query("INSERT INTO jobs (id, due_at) VALUES (1, 30), (2, 10), (3, 20), (4, 99)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool
     }
 
     async fn claim_one(pool: &AnyPool, now: i64) -> Option<i64> {

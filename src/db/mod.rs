@@ -233,6 +233,20 @@ pub fn is_unique_violation(error: &sqlx::Error) -> bool {
     matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
+/// A private in-memory SQLite database holding `schema` (statements separated by `;`), for
+/// unit tests of SQL that does not need the whole schema.
+#[cfg(test)]
+pub(crate) async fn memory_database(schema: &str) -> AnyPool {
+    install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .expect("an in-memory SQLite database");
+    pool.execute(schema).await.expect("the test schema");
+    pool
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

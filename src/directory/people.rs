@@ -79,30 +79,24 @@ fn from_row(row: &AnyRow) -> Result<StoredPerson, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::any::{install_default_drivers, AnyPoolOptions};
     use sqlx::Connection;
 
     use super::*;
+    use crate::db::memory_database;
 
     async fn directory() -> sqlx::AnyConnection {
-        install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        let mut connection = pool.acquire().await.unwrap().detach();
         // Without the real schema's CHECK, to stand for a row written by another release.
-        sqlx::query(
+        memory_database(
             "CREATE TABLE people (id INTEGER PRIMARY KEY, school_id BIGINT, external_ref TEXT, \
              kind TEXT, staff_role TEXT, display_name TEXT); \
              INSERT INTO people VALUES (1, 7, 'S1', 'staff', 'dsl', 'Ada'), \
              (2, 7, 'X1', 'governor', NULL, 'Bo');",
         )
-        .execute(&mut connection)
         .await
-        .unwrap();
-        connection
+        .acquire()
+        .await
+        .unwrap()
+        .detach()
     }
 
     #[tokio::test]

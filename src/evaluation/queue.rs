@@ -38,18 +38,13 @@ pub async fn enqueue(
     target: Target,
     due_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    let (scope, id) = target.parts();
-    sqlx::query(
-        "INSERT INTO evaluation_queue (scope, scope_id, due_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (scope, scope_id) DO UPDATE SET due_at = \
-           CASE WHEN excluded.due_at < evaluation_queue.due_at THEN excluded.due_at ELSE evaluation_queue.due_at END",
+    upsert(
+        connection,
+        target,
+        due_at,
+        "CASE WHEN excluded.due_at < evaluation_queue.due_at THEN excluded.due_at ELSE evaluation_queue.due_at END",
     )
-    .bind(scope)
-    .bind(id)
-    .bind(to_millis(due_at))
-    .execute(connection)
-    .await?;
-    Ok(())
+    .await
 }
 
 /// Moves `target` to `due_at`, even later than it was due: a meeting whose evaluation failed
@@ -59,11 +54,21 @@ pub async fn postpone(
     target: Target,
     due_at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
+    upsert(connection, target, due_at, "excluded.due_at").await
+}
+
+/// Queues `target` at `due_at`, or sets an entry already queued to `due_when_queued`.
+async fn upsert(
+    connection: &mut AnyConnection,
+    target: Target,
+    due_at: DateTime<Utc>,
+    due_when_queued: &str,
+) -> Result<(), sqlx::Error> {
     let (scope, id) = target.parts();
-    sqlx::query(
+    sqlx::query(&format!(
         "INSERT INTO evaluation_queue (scope, scope_id, due_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (scope, scope_id) DO UPDATE SET due_at = excluded.due_at",
-    )
+         ON CONFLICT (scope, scope_id) DO UPDATE SET due_at = {due_when_queued}"
+    ))
     .bind(scope)
     .bind(id)
     .bind(to_millis(due_at))

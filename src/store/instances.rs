@@ -143,29 +143,23 @@ fn from_row(row: &AnyRow) -> Result<StoredInstance, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
-    use sqlx::any::{install_default_drivers, AnyPoolOptions};
 
     use super::*;
+    use crate::db::memory_database;
 
     async fn calls() -> AnyConnection {
-        install_default_drivers();
-        let pool = AnyPoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .unwrap();
-        let mut connection = pool.acquire().await.unwrap().detach();
-        sqlx::query(
+        memory_database(
             "CREATE TABLE meeting_instances (id INTEGER PRIMARY KEY, school_id BIGINT, platform TEXT, \
              platform_meeting_id TEXT, host_user_id TEXT, topic TEXT, started_at BIGINT, start_hint BIGINT, \
              ended_at BIGINT, reconciliation TEXT, reconciled_at BIGINT, reconciliation_error TEXT); \
              INSERT INTO meeting_instances (id, school_id, platform, platform_meeting_id, host_user_id, start_hint) \
              VALUES (1, 7, 'zoom', '555', 'host-1', 1000), (2, 7, 'teams', '556', 'host-1', 2000);",
         )
-        .execute(&mut connection)
         .await
-        .unwrap();
-        connection
+        .acquire()
+        .await
+        .unwrap()
+        .detach()
     }
 
     #[tokio::test]
