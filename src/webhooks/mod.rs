@@ -160,12 +160,14 @@ async fn pipeline<S: Source>(
 ) -> Result<(WebhookOutcome, Response), Refusal> {
     let body = within_limit(state, body)?;
     let (secrets, sender) = verified_sender(state, source, route, headers, &body).await?;
-    let envelope = source.envelope(&body, &secrets).map_err(|malformed| {
-        Refusal::new(
-            "malformed_body",
-            ApiError::bad_request("malformed_event", malformed.0),
-        )
-    })?;
+    let envelope = source
+        .envelope(headers, &body, &secrets)
+        .map_err(|malformed| {
+            Refusal::new(
+                "malformed_body",
+                ApiError::bad_request("malformed_event", malformed.0),
+            )
+        })?;
     let arrival = match envelope {
         Envelope::Challenge(answer) => {
             return Ok((

@@ -64,6 +64,13 @@ pub trait Source: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), Unverified>> + Send;
 
-    /// Reads what the pipeline needs from a verified body, without any network call.
-    fn envelope(&self, body: &[u8], secrets: &WebhookSecrets) -> Result<Envelope, Malformed>;
+    /// Reads what the pipeline needs from a verified delivery, without any network call. The
+    /// headers are given because some platforms put the event's attributes there (an
+    /// unwrapped Pub/Sub push carries its CloudEvent attributes as `ce-*` headers).
+    fn envelope(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        secrets: &WebhookSecrets,
+    ) -> Result<Envelope, Malformed>;
 }

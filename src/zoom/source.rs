@@ -52,7 +52,12 @@ impl Source for ZoomSource {
         std::future::ready(verified)
     }
 
-    fn envelope(&self, body: &[u8], secrets: &WebhookSecrets) -> Result<Envelope, Malformed> {
+    fn envelope(
+        &self,
+        _headers: &HeaderMap,
+        body: &[u8],
+        secrets: &WebhookSecrets,
+    ) -> Result<Envelope, Malformed> {
         let delivery = payload::parse(body).map_err(|error| Malformed(error.to_string()))?;
         Ok(match delivery {
             ZoomDelivery::UrlValidation { plain_token } => {
@@ -164,7 +169,11 @@ mod tests {
             },
         };
         match source
-            .envelope(body.as_bytes(), &WebhookSecrets::default())
+            .envelope(
+                &HeaderMap::new(),
+                body.as_bytes(),
+                &WebhookSecrets::default(),
+            )
             .unwrap()
         {
             Envelope::Event(arrival) => arrival,
