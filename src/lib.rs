@@ -27,6 +27,8 @@ pub mod error;
 pub mod evaluation;
 /// Findings as stored, with their history.
 pub mod findings;
+/// Google Meet: verifying Pub/Sub pushes.
+pub mod google;
 /// Loading schools and people from files.
 pub mod import;
 /// Durable, de-duplicated storage of accepted events.
