@@ -27,7 +27,7 @@ pub mod error;
 pub mod evaluation;
 /// Findings as stored, with their history.
 pub mod findings;
-/// Google Meet: verifying Pub/Sub pushes.
+/// Google Meet: verifying and reading Pub/Sub pushes.
 pub mod google;
 /// Loading schools and people from files.
 pub mod import;

@@ -1,4 +1,5 @@
-//! Google Meet: verifying Pub/Sub pushes (and, to come, reading them, Google's APIs and the
+//! Google Meet: verifying and reading Pub/Sub pushes (and, to come, Google's APIs and the
 //! translation of Meet events). See shared/platforms/google-meet.md.
 
+pub mod push_message;
 pub mod push_token;
