@@ -86,6 +86,7 @@ pub struct Settings {
     pub supervision: SupervisionSettings,
     pub smtp: SmtpSettings,
     pub zoom: ZoomSettings,
+    pub google: GoogleSettings,
     pub secrets: SecretsSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
@@ -273,6 +274,23 @@ pub struct ZoomSettings {
     pub api_requests_per_second: u32,
     /// Requests in flight chaperone allows itself per Zoom account.
     pub api_concurrency: usize,
+}
+
+/// Google's endpoints (see `config/default.toml`) and how push tokens are checked.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GoogleSettings {
+    pub keys_url: String,
+    /// Empty: the service account key's `token_uri`, else Google's.
+    pub token_url: String,
+    pub meet_api_base_url: String,
+    pub calendar_api_base_url: String,
+    pub directory_api_base_url: String,
+    pub events_api_base_url: String,
+    #[serde(rename = "push_token_leeway_secs", deserialize_with = "secs")]
+    pub push_token_leeway: Duration,
+    #[serde(rename = "keys_min_refresh_secs", deserialize_with = "secs")]
+    pub keys_min_refresh: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -521,6 +539,34 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn google_endpoints_default_to_googles_and_can_be_pointed_elsewhere() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert_eq!(
+            settings.google.keys_url,
+            "https://www.googleapis.com/oauth2/v3/certs"
+        );
+        assert_eq!(
+            settings.google.events_api_base_url,
+            "https://workspaceevents.googleapis.com/v1"
+        );
+        assert_eq!(settings.google.token_url, "");
+        assert_eq!(settings.google.push_token_leeway, Duration::from_secs(60));
+        let local = Settings::load_from(
+            None,
+            env(&[
+                ("CHAPERONE__GOOGLE__KEYS_URL", "http://127.0.0.1:9100/certs"),
+                (
+                    "CHAPERONE__GOOGLE__MEET_API_BASE_URL",
+                    "http://127.0.0.1:9100/v2",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(local.google.keys_url, "http://127.0.0.1:9100/certs");
+        assert_eq!(local.google.meet_api_base_url, "http://127.0.0.1:9100/v2");
     }
 
     #[test]
