@@ -292,25 +292,30 @@ pub struct AcceptedEvent {
     /// The platform's event as verified, less what is never stored; translated by the
     /// processor.
     pub body: String,
+    /// Why an authentic event that cannot be read is committed already set aside.
+    pub set_aside: Option<String>,
 }
 
 impl AcceptedEvent {
+    /// An event that came through connection `connection_id` of `account_id`.
     pub fn new(
         platform: Platform,
         school_id: i64,
         connection_id: i64,
+        account_id: String,
         arrival: crate::webhooks::source::Arrival,
     ) -> Self {
         AcceptedEvent {
             platform,
             school_id,
             connection_id,
-            account_id: arrival.account_id,
+            account_id,
             dedup_key: arrival.dedup_key,
             event_type: arrival.event_type,
             occurred_at: arrival.occurred_at,
             meeting_ref: arrival.meeting_ref,
             body: arrival.stored_body,
+            set_aside: None,
         }
     }
 }

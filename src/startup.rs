@@ -22,6 +22,7 @@ use crate::enrichment::platform::Platforms;
 use crate::enrichment::worker::{Enricher, EnrichmentTuning};
 use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
+use crate::google::push_token::GoogleKeys;
 use crate::inbox::writer::{InboxWriter, WriterLoop};
 use crate::middleware::add_request_layers;
 use crate::policy::calendar::BankHolidays;
@@ -106,7 +107,13 @@ impl Application {
             wakeups.inbox_committed.clone(),
         );
         let roles = Roles::new(settings.supervision.heartbeat_stale_after);
+        let google_keys = GoogleKeys::new(
+            http.clone(),
+            settings.google.keys_url.clone(),
+            settings.google.keys_min_refresh,
+        );
         let state = AppState {
+            google_keys,
             accounts: MonitoredAccounts::new(db.clone()),
             connections: Connections::new(
                 db.clone(),

@@ -7,6 +7,7 @@ use crate::config::Settings;
 use crate::connections::Connections;
 use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
+use crate::google::push_token::GoogleKeys;
 use crate::inbox::writer::InboxWriter;
 use crate::secrets::SecretKeys;
 use crate::supervision::Roles;
@@ -28,4 +29,6 @@ pub struct AppState {
     pub links: LinkSigner,
     /// The supervised roles' states and heartbeats, for readiness.
     pub roles: Roles,
+    /// Google's push token keys, fetched once for every Google connection.
+    pub google_keys: GoogleKeys,
 }

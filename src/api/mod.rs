@@ -3,6 +3,7 @@
 mod auth;
 mod connections;
 mod findings;
+mod inbox;
 mod json;
 mod meetings;
 mod params;
@@ -19,6 +20,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/schools", get(schools::list_schools))
         .route("/api/v1/connections", get(connections::list_connections))
+        .route("/api/v1/inbox/set-aside", get(inbox::list_set_aside))
         .route("/api/v1/meetings", get(meetings::list_meetings))
         .route("/api/v1/meetings/{id}", get(meetings::get_meeting))
         .route("/api/v1/register", get(register::export_register_json))

@@ -26,6 +26,18 @@ pub struct Connection {
     pub school_id: i64,
     pub account_id: String,
     pub webhook_secrets: WebhookSecrets,
+    /// A Google Workspace connection's settings (what its push tokens must say).
+    pub google: Option<google::GoogleSettings>,
+}
+
+impl Connection {
+    /// What deliveries to this connection are checked against.
+    pub fn expected(&self) -> crate::webhooks::source::Expected<'_> {
+        crate::webhooks::source::Expected {
+            secrets: &self.webhook_secrets,
+            google: self.google.as_ref(),
+        }
+    }
 }
 
 /// The secrets a platform signs deliveries with: the current one, and the one before a

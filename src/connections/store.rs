@@ -63,8 +63,8 @@ pub async fn by_endpoint(
     endpoint_id: &str,
 ) -> Result<Option<Connection>, ConnectionError> {
     let row = sqlx::query(
-        "SELECT id, platform, school_id, account_id, webhook_secret_sealed, previous_webhook_secret_sealed \
-         FROM platform_accounts WHERE platform = $1 AND endpoint_id = $2",
+        "SELECT id, platform, school_id, account_id, webhook_secret_sealed, previous_webhook_secret_sealed, \
+           google_settings FROM platform_accounts WHERE platform = $1 AND endpoint_id = $2",
     )
     .bind(platform.as_str())
     .bind(endpoint_id)
@@ -83,6 +83,7 @@ pub async fn by_endpoint(
             current: open(keys, &row, id, "webhook_secret_sealed")?,
             previous: open(keys, &row, id, "previous_webhook_secret_sealed")?,
         },
+        google: google::decode(id, row.try_get("google_settings")?)?,
     }))
 }
 

@@ -1,5 +1,8 @@
-//! Google Meet: verifying and reading Pub/Sub pushes (and, to come, Google's APIs and the
-//! translation of Meet events). See shared/platforms/google-meet.md.
+//! Google Meet: verifying and reading Pub/Sub pushes, translating Meet events, and Google's
+//! APIs. See shared/platforms/google-meet.md.
 
+pub mod event;
 pub mod push_message;
 pub mod push_token;
+pub mod source;
+pub mod translate;

@@ -139,20 +139,61 @@ struct Keys {
     last_refresh: Option<Instant>,
 }
 
-/// Verifies push tokens against one connection's settings; cheap to clone.
+/// Google's key set, fetched and cached once for the whole process and shared by every
+/// connection's verifier; cheap to clone.
 #[derive(Clone)]
-pub struct PushTokenVerifier {
-    settings: PushTokenSettings,
+pub struct GoogleKeys {
+    keys_url: String,
+    min_refresh_interval: Duration,
     http: reqwest::Client,
     keys: Arc<Mutex<Keys>>,
 }
 
-impl PushTokenVerifier {
-    pub fn new(http: reqwest::Client, settings: PushTokenSettings) -> Self {
-        PushTokenVerifier {
-            settings,
+impl GoogleKeys {
+    pub fn new(http: reqwest::Client, keys_url: String, min_refresh_interval: Duration) -> Self {
+        GoogleKeys {
+            keys_url,
+            min_refresh_interval,
             http,
             keys: Arc::default(),
+        }
+    }
+}
+
+/// Verifies push tokens against one connection's settings; cheap to clone.
+#[derive(Clone)]
+pub struct PushTokenVerifier {
+    settings: PushTokenSettings,
+    keys: GoogleKeys,
+}
+
+impl PushTokenVerifier {
+    /// A verifier with a key cache of its own.
+    pub fn new(http: reqwest::Client, settings: PushTokenSettings) -> Self {
+        let keys = GoogleKeys::new(
+            http,
+            settings.keys_url.clone(),
+            settings.min_refresh_interval,
+        );
+        PushTokenVerifier { settings, keys }
+    }
+
+    /// A verifier for one connection's audience and push account, sharing `keys`.
+    pub fn with_keys(
+        keys: GoogleKeys,
+        audience: &str,
+        service_account_email: &str,
+        leeway: Duration,
+    ) -> Self {
+        PushTokenVerifier {
+            settings: PushTokenSettings {
+                keys_url: keys.keys_url.clone(),
+                audience: audience.to_string(),
+                service_account_email: service_account_email.to_string(),
+                leeway,
+                min_refresh_interval: keys.min_refresh_interval,
+            },
+            keys,
         }
     }
 
@@ -181,7 +222,7 @@ impl PushTokenVerifier {
         let signature = URL_SAFE_NO_PAD
             .decode(signature)
             .map_err(|_| PushTokenError::Malformed("its signature is not base64url"))?;
-        let key = self.key(&kid).await?;
+        let key = self.keys.key(&kid).await?;
         let signed = &token[..header_part.len() + 1 + claims_part.len()];
         RsaPublicKeyComponents {
             n: &key.n,
@@ -230,7 +271,9 @@ impl PushTokenVerifier {
         }
         Ok(())
     }
+}
 
+impl GoogleKeys {
     /// The key `kid`, from the cached set while it is fresh; else fetched (one fetch at a time,
     /// and for a key missing from a fresh set at most once per `min_refresh_interval`).
     async fn key(&self, kid: &str) -> Result<RsaKey, PushTokenError> {
@@ -242,13 +285,25 @@ impl PushTokenVerifier {
             }
             let refreshed_lately = keys
                 .last_refresh
-                .is_some_and(|at| at.elapsed() < self.settings.min_refresh_interval);
+                .is_some_and(|at| at.elapsed() < self.min_refresh_interval);
             if refreshed_lately {
                 return Err(PushTokenError::UnknownKey);
             }
             keys.last_refresh = Some(Instant::now());
         }
-        let (by_id, lifetime) = self.fetch().await?;
+        let (by_id, lifetime) = match self.fetch().await {
+            Ok(fetched) => fetched,
+            // An expired set still holds Google's keys of a moment ago: while Google cannot be
+            // reached, a token signed with one of them is checked against it rather than every
+            // push being answered 5xx. A key id it lacks still waits for Google.
+            Err(error) => match keys.by_id.get(kid) {
+                Some(key) if !fresh => {
+                    tracing::warn!(%error, "Google's key set could not be refreshed; using the expired set");
+                    return Ok(key.clone());
+                }
+                _ => return Err(error),
+            },
+        };
         keys.by_id = by_id;
         keys.fresh_until = Some(Instant::now() + lifetime);
         keys.by_id
@@ -261,7 +316,7 @@ impl PushTokenVerifier {
         let unavailable = |error: String| PushTokenError::KeysUnavailable(error);
         let response = self
             .http
-            .get(&self.settings.keys_url)
+            .get(&self.keys_url)
             .send()
             .await
             .map_err(|error| unavailable(error.without_url().to_string()))?;

@@ -60,8 +60,8 @@ pub struct PendingEvent {
 }
 
 /// Columns written per row.
-const COLUMNS: usize = 11;
-/// Rows per INSERT statement: 11 parameters a row stays well inside both backends' limits.
+const COLUMNS: usize = 13;
+/// Rows per INSERT statement: 13 parameters a row stays well inside both backends' limits.
 const ROWS_PER_STATEMENT: usize = 128;
 
 /// Inserts the events whose keys are not there yet, in as few statements as possible, and
@@ -83,7 +83,8 @@ pub async fn insert_many(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, meeting_ref, body_format, connection_id) \
+            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, meeting_ref, body_format, connection_id, \
+               last_error, failed_at) \
              VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
             rows.join(", ")
         );
@@ -100,7 +101,9 @@ pub async fn insert_many(
                 .bind(&event.account_id)
                 .bind(event.meeting_ref.as_deref())
                 .bind(BodyFormat::Platform.as_str())
-                .bind(event.connection_id);
+                .bind(event.connection_id)
+                .bind(event.set_aside.as_deref())
+                .bind(event.set_aside.as_ref().map(|_| to_millis(received_at)));
         }
         for row in query.fetch_all(&mut *connection).await? {
             stored_keys.insert(row.try_get::<String, _>("dedup_key")?);
@@ -235,6 +238,47 @@ pub async fn has_unapplied(
         }
     }
     Ok(false)
+}
+
+/// An event set aside: one that could not be applied after its last attempt, or an
+/// authentic delivery that could not be read at all. Its body is not shown.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SetAside {
+    pub id: i64,
+    pub platform: String,
+    pub school_id: i64,
+    pub connection_id: Option<i64>,
+    pub event_type: String,
+    pub received_at: DateTime<Utc>,
+    pub set_aside_at: DateTime<Utc>,
+    pub attempts: i64,
+    pub reason: Option<String>,
+}
+
+/// The events set aside, newest first (at most `limit`).
+pub async fn set_aside(db: &Db, limit: i64) -> Result<Vec<SetAside>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, platform, school_id, connection_id, event_type, received_at, failed_at, attempts, last_error \
+         FROM inbox WHERE failed_at IS NOT NULL ORDER BY failed_at DESC, id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(SetAside {
+                id: row.try_get("id")?,
+                platform: row.try_get("platform")?,
+                school_id: row.try_get("school_id")?,
+                connection_id: row.try_get("connection_id")?,
+                event_type: row.try_get("event_type")?,
+                received_at: from_millis(row.try_get("received_at")?),
+                set_aside_at: from_millis(row.try_get("failed_at")?),
+                attempts: row.try_get("attempts")?,
+                reason: row.try_get("last_error")?,
+            })
+        })
+        .collect()
 }
 
 /// Counts for the metrics endpoint.

@@ -3,7 +3,7 @@
 
 use crate::inbox::{BodyFormat, PendingEvent};
 use crate::meeting::{MeetingEvent, Platform};
-use crate::zoom;
+use crate::{google, zoom};
 
 /// A stored event that cannot be translated; it names the row and is retried, then set aside.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -36,11 +36,10 @@ pub fn translate(pending: &PendingEvent) -> Result<(Platform, Vec<MeetingEvent>)
                 .map_err(|error| unreadable(error.to_string()))?],
             (BodyFormat::Platform, Platform::Zoom) => zoom::source::translate(&pending.body)
                 .map_err(|error| unreadable(error.to_string()))?,
-            (BodyFormat::Platform, Platform::GoogleMeet) => {
-                return Err(unreadable(
-                    "this release does not translate Google Meet events".into(),
-                ))
-            }
+            (BodyFormat::Platform, Platform::GoogleMeet) => google::translate::translate(
+                &google::source::stored(&pending.body)
+                    .map_err(|error| unreadable(error.to_string()))?,
+            ),
         };
     Ok((platform, events))
 }

@@ -24,6 +24,8 @@ pub enum WebhookOutcome {
     /// An event type chaperone does not use: acknowledged, not stored.
     Ignored,
     UrlValidation,
+    /// Authentic but unreadable: stored set aside and acknowledged.
+    SetAside,
     /// Refused, with the reason's stable label.
     Refused(&'static str),
     /// Could not be stored (answered 5xx so the platform retries).
@@ -121,6 +123,7 @@ impl Metrics {
                 WebhookOutcome::Unmonitored => ("unmonitored_account", ""),
                 WebhookOutcome::Ignored => ("ignored_event_type", ""),
                 WebhookOutcome::UrlValidation => ("url_validation", ""),
+                WebhookOutcome::SetAside => ("set_aside_unreadable", ""),
                 WebhookOutcome::Refused(reason) => ("refused", *reason),
                 WebhookOutcome::StoreFailed => ("store_failed", ""),
             };

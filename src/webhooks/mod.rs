@@ -21,9 +21,11 @@ use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
 
-use self::source::{Arrival, Envelope, Source};
+use self::source::{Arrival, Envelope, Expected, Source};
+use crate::connections::google::GoogleSettings;
 use crate::connections::{ConnectionError, Freshness, WebhookSecrets};
 use crate::error::ApiError;
+use crate::google::source::GoogleSource;
 use crate::inbox::writer::WriteError;
 use crate::inbox::InsertOutcome;
 use crate::meeting::{AcceptedEvent, Platform};
@@ -66,7 +68,18 @@ async fn connection_endpoint(
             )
             .await
         }
-        _ => ApiError::NotFound("no such platform").into_response(),
+        Some(Platform::GoogleMeet) => {
+            let source = GoogleSource::new(state.google_keys.clone(), &state.settings.google);
+            receive(
+                &state,
+                &source,
+                Route::Connection(endpoint_id),
+                &headers,
+                body,
+            )
+            .await
+        }
+        None => ApiError::NotFound("no such platform").into_response(),
     }
 }
 
@@ -159,9 +172,9 @@ async fn pipeline<S: Source>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(WebhookOutcome, Response), Refusal> {
     let body = within_limit(state, body)?;
-    let (secrets, sender) = verified_sender(state, source, route, headers, &body).await?;
+    let (verified, sender) = verified_sender(state, source, route, headers, &body).await?;
     let envelope = source
-        .envelope(headers, &body, &secrets)
+        .envelope(headers, &body, verified.expected())
         .map_err(|malformed| {
             Refusal::new(
                 "malformed_body",
@@ -179,15 +192,35 @@ async fn pipeline<S: Source>(
             tracing::debug!(event = %event_type, "event type not used; acknowledged");
             return Ok((WebhookOutcome::Ignored, acknowledged("ignored")));
         }
-        Envelope::Event(arrival) => arrival,
+        Envelope::Event(arrival) => (arrival, None),
+        Envelope::Unreadable { arrival, reason } => (arrival, Some(reason)),
     };
-    let Some((connection_id, school_id)) = attribute(state, source, sender, &arrival).await? else {
+    let (arrival, set_aside) = arrival;
+    let Some((connection_id, school_id, account_id)) =
+        attribute(state, source, sender, &arrival).await?
+    else {
         // We keep nothing about people no school has asked us to watch.
         return Ok((WebhookOutcome::Unmonitored, acknowledged("not_monitored")));
     };
     let event_type = arrival.event_type.clone();
-    let accepted = AcceptedEvent::new(source.platform(), school_id, connection_id, arrival);
+    let mut accepted = AcceptedEvent::new(
+        source.platform(),
+        school_id,
+        connection_id,
+        account_id,
+        arrival,
+    );
+    let unreadable = set_aside.is_some();
+    accepted.set_aside = set_aside;
     match state.inbox.submit(accepted).await {
+        Ok(InsertOutcome::Stored) if unreadable => {
+            tracing::warn!(
+                school_id,
+                connection_id,
+                "authentic delivery that cannot be read: stored set aside"
+            );
+            Ok((WebhookOutcome::SetAside, acknowledged("set_aside")))
+        }
         Ok(InsertOutcome::Stored) => {
             tracing::debug!(event = %event_type, school_id, connection_id, "event stored");
             Ok((WebhookOutcome::Accepted, acknowledged("accepted")))
@@ -218,35 +251,54 @@ fn within_limit(state: &AppState, body: Result<Bytes, BytesRejection>) -> Result
     })
 }
 
-/// Finds the secrets the delivery must be signed with and checks it against them. A
-/// connection read from the cache that does not verify is read again once: its secret may
-/// have been rotated since.
+/// What a verified delivery was checked against, kept to read its envelope with.
+struct Verified {
+    secrets: WebhookSecrets,
+    google: Option<GoogleSettings>,
+}
+
+impl Verified {
+    fn expected(&self) -> Expected<'_> {
+        Expected {
+            secrets: &self.secrets,
+            google: self.google.as_ref(),
+        }
+    }
+}
+
+/// Finds what the delivery must be signed with and checks it. A connection read from the
+/// cache that does not verify is read again once: its secret may have been rotated since.
 async fn verified_sender<S: Source>(
     state: &AppState,
     source: &S,
     route: Route,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(WebhookSecrets, Sender), Refusal> {
+) -> Result<(Verified, Sender), Refusal> {
     let now = Utc::now();
     let unverified = |unverified: source::Unverified| {
-        Refusal::new(
-            unverified.reason,
-            ApiError::InvalidSignature(unverified.message),
-        )
+        let error = if unverified.transient {
+            ApiError::Unavailable(unverified.message)
+        } else {
+            ApiError::InvalidSignature(unverified.message)
+        };
+        Refusal::new(unverified.reason, error)
     };
     let endpoint_id = match route {
         Route::Shared => {
             let zoom = &state.settings.zoom;
-            let secrets = WebhookSecrets {
-                current: zoom.webhook_secret_token.clone(),
-                previous: zoom.previous_webhook_secret_token.clone(),
+            let verified = Verified {
+                secrets: WebhookSecrets {
+                    current: zoom.webhook_secret_token.clone(),
+                    previous: zoom.previous_webhook_secret_token.clone(),
+                },
+                google: None,
             };
             source
-                .verify(headers, body, &secrets, now)
+                .verify(headers, body, verified.expected(), now)
                 .await
                 .map_err(unverified)?;
-            return Ok((secrets, Sender::Shared));
+            return Ok((verified, Sender::Shared));
         }
         Route::Connection(endpoint_id) => endpoint_id,
     };
@@ -263,7 +315,7 @@ async fn verified_sender<S: Source>(
         .await?
         .ok_or_else(unknown)?;
     if let Err(error) = source
-        .verify(headers, body, &connection.webhook_secrets, now)
+        .verify(headers, body, connection.expected(), now)
         .await
     {
         if freshness == Freshness::Read {
@@ -275,7 +327,7 @@ async fn verified_sender<S: Source>(
             .await?
             .ok_or_else(unknown)?;
         source
-            .verify(headers, body, &connection.webhook_secrets, now)
+            .verify(headers, body, connection.expected(), now)
             .await
             .map_err(unverified)?;
     }
@@ -284,24 +336,32 @@ async fn verified_sender<S: Source>(
         school_id: connection.school_id,
         account_id: connection.account_id,
     };
-    Ok((connection.webhook_secrets, sender))
+    let verified = Verified {
+        secrets: connection.webhook_secrets,
+        google: connection.google,
+    };
+    Ok((verified, sender))
 }
 
-/// The connection and school a verified event belongs to, or `None` when no school
-/// monitors its account.
+/// The connection, school and account a verified event belongs to, or `None` when no
+/// school monitors its account.
 async fn attribute<S: Source>(
     state: &AppState,
     source: &S,
     sender: Sender,
     arrival: &Arrival,
-) -> Result<Option<(i64, i64)>, Refusal> {
+) -> Result<Option<(i64, i64, String)>, Refusal> {
     match sender {
         Sender::Connection {
             id,
             school_id,
             account_id,
         } => {
-            if account_id != arrival.account_id {
+            if arrival
+                .account_id
+                .as_ref()
+                .is_some_and(|said| *said != account_id)
+            {
                 // Signed with this connection's secret, yet about another account: the app
                 // is shared with an account that is not connected. Keep nothing.
                 tracing::warn!(
@@ -310,14 +370,21 @@ async fn attribute<S: Source>(
                 );
                 return Ok(None);
             }
-            Ok(Some((id, school_id)))
+            Ok(Some((id, school_id, account_id)))
         }
-        Sender::Shared => Ok(state
-            .accounts
-            .account_for(source.platform(), &arrival.account_id)
-            .await
-            .map_err(|error| Refusal::store_failed(ApiError::from(error)))?
-            .map(|account| (account.connection_id, account.school_id))),
+        Sender::Shared => {
+            // The shared endpoint routes by the account the event names; one that names
+            // none cannot be attributed.
+            let Some(account_id) = &arrival.account_id else {
+                return Ok(None);
+            };
+            Ok(state
+                .accounts
+                .account_for(source.platform(), account_id)
+                .await
+                .map_err(|error| Refusal::store_failed(ApiError::from(error)))?
+                .map(|account| (account.connection_id, account.school_id, account_id.clone())))
+        }
     }
 }
 

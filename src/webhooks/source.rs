@@ -7,8 +7,17 @@ use std::future::Future;
 use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 
+use crate::connections::google::GoogleSettings;
 use crate::connections::WebhookSecrets;
 use crate::meeting::Platform;
+
+/// What a delivery is checked against: the endpoint's webhook secrets and, for a Google
+/// connection, what its push tokens must say.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected<'a> {
+    pub secrets: &'a WebhookSecrets,
+    pub google: Option<&'a GoogleSettings>,
+}
 
 /// A delivery that failed verification: `reason` is the metric label and log field,
 /// `message` is said to the sender.
@@ -16,6 +25,9 @@ use crate::meeting::Platform;
 pub struct Unverified {
     pub reason: &'static str,
     pub message: String,
+    /// The check could not be made (the platform's keys could not be read): answered 5xx so
+    /// that the platform delivers again, never 401.
+    pub transient: bool,
 }
 
 /// A verified body that is not what the platform sends.
@@ -32,13 +44,18 @@ pub enum Envelope {
     Ignored { event_type: String },
     /// An event to keep.
     Event(Arrival),
+    /// An authentic delivery that cannot be read: committed already set aside, with the
+    /// reason, for an operator to see, and acknowledged so that the platform does not
+    /// deliver it again and again.
+    Unreadable { arrival: Arrival, reason: String },
 }
 
 /// An event to commit to the inbox, as the platform sent it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Arrival {
-    /// The platform account it came from (Zoom's `account_id`).
-    pub account_id: String,
+    /// The platform account it came from, when the delivery says (Zoom's `account_id`);
+    /// `None`: the account of the connection it was delivered to (a Pub/Sub push names none).
+    pub account_id: Option<String>,
     /// Derived from the event's content or the platform's message id: a redelivery has the
     /// same key.
     pub dedup_key: String,
@@ -60,7 +77,7 @@ pub trait Source: Send + Sync {
         &self,
         headers: &HeaderMap,
         body: &[u8],
-        secrets: &WebhookSecrets,
+        expected: Expected<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), Unverified>> + Send;
 
@@ -71,6 +88,6 @@ pub trait Source: Send + Sync {
         &self,
         headers: &HeaderMap,
         body: &[u8],
-        secrets: &WebhookSecrets,
+        expected: Expected<'_>,
     ) -> Result<Envelope, Malformed>;
 }

@@ -11,9 +11,8 @@ use serde_json::{json, Value};
 use super::payload::{self, PayloadError, ZoomDelivery};
 use super::signature::{self, TimestampWindow};
 use crate::config::ZoomSettings;
-use crate::connections::WebhookSecrets;
 use crate::meeting::{MeetingEvent, Platform};
-use crate::webhooks::source::{Arrival, Envelope, Malformed, Source, Unverified};
+use crate::webhooks::source::{Arrival, Envelope, Expected, Malformed, Source, Unverified};
 
 pub struct ZoomSource {
     pub window: TimestampWindow,
@@ -39,16 +38,21 @@ impl Source for ZoomSource {
         &self,
         headers: &HeaderMap,
         body: &[u8],
-        secrets: &WebhookSecrets,
+        expected: Expected<'_>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), Unverified>> + Send {
-        let verified =
-            signature::verify(headers, body, &secrets.all(), self.window, now.timestamp()).map_err(
-                |error| Unverified {
-                    reason: error.reason(),
-                    message: error.to_string(),
-                },
-            );
+        let verified = signature::verify(
+            headers,
+            body,
+            &expected.secrets.all(),
+            self.window,
+            now.timestamp(),
+        )
+        .map_err(|error| Unverified {
+            reason: error.reason(),
+            message: error.to_string(),
+            transient: false,
+        });
         std::future::ready(verified)
     }
 
@@ -56,13 +60,13 @@ impl Source for ZoomSource {
         &self,
         _headers: &HeaderMap,
         body: &[u8],
-        secrets: &WebhookSecrets,
+        expected: Expected<'_>,
     ) -> Result<Envelope, Malformed> {
         let delivery = payload::parse(body).map_err(|error| Malformed(error.to_string()))?;
         Ok(match delivery {
             ZoomDelivery::UrlValidation { plain_token } => {
                 let encrypted_token =
-                    signature::url_validation_token(&secrets.current, &plain_token);
+                    signature::url_validation_token(&expected.secrets.current, &plain_token);
                 Envelope::Challenge(
                     json!({"plainToken": plain_token, "encryptedToken": encrypted_token}),
                 )
@@ -76,7 +80,7 @@ impl Source for ZoomSource {
                 event,
                 ..
             } => Envelope::Event(Arrival {
-                account_id,
+                account_id: Some(account_id),
                 dedup_key,
                 event_type: event.type_name().to_string(),
                 occurred_at: event.occurred_at(),
@@ -168,12 +172,13 @@ mod tests {
                 max_age: std::time::Duration::from_secs(300),
             },
         };
+        let secrets = crate::connections::WebhookSecrets::default();
+        let expected = Expected {
+            secrets: &secrets,
+            google: None,
+        };
         match source
-            .envelope(
-                &HeaderMap::new(),
-                body.as_bytes(),
-                &WebhookSecrets::default(),
-            )
+            .envelope(&HeaderMap::new(), body.as_bytes(), expected)
             .unwrap()
         {
             Envelope::Event(arrival) => arrival,
