@@ -265,6 +265,22 @@ impl MeetingEvent {
     }
 }
 
+/// What a platform says about its delivery of events to chaperone rather than about a call:
+/// a Google subscription suspended, about to expire, or expired. `feed` is the platform's
+/// name for what delivers (`subscriptions/…`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryNotice {
+    /// Delivery has stopped until the cause is fixed.
+    Suspended {
+        feed: String,
+        reason: Option<String>,
+    },
+    /// Delivery stops soon unless renewed.
+    Expiring { feed: String },
+    /// Delivery has stopped for good: the feed must be made again.
+    Expired { feed: String },
+}
+
 /// How the inbox files the events of one call (see [`MeetingEvent::meeting_ref`]).
 pub fn instance_ref(instance_key: &str) -> String {
     format!("instance:{instance_key}")

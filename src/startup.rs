@@ -22,6 +22,8 @@ use crate::enrichment::platform::Platforms;
 use crate::enrichment::worker::{Enricher, EnrichmentTuning};
 use crate::enrichment::ReconciliationTiming;
 use crate::evaluation::Evaluator;
+use crate::google::api::{GoogleApi, GoogleApiSettings};
+use crate::google::fetcher::GoogleFetcher;
 use crate::google::push_token::GoogleKeys;
 use crate::inbox::writer::{InboxWriter, WriterLoop};
 use crate::middleware::add_request_layers;
@@ -95,11 +97,18 @@ impl Application {
                 concurrency: zoom_settings.api_concurrency,
             },
         );
-        let platforms = Platforms::default().with(Arc::new(ZoomFetcher::new(
-            zoom_api,
-            db.clone(),
-            secrets.clone(),
-        )));
+        let google_api = GoogleApi::new(http.clone(), GoogleApiSettings::from(&settings.google));
+        let platforms = Platforms::default()
+            .with(Arc::new(ZoomFetcher::new(
+                zoom_api,
+                db.clone(),
+                secrets.clone(),
+            )))
+            .with(Arc::new(GoogleFetcher::new(
+                google_api,
+                db.clone(),
+                secrets.clone(),
+            )));
         let wakeups = Wakeups::default();
         let (inbox, writer) = InboxWriter::new(
             db.clone(),

@@ -18,6 +18,10 @@ pub enum Timer {
     DailyDigests,
     /// Alerts the next contact for findings nobody acknowledged in time.
     Escalation,
+    /// Keeps each platform's delivery of events going (Google's subscriptions: made for
+    /// monitored staff, renewed, reactivated, made again), and checks it against the
+    /// platform's own list on start and daily.
+    PlatformUpkeep,
 }
 
 impl Timer {
@@ -28,6 +32,7 @@ impl Timer {
             Timer::SilenceCheck => "silence_check",
             Timer::DailyDigests => "daily_digests",
             Timer::Escalation => "escalation",
+            Timer::PlatformUpkeep => "platform_upkeep",
         }
     }
 }
@@ -43,6 +48,9 @@ pub struct Scheduled {
 const INBOX_RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Digests are due at a minute of the school's day: checking each minute sends them on time.
 const DAILY_DIGESTS_EVERY: Duration = Duration::from_secs(60);
+/// An expired or failed subscription is made again within this long: monitoring is blind
+/// until it is. Renewal is due days ahead, so this is ample for it.
+const PLATFORM_UPKEEP_EVERY: Duration = Duration::from_secs(300);
 
 /// Every timer, with the role that runs it.
 pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
@@ -60,6 +68,13 @@ pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
             Scheduled {
                 timer: Timer::SilenceCheck,
                 every: settings.enrichment.silence_check_interval,
+            },
+        ),
+        (
+            Role::Enricher,
+            Scheduled {
+                timer: Timer::PlatformUpkeep,
+                every: PLATFORM_UPKEEP_EVERY,
             },
         ),
         (
@@ -106,7 +121,7 @@ mod tests {
         }
         let run = |role| of(role, &settings).len();
         assert_eq!(run(Role::Processor), 1);
-        assert_eq!(run(Role::Enricher), 1);
+        assert_eq!(run(Role::Enricher), 2);
         assert_eq!(run(Role::Dispatcher), 2);
         assert_eq!(run(Role::Evaluator), 0);
         assert_eq!(run(Role::InboxWriter), 0);

@@ -9,6 +9,7 @@ mod meetings;
 mod params;
 mod register;
 mod schools;
+mod subscriptions;
 mod timetable;
 
 use axum::routing::{get, post};
@@ -21,6 +22,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/schools", get(schools::list_schools))
         .route("/api/v1/connections", get(connections::list_connections))
         .route("/api/v1/inbox/set-aside", get(inbox::list_set_aside))
+        .route(
+            "/api/v1/subscriptions",
+            get(subscriptions::list_subscriptions),
+        )
         .route("/api/v1/meetings", get(meetings::list_meetings))
         .route("/api/v1/meetings/{id}", get(meetings::get_meeting))
         .route("/api/v1/register", get(register::export_register_json))

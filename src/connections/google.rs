@@ -79,7 +79,8 @@ pub async fn set_settings(
     Ok(true)
 }
 
-pub(super) fn decode(
+/// Reads stored settings; unreadable ones are an error naming the row.
+pub fn decode(
     connection_id: i64,
     stored: Option<String>,
 ) -> Result<Option<GoogleSettings>, sqlx::Error> {

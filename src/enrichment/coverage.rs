@@ -8,7 +8,8 @@ use sqlx::{AnyConnection, Row};
 use crate::alerts::outbox;
 use crate::db::time::{from_millis, to_millis};
 use crate::findings::{self, EvaluatedScope};
-use crate::meeting::Platform;
+use crate::google::store::{self as google_store, SubscriptionState};
+use crate::meeting::{DeliveryNotice, Platform};
 use crate::policy::engine::COVERAGE_CLAUSE;
 use crate::policy::finding::{Finding, RuleId, Scope};
 use crate::policy::Severity;
@@ -50,6 +51,45 @@ pub async fn record_credentials(
     evaluate_account(connection, platform, account_id, now).await
 }
 
+/// Records what a platform said about its delivery of events (a Google subscription
+/// suspended, expiring or expired) and re-checks the account's coverage findings; returns
+/// how many alerts were queued. A notice about a feed chaperone does not hold is ignored.
+pub async fn record_delivery_notice(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    account_id: &str,
+    notice: &DeliveryNotice,
+    now: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    if platform != Platform::GoogleMeet {
+        return Ok(0);
+    }
+    let ours = match notice {
+        DeliveryNotice::Suspended { feed, reason } => {
+            google_store::set_state(
+                connection,
+                feed,
+                SubscriptionState::Suspended,
+                reason.as_deref(),
+                now,
+            )
+            .await?
+        }
+        // Renewed at the next upkeep, as if due.
+        DeliveryNotice::Expiring { feed } => {
+            google_store::renew_soon(connection, feed).await?;
+            false
+        }
+        DeliveryNotice::Expired { feed } => {
+            google_store::set_state(connection, feed, SubscriptionState::Expired, None, now).await?
+        }
+    };
+    if !ours {
+        return Ok(0);
+    }
+    evaluate_account(connection, platform, account_id, now).await
+}
+
 /// Records whether the account's webhooks are silent while meetings are live
 /// (`Some(count)`: silent with `count` live meetings).
 pub async fn record_silence(
@@ -86,7 +126,10 @@ pub async fn record_silence(
     evaluate_account(connection, platform, account_id, now).await
 }
 
-async fn evaluate_account(
+/// Works out the account's coverage findings from what is stored about it (credentials,
+/// silence, and for Google its subscriptions), opening and resolving them; returns how many
+/// alerts were queued.
+pub async fn evaluate_account(
     connection: &mut AnyConnection,
     platform: Platform,
     account_id: &str,
@@ -154,6 +197,14 @@ async fn evaluate_account(
             from_millis(since),
         ));
     }
+    if platform == Platform::GoogleMeet {
+        found.extend(
+            subscription_gaps(connection, id, &name)
+                .await?
+                .into_iter()
+                .map(|(subject, title, summary, at)| finding(&subject, title, summary, at)),
+        );
+    }
     let scope = EvaluatedScope {
         school_id,
         scheduled_meeting_id: None,
@@ -162,4 +213,56 @@ async fn evaluate_account(
     };
     let applied = findings::apply_evaluation(connection, &scope, &found, now).await?;
     outbox::queue_after_evaluation(connection, &applied, now).await
+}
+
+/// The monitored staff whose Meet events are not being delivered: a subscription suspended,
+/// expired and not yet made again, or never made.
+async fn subscription_gaps(
+    connection: &mut AnyConnection,
+    connection_id: i64,
+    account_name: &str,
+) -> Result<Vec<(String, &'static str, String, DateTime<Utc>)>, sqlx::Error> {
+    let mut gaps = Vec::new();
+    for subscription in google_store::subscriptions(connection, Some(connection_id)).await? {
+        let since = subscription.updated_at.format("%H:%M on %-d %B %Y (UTC)");
+        let who = &subscription.user_email;
+        let (title, why) = match subscription.state {
+            SubscriptionState::Active | SubscriptionState::Deleted => continue,
+            SubscriptionState::Suspended => (
+                "Meet events suspended",
+                format!(
+                    "Google suspended the event subscription ({})",
+                    subscription
+                        .suspension_reason
+                        .as_deref()
+                        .unwrap_or("no reason given")
+                ),
+            ),
+            SubscriptionState::Expired => (
+                "Meet events expired",
+                "the event subscription expired and has not been made again yet".to_string(),
+            ),
+            SubscriptionState::Failed => (
+                "Meet events not subscribed",
+                format!(
+                    "the event subscription could not be made ({})",
+                    subscription
+                        .last_error
+                        .as_deref()
+                        .unwrap_or("no reason given")
+                ),
+            ),
+        };
+        gaps.push((
+            format!("subscription:{}", subscription.user_id),
+            title,
+            format!(
+                "Since {since}, the Google Meet calls of {who} on {account_name} are not being monitored: {why}. \
+                 chaperone tries again on its own; if this stays, check the connection's Pub/Sub topic and \
+                 domain-wide delegation."
+            ),
+            subscription.updated_at,
+        ));
+    }
+    Ok(gaps)
 }

@@ -32,6 +32,12 @@ pub enum JobKind {
     /// A meeting's registrants, for participants who joined through registration (key: the
     /// platform meeting id).
     Registrants,
+    /// Who a participant is, for platforms whose events do not say (key: the participant
+    /// session's key). Answered with neutral events that say it.
+    Participant,
+    /// A call's details that its events do not carry (its scheduled meeting, host and
+    /// times; key: the instance key). Answered with neutral events that say them.
+    Instance,
 }
 
 impl JobKind {
@@ -42,6 +48,8 @@ impl JobKind {
             JobKind::UserAccount => "user_account",
             JobKind::Attendance => "attendance",
             JobKind::Registrants => "registrants",
+            JobKind::Participant => "participant",
+            JobKind::Instance => "instance",
         }
     }
 
@@ -52,6 +60,8 @@ impl JobKind {
             "user_account" => Some(JobKind::UserAccount),
             "attendance" => Some(JobKind::Attendance),
             "registrants" => Some(JobKind::Registrants),
+            "participant" => Some(JobKind::Participant),
+            "instance" => Some(JobKind::Instance),
             _ => None,
         }
     }
@@ -86,6 +96,9 @@ pub struct MeetingSettingsRecord {
     pub waiting_room: Option<bool>,
     /// Whether participants must sign in to join.
     pub authentication: Option<bool>,
+    /// Whether participants can chat, where the meeting itself says (a Meet space); the
+    /// host's setting stands where it does not.
+    pub chat_enabled: Option<bool>,
 }
 
 /// A host's settings as the platform reports them, in neutral terms.
@@ -127,6 +140,20 @@ pub enum Fetched {
     Attendance(Option<Vec<ReportedSession>>),
     /// Every registrant who may join (none for a meeting the platform no longer knows).
     Registrants(Vec<Registrant>),
+    /// What the platform's API said that its events did not, as neutral events for the
+    /// processor to apply like any other (so the register has one writer), with whether
+    /// the platform users it named belong to the school's account.
+    Said {
+        events: Vec<MeetingEvent>,
+        accounts: Vec<UserAccount>,
+    },
+}
+
+/// Whether a platform user belongs to the school's account, as the API said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAccount {
+    pub platform_user_id: String,
+    pub in_account: bool,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -213,6 +240,34 @@ impl Wanted {
     }
 }
 
+/// How long the platform's API is asked who a participant is after they count as unknown:
+/// a late answer still puts the right name in the register.
+const RESOLUTION_KEPT_TRYING: Duration = Duration::hours(1);
+
+/// The job that asks who a pending participant is.
+fn resolution(
+    participant: &crate::meeting::ParticipantIdentity,
+    resolve_by: DateTime<Utc>,
+    target: Target,
+    now: DateTime<Utc>,
+) -> Wanted {
+    Wanted {
+        kind: JobKind::Participant,
+        key: participant.session_key.clone(),
+        instance_id: match target {
+            Target::Instance(id) => Some(id),
+            Target::Scheduled(_) => None,
+        },
+        due_at: now,
+        deadline_at: Some(resolve_by + RESOLUTION_KEPT_TRYING),
+    }
+}
+
+/// A call its events name only by its key: neither its scheduled meeting nor its host.
+fn instance_unnamed(instance: &crate::meeting::InstanceRef) -> bool {
+    instance.meeting_id.is_none() && instance.host_user_id.is_none()
+}
+
 /// The jobs an applied event calls for, on an account with API credentials (the caller checks
 /// that with [`store::api_configured`], once per account in a batch).
 #[allow(clippy::too_many_arguments)]
@@ -251,12 +306,58 @@ pub async fn request_after_event(
             if let Some(host) = &instance.host_user_id {
                 jobs.push(Wanted::now(JobKind::HostSettings, host, now));
             }
+            if instance_unnamed(instance)
+                && !store::job_requested(
+                    connection,
+                    platform,
+                    JobKind::Instance,
+                    &instance.instance_key,
+                )
+                .await?
+            {
+                jobs.push(Wanted::now(JobKind::Instance, &instance.instance_key, now));
+            }
+        }
+        MeetingEvent::ParticipantLeft {
+            instance,
+            participant,
+            ..
+        } => {
+            if let Some(resolve_by) = participant.resolution.pending_until() {
+                jobs.push(resolution(participant, resolve_by, target, now));
+            }
+            if instance_unnamed(instance)
+                && !store::job_requested(
+                    connection,
+                    platform,
+                    JobKind::Instance,
+                    &instance.instance_key,
+                )
+                .await?
+            {
+                jobs.push(Wanted::now(JobKind::Instance, &instance.instance_key, now));
+            }
         }
         MeetingEvent::ParticipantJoined {
             instance,
             participant,
             ..
         } => {
+            if let Some(resolve_by) = participant.resolution.pending_until() {
+                jobs.push(resolution(participant, resolve_by, target, now));
+            }
+            // A call whose start was lost is still named by its participants' events.
+            if instance_unnamed(instance)
+                && !store::job_requested(
+                    connection,
+                    platform,
+                    JobKind::Instance,
+                    &instance.instance_key,
+                )
+                .await?
+            {
+                jobs.push(Wanted::now(JobKind::Instance, &instance.instance_key, now));
+            }
             // A user's account, once known, needs no second look on every join.
             if let Some(user_id) = &participant.platform_user_id {
                 if !store::user_account_known(connection, platform, user_id).await? {
@@ -295,8 +396,7 @@ pub async fn request_after_event(
                 instances::mark_reconciliation_pending(connection, instance_id).await?;
             }
         }
-        MeetingEvent::ParticipantLeft { .. }
-        | MeetingEvent::ParticipantRoomJoined { .. }
+        MeetingEvent::ParticipantRoomJoined { .. }
         | MeetingEvent::ParticipantRoomLeft { .. }
         | MeetingEvent::Signal { .. } => {}
     }

@@ -34,6 +34,16 @@ pub trait PlatformApi: Send + Sync {
     fn live_meetings(&self) -> Option<&dyn LiveMeetingsApi> {
         None
     }
+
+    /// What the platform needs kept up on a clock so that its events keep coming (Google's
+    /// subscriptions: made for monitored staff, renewed before they expire), if anything.
+    /// Returns how many alerts it queued (a coverage gap found or closed).
+    fn upkeep<'a>(
+        &'a self,
+        _now: DateTime<Utc>,
+    ) -> Option<PlatformFuture<'a, Result<usize, FetchError>>> {
+        None
+    }
 }
 
 /// A platform that can count the meetings live on an account.
@@ -65,6 +75,13 @@ impl Platforms {
     /// The API of `platform`; `None` when chaperone has none for it.
     pub fn get(&self, platform: Platform) -> Option<&dyn PlatformApi> {
         self.apis.get(&platform).map(|api| api.as_ref())
+    }
+
+    /// Every platform's API, with its platform.
+    pub fn all(&self) -> impl Iterator<Item = (Platform, &dyn PlatformApi)> {
+        self.apis
+            .iter()
+            .map(|(platform, api)| (*platform, api.as_ref()))
     }
 
     /// Every platform that can count live meetings, with its counter.

@@ -50,12 +50,13 @@ pub async fn save_meeting_settings(
     let settings = settings.unwrap_or(&empty);
     sqlx::query(
         "INSERT INTO meeting_settings (platform, platform_meeting_id, status, read_at, error, host_email, invitees, \
-           co_hosts, auto_recording_enabled, waiting_room, authentication) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+           co_hosts, auto_recording_enabled, waiting_room, authentication, chat_enabled) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
          ON CONFLICT (platform, platform_meeting_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
            error = excluded.error, host_email = excluded.host_email, invitees = excluded.invitees, \
            co_hosts = excluded.co_hosts, auto_recording_enabled = excluded.auto_recording_enabled, \
-           waiting_room = excluded.waiting_room, authentication = excluded.authentication",
+           waiting_room = excluded.waiting_room, authentication = excluded.authentication, \
+           chat_enabled = excluded.chat_enabled",
     )
     .bind(job.platform.as_str())
     .bind(&job.key)
@@ -68,6 +69,7 @@ pub async fn save_meeting_settings(
     .bind(flag(settings.auto_recording))
     .bind(flag(settings.waiting_room))
     .bind(flag(settings.authentication))
+    .bind(flag(settings.chat_enabled))
     .execute(&mut *connection)
     .await?;
     // The schedule and any call of it are checked again with what is now known.
@@ -163,10 +165,29 @@ pub async fn api_configured(
     account_id: &str,
 ) -> Result<bool, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT client_id FROM platform_accounts WHERE platform = $1 AND account_id = $2 AND client_id IS NOT NULL",
+        "SELECT id FROM platform_accounts WHERE platform = $1 AND account_id = $2 \
+         AND (client_id IS NOT NULL OR service_account_key_sealed IS NOT NULL)",
     )
     .bind(platform.as_str())
     .bind(account_id)
+    .fetch_optional(connection)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// Whether a job of `kind` for `key` was ever requested (whatever became of it).
+pub async fn job_requested(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    kind: JobKind,
+    key: &str,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT 1 AS requested FROM enrichment_jobs WHERE platform = $1 AND kind = $2 AND job_key = $3",
+    )
+    .bind(platform.as_str())
+    .bind(kind.as_str())
+    .bind(key)
     .fetch_optional(connection)
     .await?;
     Ok(row.is_some())
@@ -376,7 +397,8 @@ pub async fn merge_attendance(
                 sqlx::query(
                     "UPDATE participant_sessions SET joined_at = $1, left_at = $2, \
                        platform_user_id = COALESCE(platform_user_id, $3), email = COALESCE(email, $4), \
-                       person_id = COALESCE(person_id, $5) WHERE instance_id = $6 AND session_key = $7",
+                       person_id = COALESCE(person_id, $5), display_name = COALESCE(display_name, $8), \
+                       identity_pending_until = NULL WHERE instance_id = $6 AND session_key = $7",
                 )
                 .bind(joined.or(session.joined_at.map(to_millis)))
                 .bind(left.or(session.left_at.map(to_millis)))
@@ -385,6 +407,7 @@ pub async fn merge_attendance(
                 .bind(person_id)
                 .bind(instance_id)
                 .bind(&session.session_key)
+                .bind(session.display_name.as_deref())
                 .execute(&mut *connection)
                 .await?;
             }

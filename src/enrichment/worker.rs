@@ -19,6 +19,7 @@ use crate::db::decode::{decode, decode_platform, decode_timezone};
 use crate::db::time::{from_millis, to_millis};
 use crate::db::Db;
 use crate::directory::settings as school_settings;
+use crate::inbox;
 use crate::meeting::Platform;
 use crate::policy::calendar::{BankHolidays, SchoolCalendar};
 use crate::retry::RetryPolicy;
@@ -192,6 +193,23 @@ impl Enricher {
         }
     }
 
+    /// Runs each platform's upkeep (see [`super::platform::PlatformApi::upkeep`]); one platform's failure is
+    /// logged and does not stop another's.
+    pub async fn keep_platforms(&self, now: DateTime<Utc>) {
+        for (platform, api) in self.platforms.all() {
+            let Some(upkeep) = api.upkeep(now) else {
+                continue;
+            };
+            match upkeep.await {
+                Ok(alerts) if alerts > 0 => self.wakeups.alerts_queued.notify_one(),
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(platform = platform.as_str(), %error, "platform upkeep failed")
+                }
+            }
+        }
+    }
+
     /// During each school's hours, an account with credentials that has sent no event for
     /// the silence period is asked how many meetings are live on it; live meetings and no
     /// events is a coverage finding. Only platforms that can count live meetings are checked.
@@ -334,6 +352,24 @@ impl Enricher {
                     "registrants read"
                 );
             }
+            Fetched::Said { events, accounts } => {
+                for account in &accounts {
+                    let status = if account.in_account {
+                        "in_account"
+                    } else {
+                        "not_in_account"
+                    };
+                    let account_job = Job {
+                        key: account.platform_user_id.clone(),
+                        ..job.clone()
+                    };
+                    store::save_user_account(tx, &account_job, status, None, now).await?;
+                }
+                let stored = inbox::insert_said(tx, job, &events, now).await?;
+                if stored > 0 {
+                    self.wakeups.inbox_committed.notify_one();
+                }
+            }
             Fetched::Attendance(Some(sessions)) => {
                 let added = store::merge_attendance(tx, job, &sessions, now).await?;
                 tracing::info!(
@@ -435,6 +471,9 @@ impl Enricher {
             // Registrations not read stay unresolved: the participant is not identified by
             // them, and a later join with an unstored registration asks again.
             JobKind::Registrants => Ok(()),
+            // A participant not resolved stays pending until their deadline and is unknown
+            // after it; a call's details not read stay unknown. The job's error says why.
+            JobKind::Participant | JobKind::Instance => Ok(()),
         }
     }
 
@@ -502,8 +541,10 @@ impl Worker for Enricher {
     }
 
     async fn run_timer(&self, timer: Timer, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
-        if timer == Timer::SilenceCheck {
-            self.check_silence(now).await?;
+        match timer {
+            Timer::SilenceCheck => self.check_silence(now).await?,
+            Timer::PlatformUpkeep => self.keep_platforms(now).await,
+            _ => {}
         }
         Ok(Pass::Idle)
     }

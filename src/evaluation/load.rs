@@ -512,7 +512,8 @@ async fn load_schedule(
 }
 
 /// Chat, recording and sign-in settings as the platform's API last reported them; `None`
-/// where not read (yet), never guessed. A meeting's own recording setting wins over its host's.
+/// where not read (yet), never guessed. A meeting's own chat and recording settings win over
+/// its host's.
 async fn platform_settings(
     connection: &mut AnyConnection,
     platform: &str,
@@ -536,9 +537,10 @@ async fn platform_settings(
         }
     }
     let mut meeting_recording = None;
+    let mut meeting_chat = None;
     if let Some(meeting_id) = meeting_id {
         let row = sqlx::query(
-            "SELECT auto_recording_enabled, authentication FROM meeting_settings \
+            "SELECT auto_recording_enabled, authentication, chat_enabled FROM meeting_settings \
              WHERE platform = $1 AND platform_meeting_id = $2 AND status = 'ok'",
         )
         .bind(platform)
@@ -547,10 +549,12 @@ async fn platform_settings(
         .await?;
         if let Some(row) = row {
             meeting_recording = flag(&row, "auto_recording_enabled")?;
+            meeting_chat = flag(&row, "chat_enabled")?;
             settings.sign_in_required = flag(&row, "authentication")?;
         }
     }
     settings.auto_recording = meeting_recording.or(host_recording);
+    settings.chat_enabled = meeting_chat.or(settings.chat_enabled);
     Ok(settings)
 }
 

@@ -7,7 +7,10 @@
 use chrono::Duration;
 
 use super::event::{Kind, StoredEvent};
-use crate::meeting::{InstanceRef, MeetingEvent, ParticipantIdentity, Resolution, SignalKind};
+use super::store::subscription_name;
+use crate::meeting::{
+    DeliveryNotice, InstanceRef, MeetingEvent, ParticipantIdentity, Resolution, SignalKind,
+};
 
 /// How long a participant may stay pending before, unresolved, they count as unknown.
 pub const RESOLVE_WITHIN: Duration = Duration::minutes(3);
@@ -64,16 +67,41 @@ pub fn translate(event: &StoredEvent) -> Vec<MeetingEvent> {
             participant: pending(),
             at,
         },
-        Kind::RecordingStarted => signal(SignalKind::RecordingStarted),
+        // A recording's file is proof the call was recorded, whether or not its start was
+        // delivered (Google documents only the file event for a user's subscription).
+        Kind::RecordingStarted | Kind::RecordingFileGenerated => {
+            signal(SignalKind::RecordingStarted)
+        }
         Kind::RecordingEnded => signal(SignalKind::RecordingStopped),
-        // A file made after the call says no more than the recording's start and end did;
-        // the recordings are read again when the call is reconciled.
-        Kind::RecordingFileGenerated
-        | Kind::SubscriptionSuspended
+        Kind::SubscriptionSuspended
         | Kind::SubscriptionExpirationReminder
         | Kind::SubscriptionExpired => return Vec::new(),
     };
     vec![translated]
+}
+
+/// What a lifecycle event says about the subscription that sent it.
+pub fn notice(event: &StoredEvent) -> Option<DeliveryNotice> {
+    let feed = subscription_name(&event.resource)
+        .or_else(|| subscription_name(&event.source))?
+        .to_string();
+    let said = |snake: &str, camel: &str| {
+        let subscription = event.subscription.as_ref()?;
+        subscription
+            .get(snake)
+            .or_else(|| subscription.get(camel))
+            .and_then(|value| value.as_str())
+            .map(str::to_string)
+    };
+    match event.kind()? {
+        Kind::SubscriptionSuspended => Some(DeliveryNotice::Suspended {
+            feed,
+            reason: said("suspension_reason", "suspensionReason"),
+        }),
+        Kind::SubscriptionExpirationReminder => Some(DeliveryNotice::Expiring { feed }),
+        Kind::SubscriptionExpired => Some(DeliveryNotice::Expired { feed }),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -154,5 +182,32 @@ mod tests {
         );
         event.subscription = Some(serde_json::json!({"name": "subscriptions/s1"}));
         assert!(translate(&event).is_empty());
+        assert_eq!(
+            notice(&event),
+            Some(DeliveryNotice::Expired {
+                feed: "subscriptions/s1".into()
+            })
+        );
+    }
+
+    #[test]
+    fn a_suspension_says_its_reason_in_either_casing() {
+        for data in [
+            serde_json::json!({"name": "subscriptions/s1", "suspension_reason": "USER_SCOPE_REVOKED"}),
+            serde_json::json!({"name": "subscriptions/s1", "suspensionReason": "USER_SCOPE_REVOKED"}),
+        ] {
+            let mut event = stored(
+                "google.workspace.events.subscription.v1.suspended",
+                "subscriptions/s1",
+            );
+            event.subscription = Some(data);
+            assert_eq!(
+                notice(&event),
+                Some(DeliveryNotice::Suspended {
+                    feed: "subscriptions/s1".into(),
+                    reason: Some("USER_SCOPE_REVOKED".into())
+                })
+            );
+        }
     }
 }

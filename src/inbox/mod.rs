@@ -23,7 +23,8 @@ pub enum InsertOutcome {
 pub enum BodyFormat {
     /// The platform's event as verified (less what is never stored): translated when applied.
     Platform,
-    /// A neutral `MeetingEvent`, as releases before connections stored it.
+    /// A neutral `MeetingEvent`: as releases before connections stored every event, and as
+    /// what a platform's API said is stored now.
     Neutral,
 }
 
@@ -120,6 +121,47 @@ pub async fn insert_many(
             }
         })
         .collect())
+}
+
+/// Stores what a platform's API said about events already received (who a participant is,
+/// which meeting a call belongs to), as neutral events for the processor to apply in turn.
+/// Each is keyed by its content, so the same answer read twice is stored once. Returns how
+/// many were new.
+pub async fn insert_said(
+    connection: &mut AnyConnection,
+    job: &crate::enrichment::Job,
+    events: &[crate::meeting::MeetingEvent],
+    received_at: DateTime<Utc>,
+) -> Result<usize, sqlx::Error> {
+    use sha2::{Digest, Sha256};
+    let mut stored = 0;
+    for event in events {
+        let body =
+            serde_json::to_string(event).map_err(|error| sqlx::Error::Encode(error.into()))?;
+        let dedup_key = format!(
+            "{}:api:{}",
+            job.platform.as_str(),
+            hex::encode(Sha256::digest(body.as_bytes()))
+        );
+        let result = sqlx::query(
+            "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, \
+               meeting_ref, body_format) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (dedup_key) DO NOTHING",
+        )
+        .bind(job.platform.as_str())
+        .bind(job.school_id)
+        .bind(&dedup_key)
+        .bind(event.type_name())
+        .bind(to_millis(event.occurred_at()))
+        .bind(to_millis(received_at))
+        .bind(&body)
+        .bind(&job.account_id)
+        .bind(event.meeting_ref())
+        .bind(BodyFormat::Neutral.as_str())
+        .execute(&mut *connection)
+        .await?;
+        stored += result.rows_affected() as usize;
+    }
+    Ok(stored)
 }
 
 /// Events not yet applied nor set aside, oldest first.

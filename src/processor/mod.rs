@@ -5,7 +5,7 @@
 mod apply;
 mod translate;
 
-pub use translate::{translate, TranslateError};
+pub use translate::{translate, TranslateError, Translated};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -35,6 +35,8 @@ struct BatchState {
     changed: HashSet<evaluation::Target>,
     /// Whether each account the batch's events came from has API credentials.
     api_configured: HashMap<(Platform, String), bool>,
+    /// Alerts queued by what the batch said about delivery (a coverage gap found or closed).
+    alerts_queued: usize,
 }
 
 /// What one step of the processor did; tests drain with it instead of sleeping.
@@ -90,8 +92,8 @@ impl Processor {
             let mut batch_state = BatchState::default();
             for pending in &batch {
                 let outcome = match translate(pending) {
-                    Ok((platform, events)) => {
-                        self.apply_all(&mut tx, pending, platform, &events, now, &mut batch_state)
+                    Ok(translated) => {
+                        self.apply_all(&mut tx, pending, &translated, now, &mut batch_state)
                             .await
                     }
                     Err(error) => Err(error.to_string()),
@@ -110,6 +112,9 @@ impl Processor {
                 tx.commit().await?;
                 self.wakeups.meetings_changed.notify_one();
                 self.wakeups.enrichment_requested.notify_one();
+                if batch_state.alerts_queued > 0 {
+                    self.wakeups.alerts_queued.notify_one();
+                }
                 for pending in &batch {
                     let latency = (now - pending.received_at).to_std().unwrap_or_default();
                     self.metrics.record_processed(latency);
@@ -130,22 +135,32 @@ impl Processor {
         }
     }
 
-    /// Applies the events a stored event stands for, in order.
+    /// Applies the events a stored event stands for, in order, and records what it says
+    /// about the platform's delivery.
     async fn apply_all(
         &self,
         tx: &mut sqlx::AnyConnection,
         pending: &inbox::PendingEvent,
-        platform: Platform,
-        events: &[MeetingEvent],
+        translated: &Translated,
         now: chrono::DateTime<Utc>,
         batch: &mut BatchState,
     ) -> Result<(), String> {
-        for event in events {
+        let platform = translated.platform;
+        for event in &translated.events {
             let target = self
                 .apply(tx, pending, platform, event, now, batch)
                 .await
                 .map_err(|error| error.to_string())?;
             batch.changed.insert(target);
+        }
+        if let Some(account_id) = &pending.account_id {
+            for notice in &translated.notices {
+                batch.alerts_queued += enrichment::coverage::record_delivery_notice(
+                    tx, platform, account_id, notice, now,
+                )
+                .await
+                .map_err(|error| error.to_string())?;
+            }
         }
         Ok(())
     }

@@ -2,7 +2,7 @@
 //! corrected mapping can be applied again to the events already stored (`reprocess`).
 
 use crate::inbox::{BodyFormat, PendingEvent};
-use crate::meeting::{MeetingEvent, Platform};
+use crate::meeting::{DeliveryNotice, MeetingEvent, Platform};
 use crate::{google, zoom};
 
 /// A stored event that cannot be translated; it names the row and is retried, then set aside.
@@ -16,8 +16,19 @@ pub enum TranslateError {
     Unreadable { id: i64, reason: String },
 }
 
-/// The platform a stored event came from and the neutral events it stands for.
-pub fn translate(pending: &PendingEvent) -> Result<(Platform, Vec<MeetingEvent>), TranslateError> {
+/// A stored event, translated.
+#[derive(Debug)]
+pub struct Translated {
+    pub platform: Platform,
+    /// The neutral events it stands for.
+    pub events: Vec<MeetingEvent>,
+    /// What it says about the platform's delivery of events.
+    pub notices: Vec<DeliveryNotice>,
+}
+
+/// The platform a stored event came from, the neutral events it stands for and what it says
+/// about delivery.
+pub fn translate(pending: &PendingEvent) -> Result<Translated, TranslateError> {
     let id = pending.id;
     let platform =
         Platform::parse(&pending.platform).ok_or_else(|| TranslateError::UnknownPlatform {
@@ -30,18 +41,25 @@ pub fn translate(pending: &PendingEvent) -> Result<(Platform, Vec<MeetingEvent>)
             value: pending.body_format.clone(),
         })?;
     let unreadable = |reason: String| TranslateError::Unreadable { id, reason };
+    let mut notices = Vec::new();
     let events =
         match (format, platform) {
             (BodyFormat::Neutral, _) => vec![serde_json::from_str(&pending.body)
                 .map_err(|error| unreadable(error.to_string()))?],
             (BodyFormat::Platform, Platform::Zoom) => zoom::source::translate(&pending.body)
                 .map_err(|error| unreadable(error.to_string()))?,
-            (BodyFormat::Platform, Platform::GoogleMeet) => google::translate::translate(
-                &google::source::stored(&pending.body)
-                    .map_err(|error| unreadable(error.to_string()))?,
-            ),
+            (BodyFormat::Platform, Platform::GoogleMeet) => {
+                let stored = google::source::stored(&pending.body)
+                    .map_err(|error| unreadable(error.to_string()))?;
+                notices.extend(google::translate::notice(&stored));
+                google::translate::translate(&stored)
+            }
         };
-    Ok((platform, events))
+    Ok(Translated {
+        platform,
+        events,
+        notices,
+    })
 }
 
 #[cfg(test)]
@@ -86,9 +104,9 @@ mod tests {
     #[test]
     fn a_stored_zoom_body_is_translated_when_applied() {
         let body = r#"{"event":"meeting.started","event_ts":1741703400000,"payload":{"account_id":"A","object":{"id":84712345678,"uuid":"u==","host_id":"H","topic":"Tutoring","start_time":"2025-03-11T14:30:00Z"}}}"#;
-        let (platform, events) = translate(&pending("zoom", "platform", body)).unwrap();
-        assert_eq!(platform, Platform::Zoom);
-        assert_eq!(events.len(), 1);
-        assert_eq!(events[0].type_name(), "instance_started");
+        let translated = translate(&pending("zoom", "platform", body)).unwrap();
+        assert_eq!(translated.platform, Platform::Zoom);
+        assert_eq!(translated.events.len(), 1);
+        assert_eq!(translated.events[0].type_name(), "instance_started");
     }
 }

@@ -79,6 +79,8 @@ impl ZoomFetcher {
                     ),
                     waiting_room: meeting.settings.waiting_room,
                     authentication: meeting.settings.meeting_authentication,
+                    // Zoom's chat setting is the host's.
+                    chat_enabled: None,
                 })),
                 Err(ZoomApiError::NotFound) => Ok(Fetched::MeetingGone),
                 Err(error) => Err(fetch_error(error)),
@@ -130,6 +132,11 @@ impl ZoomFetcher {
                     Err(error) => Err(fetch_error(error)),
                 }
             }
+            // Zoom's events say who joined and which meeting a call is: never asked.
+            JobKind::Participant | JobKind::Instance => Ok(Fetched::Said {
+                events: Vec::new(),
+                accounts: Vec::new(),
+            }),
         }
     }
 }
