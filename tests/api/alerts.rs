@@ -102,7 +102,16 @@ pub(crate) async fn scenario_importing(
     workers: bool,
     more: &str,
 ) -> Scenario {
-    scenario_receiving(rules, webhook_failures, None, workers, more).await
+    scenario_receiving(rules, webhook_failures, None, workers, more, &[]).await
+}
+
+/// As [`scenario_importing`], with settings of the test's own (platform endpoints, say).
+pub(crate) async fn scenario_configured(
+    rules: &[&str],
+    more: &str,
+    overrides: &[(&str, &str)],
+) -> Scenario {
+    scenario_receiving(rules, 0, None, false, more, overrides).await
 }
 
 /// The scenario whose webhook receiver answers its first `webhook_failures` deliveries with
@@ -113,10 +122,11 @@ async fn scenario_receiving(
     retry_after: Option<&'static str>,
     workers: bool,
     more: &str,
+    overrides: &[(&str, &str)],
 ) -> Scenario {
     let smtp = SmtpSink::start().await;
     let port = smtp.port().to_string();
-    let app = spawn_app_with(&[
+    let mut settings = vec![
         (
             "CHAPERONE__SERVER__WORKER_ENABLED",
             if workers { "true" } else { "false" },
@@ -126,8 +136,9 @@ async fn scenario_receiving(
         ("CHAPERONE__SMTP__SECURITY", "none"),
         ("CHAPERONE__ALERTS__RETRY_BASE_MS", "10"),
         ("CHAPERONE__ALERTS__MAX_ATTEMPTS", "5"),
-    ])
-    .await;
+    ];
+    settings.extend_from_slice(overrides);
+    let app = spawn_app_with(&settings).await;
     let (receiver, url) = start_receiver(webhook_failures, retry_after).await;
     let secret_variable = format!(
         "CHAPERONE_TEST_WEBHOOK_SECRET_{}",
@@ -297,7 +308,7 @@ async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_on
 #[tokio::test]
 async fn a_receiver_asking_to_wait_an_hour_gets_the_alert_again_within_the_minute_bound() {
     let Scenario { app, receiver, .. } =
-        scenario_receiving(&["two_adults"], 1, Some("3600"), false, "").await;
+        scenario_receiving(&["two_adults"], 1, Some("3600"), false, "", &[]).await;
     app.deliver(&pupil_alone_with_one_adult()).await;
     let now = Utc::now();
     app.settle_at(now).await;

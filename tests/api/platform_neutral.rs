@@ -187,8 +187,10 @@ async fn a_job_for_a_platform_without_an_api_fails_naming_the_job_and_asks_no_ot
     let app = connected(&zoom, &[]).await;
     queue_host_settings(&app, Platform::GoogleMeet, "meet-host-1").await;
     let requests_before = zoom.with(|state| state.requests.len());
+    // An installation with no Google Meet API to read with.
+    let enricher = enricher_with(&app, Platforms::default());
 
-    let steps = app.enricher.drain(Utc::now()).await.unwrap();
+    let steps = enricher.drain(Utc::now()).await.unwrap();
 
     assert_eq!(steps, vec![Step::Failed]);
     let row = sqlx::query(
