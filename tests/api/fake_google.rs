@@ -598,13 +598,17 @@ const DIRECTORY: &str = "https://www.googleapis.com/auth/admin.directory.user.re
 const CALENDAR: &str = "https://www.googleapis.com/auth/calendar.readonly";
 
 /// Checks the switches, the token and its scope: the impersonated user, or the answer.
-fn gate(state: &mut FakeGoogleState, headers: &HeaderMap, scope: &str) -> Result<String, Response> {
+fn gate(
+    state: &mut FakeGoogleState,
+    headers: &HeaderMap,
+    scope: &str,
+) -> Result<String, Box<Response>> {
     if state.down {
-        return Err(google_error(
+        return Err(Box::new(google_error(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             "The service is currently unavailable.",
-        ));
+        )));
     }
     let token = bearer(headers);
     let Some(issued) = state
@@ -612,18 +616,18 @@ fn gate(state: &mut FakeGoogleState, headers: &HeaderMap, scope: &str) -> Result
         .iter()
         .find(|t| t.token == token && t.expires_at > Utc::now())
     else {
-        return Err(google_error(
+        return Err(Box::new(google_error(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",
             "Request had invalid authentication credentials.",
-        ));
+        )));
     };
     if !issued.scopes.iter().any(|granted| granted == scope) {
-        return Err(google_error(
+        return Err(Box::new(google_error(
             StatusCode::FORBIDDEN,
             "PERMISSION_DENIED",
             "Request had insufficient authentication scopes.",
-        ));
+        )));
     }
     let subject = issued.subject.clone();
     if state.rate_limit_next > 0 {
@@ -635,7 +639,7 @@ fn gate(state: &mut FakeGoogleState, headers: &HeaderMap, scope: &str) -> Result
         );
         let wait = state.retry_after_secs.to_string().parse().unwrap();
         response.headers_mut().insert("retry-after", wait);
-        return Err(response);
+        return Err(Box::new(response));
     }
     Ok(subject)
 }
@@ -689,7 +693,7 @@ async fn conference_record(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let name = format!("conferenceRecords/{cr}");
     state
@@ -706,7 +710,7 @@ async fn participants(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let name = format!("conferenceRecords/{cr}");
     if !state.conference_records.contains_key(&name) && !state.participants.contains_key(&name) {
@@ -723,7 +727,7 @@ async fn participant(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let conference = format!("conferenceRecords/{cr}");
     let name = format!("{conference}/participants/{p}");
@@ -742,7 +746,7 @@ async fn sessions(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let name = format!("conferenceRecords/{cr}/participants/{p}");
     let rows = state.sessions.get(&name).cloned().unwrap_or_default();
@@ -763,7 +767,7 @@ async fn session(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let participant = format!("conferenceRecords/{cr}/participants/{p}");
     let name = format!("{participant}/participantSessions/{s}");
@@ -783,7 +787,7 @@ async fn space(
     let mut state = state.lock().unwrap();
     let subject = match gate(&mut state, &headers, MEET) {
         Ok(subject) => subject,
-        Err(early) => return early,
+        Err(early) => return *early,
     };
     let wanted = format!("spaces/{id}");
     let found = state.spaces.get(&wanted).cloned().or_else(|| {
@@ -817,7 +821,7 @@ async fn user(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, DIRECTORY) {
-        return early;
+        return *early;
     }
     let key = key.to_lowercase();
     if state.other_domain_users.contains(&key) {
@@ -891,7 +895,7 @@ async fn create_subscription(
     let mut state = state.lock().unwrap();
     let subject = match gate(&mut state, &headers, MEET) {
         Ok(subject) => subject,
-        Err(early) => return early,
+        Err(early) => return *early,
     };
     let target = body["targetResource"]
         .as_str()
@@ -955,7 +959,7 @@ async fn list_subscriptions(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let filter = query.get("filter").cloned().unwrap_or_default();
     let quoted_after = |key: &str| -> Vec<String> {
@@ -1000,7 +1004,7 @@ async fn subscription(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     state
         .subscriptions
@@ -1018,7 +1022,7 @@ async fn renew_subscription(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let name = format!("subscriptions/{id}");
     if !query
@@ -1059,7 +1063,7 @@ async fn delete_subscription(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let name = format!("subscriptions/{id}");
     if state.subscriptions.remove(&name).is_none() {
@@ -1082,7 +1086,7 @@ async fn reactivate_subscription(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let Some(id) = id.strip_suffix(":reactivate") else {
         return not_found();
@@ -1117,7 +1121,7 @@ async fn operation(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, MEET) {
-        return early;
+        return *early;
     }
     let name = format!("operations/{id}");
     let Some((left, done)) = state.operations.get_mut(&name) else {
@@ -1139,7 +1143,7 @@ async fn calendar_events(
 ) -> Response {
     let mut state = state.lock().unwrap();
     if let Err(early) = gate(&mut state, &headers, CALENDAR) {
-        return early;
+        return *early;
     }
     let found = state
         .calendar_events
@@ -1327,7 +1331,7 @@ mod checks {
         let filter = subscription_filter(&[ENDED], Some(&user_target("108")));
         assert_eq!(
             api.list_subscriptions(&alex, &filter).await.unwrap(),
-            [made.clone()]
+            std::slice::from_ref(&made)
         );
 
         let renewed = api.renew_subscription(&alex, &made.name).await.unwrap();

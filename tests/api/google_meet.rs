@@ -43,6 +43,11 @@ pub(crate) struct MeetSchool {
 }
 
 pub(crate) async fn meet_school(rules: &[&str]) -> MeetSchool {
+    meet_school_with(rules, &[]).await
+}
+
+/// As [`meet_school`], with settings of the test's own (later ones win).
+pub(crate) async fn meet_school_with(rules: &[&str], settings: &[(&str, &str)]) -> MeetSchool {
     let google = FakeGoogle::start().await;
     google.add_user(TEACHER_ID, TEACHER_EMAIL, "/Staff");
     google.add_user(TA_ID, TA_EMAIL, "/Staff");
@@ -82,10 +87,11 @@ users = ["{TEACHER_EMAIL}"]
 "#
     );
     let overrides = google.overrides();
-    let overrides: Vec<(&str, &str)> = overrides
+    let mut overrides: Vec<(&str, &str)> = overrides
         .iter()
         .map(|(name, value)| (*name, value.as_str()))
         .collect();
+    overrides.extend_from_slice(settings);
     let Scenario { app, smtp, .. } = scenario_configured(rules, &connection, &overrides).await;
     let endpoint = app
         .get_json("/api/v1/connections")
@@ -121,7 +127,7 @@ pub(crate) struct Push {
 }
 
 impl MeetSchool {
-    fn source(&self) -> String {
+    pub(crate) fn source(&self) -> String {
         format!("//workspaceevents.googleapis.com/{}", self.subscription)
     }
 
