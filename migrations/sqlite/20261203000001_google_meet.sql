@@ -24,3 +24,7 @@ CREATE UNIQUE INDEX google_subscriptions_by_name ON google_subscriptions (name);
 -- Whether participants can chat, as the meeting's own settings say (a Meet space's chat
 -- restriction); NULL: not said, and the host's setting stands.
 ALTER TABLE meeting_settings ADD COLUMN chat_enabled BIGINT;
+
+-- The address the platform's API gave for a user of the school's own domains (lower-cased):
+-- a Meet participant is named only by a user id, which the directory is found by through it.
+ALTER TABLE platform_users ADD COLUMN email TEXT;

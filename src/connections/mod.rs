@@ -28,6 +28,9 @@ pub struct Connection {
     pub webhook_secrets: WebhookSecrets,
     /// A Google Workspace connection's settings (what its push tokens must say).
     pub google: Option<google::GoogleSettings>,
+    /// The feeds that deliver its events, where its platform has them (a Google
+    /// connection's subscriptions, by name): `None` for a platform without.
+    pub feeds: Option<std::collections::HashSet<String>>,
 }
 
 impl Connection {

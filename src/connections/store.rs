@@ -74,9 +74,15 @@ pub async fn by_endpoint(
         return Ok(None);
     };
     let id: i64 = row.try_get("id")?;
+    let platform = platform_of(&row, id)?;
+    let feeds = match platform {
+        Platform::GoogleMeet => Some(subscription_names(connection, id).await?),
+        Platform::Zoom => None,
+    };
     Ok(Some(Connection {
         id,
-        platform: platform_of(&row, id)?,
+        platform,
+        feeds,
         school_id: row.try_get("school_id")?,
         account_id: row.try_get("account_id")?,
         webhook_secrets: WebhookSecrets {
@@ -85,6 +91,21 @@ pub async fn by_endpoint(
         },
         google: google::decode(id, row.try_get("google_settings")?)?,
     }))
+}
+
+/// The names of a Google connection's subscriptions that may still deliver (every one but
+/// those deleted because their member of staff is no longer monitored).
+async fn subscription_names(
+    connection: &mut AnyConnection,
+    connection_id: i64,
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT name FROM google_subscriptions WHERE connection_id = $1 AND name IS NOT NULL AND state <> 'deleted'",
+    )
+    .bind(connection_id)
+    .fetch_all(connection)
+    .await?;
+    rows.iter().map(|row| row.try_get("name")).collect()
 }
 
 /// The Server-to-Server OAuth credentials of an account, if it has them.

@@ -135,16 +135,32 @@ pub async fn resolve_person(
     }
 }
 
-/// The person whose account on `platform` is `user_id`.
+/// The person whose account on `platform` is `user_id`: filed under it in the directory,
+/// else with the address the platform's API gave for that account (a Meet participant is
+/// named only by an id, which the school's directory does not list).
 pub async fn person_with_platform_id(
     connection: &mut AnyConnection,
     school_id: i64,
     platform: &str,
     user_id: &str,
 ) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query(
+    let filed = sqlx::query(
         "SELECT person_id FROM person_platform_ids \
          WHERE school_id = $1 AND platform = $2 AND platform_user_id = $3",
+    )
+    .bind(school_id)
+    .bind(platform)
+    .bind(user_id)
+    .fetch_optional(&mut *connection)
+    .await?
+    .map(|row| row.try_get("person_id"))
+    .transpose()?;
+    if filed.is_some() {
+        return Ok(filed);
+    }
+    sqlx::query(
+        "SELECT e.person_id FROM platform_users u JOIN person_emails e ON e.email = u.email \
+         WHERE e.school_id = $1 AND u.platform = $2 AND u.platform_user_id = $3",
     )
     .bind(school_id)
     .bind(platform)

@@ -154,6 +154,8 @@ pub enum Fetched {
 pub struct UserAccount {
     pub platform_user_id: String,
     pub in_account: bool,
+    /// The user's address, lower-cased, where the platform gave one in the school's domains.
+    pub email: Option<String>,
 }
 
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

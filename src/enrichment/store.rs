@@ -128,22 +128,27 @@ pub async fn save_user_settings(
     enqueue_running_calls(connection, job.platform, RunningBy::Host(&job.key), now).await
 }
 
+/// Records whether the user `job.key` is in the school's account (and the address the
+/// platform gave for them, where it did), and re-checks their calls.
 pub async fn save_user_account(
     connection: &mut AnyConnection,
     job: &Job,
     status: &str,
+    email: Option<&str>,
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO platform_users (platform, platform_user_id, status, read_at, error) VALUES ($1, $2, $3, $4, $5) \
-         ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, error = excluded.error",
+        "INSERT INTO platform_users (platform, platform_user_id, status, read_at, error, email) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
+           error = excluded.error, email = COALESCE(excluded.email, platform_users.email)",
     )
     .bind(job.platform.as_str())
     .bind(&job.key)
     .bind(status)
     .bind(to_millis(now))
     .bind(error)
+    .bind(email)
     .execute(&mut *connection)
     .await?;
     let calls = sqlx::query(

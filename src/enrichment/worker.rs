@@ -331,7 +331,7 @@ impl Enricher {
                 } else {
                     "not_in_account"
                 };
-                store::save_user_account(tx, job, status, None, now).await?;
+                store::save_user_account(tx, job, status, None, None, now).await?;
             }
             Fetched::Attendance(None) => {
                 return self
@@ -363,7 +363,15 @@ impl Enricher {
                         key: account.platform_user_id.clone(),
                         ..job.clone()
                     };
-                    store::save_user_account(tx, &account_job, status, None, now).await?;
+                    store::save_user_account(
+                        tx,
+                        &account_job,
+                        status,
+                        account.email.as_deref(),
+                        None,
+                        now,
+                    )
+                    .await?;
                 }
                 let stored = inbox::insert_said(tx, job, &events, now).await?;
                 if stored > 0 {
@@ -465,7 +473,7 @@ impl Enricher {
                 if store::user_account_known(tx, job.platform, &job.key).await? {
                     return Ok(());
                 }
-                store::save_user_account(tx, job, "unknown", Some(reason), now).await
+                store::save_user_account(tx, job, "unknown", None, Some(reason), now).await
             }
             JobKind::Attendance => store::give_up_reconciliation(tx, job, reason).await,
             // Registrations not read stay unresolved: the participant is not identified by

@@ -251,6 +251,7 @@ impl GoogleFetcher {
                 accounts.push(UserAccount {
                     platform_user_id: user_id.clone(),
                     in_account,
+                    email: identity.email.clone(),
                 });
                 identity.platform_user_id = Some(user_id);
             }
@@ -274,9 +275,15 @@ impl GoogleFetcher {
             .conference_record(&connected.acting_as(&owner.email), conference)
             .await
             .map_err(fetch_error)?;
+        // The organiser is a monitored member of staff: their address is the subscription's.
+        let organiser = UserAccount {
+            platform_user_id: owner.user_id.clone(),
+            in_account: connected.in_domains(&owner.email),
+            email: Some(owner.email.clone()),
+        };
         Ok(Fetched::Said {
             events: call_events(&record, &owner),
-            accounts: Vec::new(),
+            accounts: vec![organiser],
         })
     }
 

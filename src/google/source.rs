@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use super::event::{self, Kind, StoredEvent};
 use super::push_message;
 use super::push_token::{GoogleKeys, PushTokenVerifier};
+use super::store::subscription_name;
 use crate::config::GoogleSettings as GoogleEndpoints;
 use crate::meeting::{instance_ref, Platform};
 use crate::webhooks::source::{Arrival, Envelope, Expected, Malformed, Source, Unverified};
@@ -101,6 +102,7 @@ impl Source for GoogleSource {
             event_type: kind.type_name().to_string(),
             occurred_at: stored.time,
             meeting_ref: stored.conference().map(instance_ref),
+            feed: subscription_name(&stored.source).map(str::to_string),
             stored_body: serde_json::to_string(&stored)
                 .map_err(|error| Malformed(error.to_string()))?,
         }))
@@ -117,6 +119,7 @@ fn unreadable(dedup_key: String, body: &[u8], reason: String) -> Envelope {
             event_type: "unreadable".into(),
             occurred_at: Utc::now(),
             meeting_ref: None,
+            feed: None,
             stored_body: serde_json::json!({
                 "reason": reason,
                 "body": String::from_utf8_lossy(body),

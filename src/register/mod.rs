@@ -293,15 +293,17 @@ async fn find_person_by_platform_id(
     platform: &str,
     user_id: &str,
 ) -> Result<Option<PersonRef>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {PERSON_COLUMNS} FROM person_platform_ids x JOIN people p ON p.id = x.person_id \
-         WHERE x.school_id = $1 AND x.platform = $2 AND x.platform_user_id = $3"
-    );
+    let mut connection = db.pool.acquire().await?;
+    let Some(person_id) =
+        crate::directory::person_with_platform_id(&mut connection, school_id, platform, user_id)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let sql = format!("SELECT {PERSON_COLUMNS} FROM people p WHERE p.id = $1");
     let row = sqlx::query(&sql)
-        .bind(school_id)
-        .bind(platform)
-        .bind(user_id)
-        .fetch_optional(&db.pool)
+        .bind(person_id)
+        .fetch_optional(&mut *connection)
         .await?;
     match row {
         Some(row) => person_from_row(&row),

@@ -159,6 +159,8 @@ enum Sender {
         id: i64,
         school_id: i64,
         account_id: String,
+        endpoint_id: String,
+        feeds: Option<std::collections::HashSet<String>>,
     },
     /// The shared endpoint: the school follows from the event's account.
     Shared,
@@ -335,6 +337,8 @@ async fn verified_sender<S: Source>(
         id: connection.id,
         school_id: connection.school_id,
         account_id: connection.account_id,
+        endpoint_id,
+        feeds: connection.feeds,
     };
     let verified = Verified {
         secrets: connection.webhook_secrets,
@@ -356,6 +360,8 @@ async fn attribute<S: Source>(
             id,
             school_id,
             account_id,
+            endpoint_id,
+            feeds,
         } => {
             if arrival
                 .account_id
@@ -369,6 +375,23 @@ async fn attribute<S: Source>(
                     "event about an account the connection is not for; not kept"
                 );
                 return Ok(None);
+            }
+            if let (Some(feed), Some(feeds)) = (&arrival.feed, &feeds) {
+                // A feed made a moment ago may not be in the cached connection yet.
+                let held = feeds.contains(feed)
+                    || state
+                        .connections
+                        .read(source.platform(), &endpoint_id)
+                        .await?
+                        .and_then(|connection| connection.feeds)
+                        .is_some_and(|feeds| feeds.contains(feed));
+                if !held {
+                    tracing::info!(
+                        connection_id = id,
+                        "event from a feed the connection does not hold; not kept"
+                    );
+                    return Ok(None);
+                }
             }
             Ok(Some((id, school_id, account_id)))
         }

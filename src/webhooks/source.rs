@@ -64,6 +64,9 @@ pub struct Arrival {
     pub occurred_at: DateTime<Utc>,
     /// The meeting the event is about, when the envelope says (see `MeetingEvent::meeting_ref`).
     pub meeting_ref: Option<String>,
+    /// What delivered it, where the platform names it (a Google subscription): an event
+    /// from a feed the connection does not hold is about someone nobody asked to watch.
+    pub feed: Option<String>,
     /// The verified body less what is never stored (chat text, names of senders, meeting
     /// passwords and start links): translated later by the processor.
     pub stored_body: String,

@@ -85,6 +85,7 @@ impl Source for ZoomSource {
                 event_type: event.type_name().to_string(),
                 occurred_at: event.occurred_at(),
                 meeting_ref: Some(event.meeting_ref()),
+                feed: None,
                 stored_body: stored_form(body)
                     .map_err(|error| Malformed(format!("not a JSON object: {error}")))?,
             }),

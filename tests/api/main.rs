@@ -11,6 +11,7 @@ mod fake_google;
 mod fake_zoom;
 mod google_connections;
 mod google_meet;
+mod google_meet_days;
 mod google_push;
 mod guests;
 mod helpers;

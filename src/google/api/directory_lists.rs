@@ -76,11 +76,7 @@ impl GoogleApi {
             for member in members {
                 match (member.kind.as_deref(), member.id) {
                     (Some("GROUP"), Some(id)) => groups.push(id),
-                    (Some("USER") | None, Some(id)) => {
-                        if !users.contains(&id) {
-                            users.push(id);
-                        }
-                    }
+                    (Some("USER") | None, Some(id)) if !users.contains(&id) => users.push(id),
                     _ => {}
                 }
             }
