@@ -15,6 +15,7 @@ use super::api::events::{Subscription, SubscriptionState as GoogleState};
 use super::api::GoogleApiError;
 use super::fetcher::{fetch_error, Connected, GoogleFetcher};
 use super::store::{self, StoredSubscription, SubscriptionChange, SubscriptionState};
+use crate::connections::google::MonitoredStaff;
 use crate::enrichment::{coverage, FetchError};
 use crate::meeting::Platform;
 
@@ -37,11 +38,18 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(3600);
 /// Every subscription is read back from Google this often (and on start).
 const RECONCILE_EVERY: Duration = Duration::from_secs(24 * 3600);
 
-/// When each connection's staff were last resolved and its subscriptions last reconciled.
+/// When each connection's staff were last resolved (and from which settings) and its
+/// subscriptions last reconciled.
 #[derive(Default)]
 pub struct UpkeepClock {
-    resolved: Mutex<HashMap<i64, (Instant, Vec<MonitoredUser>)>>,
+    resolved: Mutex<HashMap<i64, Resolved>>,
     reconciled: Mutex<HashMap<i64, Instant>>,
+}
+
+struct Resolved {
+    at: Instant,
+    from: MonitoredStaff,
+    users: Vec<MonitoredUser>,
 }
 
 /// A member of staff whose calls are monitored.
@@ -63,15 +71,22 @@ impl GoogleFetcher {
         };
         let mut alerts = 0;
         for (connection_id, account_id) in connections {
-            match self.keep_connection(&account_id, now).await {
-                Ok(queued) => alerts += queued,
-                Err(FetchError::NotConfigured) => {}
+            let refused = match self.keep_connection(&account_id, now).await {
+                Ok(()) => None,
+                Err(FetchError::NotConfigured) => continue,
+                Err(FetchError::Credentials(reason)) => Some(reason),
                 Err(error) => {
-                    tracing::warn!(connection_id, %error, "Google subscriptions could not be kept")
+                    tracing::warn!(connection_id, %error, "Google subscriptions could not be kept");
+                    None
                 }
-            }
+            };
             let mut tx = self.db.pool.begin().await.map_err(failed)?;
-            alerts += coverage::evaluate_account(&mut tx, Platform::GoogleMeet, &account_id, now)
+            let google = Platform::GoogleMeet;
+            alerts +=
+                coverage::record_credentials(&mut tx, google, &account_id, refused.as_deref(), now)
+                    .await
+                    .map_err(failed)?;
+            alerts += coverage::evaluate_account(&mut tx, google, &account_id, now)
                 .await
                 .map_err(failed)?;
             tx.commit().await.map_err(failed)?;
@@ -83,7 +98,7 @@ impl GoogleFetcher {
         &self,
         account_id: &str,
         now: DateTime<Utc>,
-    ) -> Result<usize, FetchError> {
+    ) -> Result<(), FetchError> {
         let connected = self.connected(account_id).await?;
         let connection_id = connected.account.connection_id;
         let monitored = self.monitored(&connected).await?;
@@ -122,7 +137,7 @@ impl GoogleFetcher {
                 self.stop(&connected, subscription, now).await?;
             }
         }
-        Ok(0)
+        Ok(())
     }
 
     /// Brings one member of staff's subscription to active, as far as Google allows.
@@ -140,7 +155,19 @@ impl GoogleFetcher {
                 let name = kept.name.as_deref().unwrap_or_default();
                 match kept.state {
                     SubscriptionState::Suspended => {
-                        self.api.reactivate_subscription(&as_user, name).await
+                        match self.api.reactivate_subscription(&as_user, name).await {
+                            // Refused: still suspended, or not suspended at all (the notice
+                            // came late). Google's own record says which.
+                            Err(error) if !error.is_transient() && !is_refusal(&error) => {
+                                match self.api.get_subscription(&as_user, name).await {
+                                    Ok(found) if found.state == GoogleState::Suspended => {
+                                        Err(error)
+                                    }
+                                    other => other,
+                                }
+                            }
+                            other => other,
+                        }
                     }
                     SubscriptionState::Active
                         if kept
@@ -280,19 +307,20 @@ impl GoogleFetcher {
     /// The staff the connection monitors, from the Directory (read at most hourly).
     async fn monitored(&self, connected: &Connected) -> Result<Vec<MonitoredUser>, FetchError> {
         let connection_id = connected.account.connection_id;
-        if let Some((at, users)) = self
+        let monitored = &connected.account.settings.monitored;
+        if let Some(resolved) = self
             .upkeep
             .resolved
             .lock()
             .expect("upkeep lock")
             .get(&connection_id)
         {
-            if at.elapsed() < RESOLVE_EVERY {
-                return Ok(users.clone());
+            // Settings changed by an import are followed at once.
+            if resolved.at.elapsed() < RESOLVE_EVERY && resolved.from == *monitored {
+                return Ok(resolved.users.clone());
             }
         }
         let admin = connected.admin();
-        let monitored = &connected.account.settings.monitored;
         let mut users: Vec<MonitoredUser> = Vec::new();
         let mut add = |user_id: String, email: String| {
             if !users.iter().any(|known| known.user_id == user_id) {
@@ -340,13 +368,21 @@ impl GoogleFetcher {
                 }
             }
         }
-        self.upkeep
-            .resolved
-            .lock()
-            .expect("upkeep lock")
-            .insert(connection_id, (Instant::now(), users.clone()));
+        self.upkeep.resolved.lock().expect("upkeep lock").insert(
+            connection_id,
+            Resolved {
+                at: Instant::now(),
+                from: monitored.clone(),
+                users: users.clone(),
+            },
+        );
         Ok(users)
     }
+}
+
+/// The connection's credentials are refused: nothing else will work either.
+fn is_refusal(error: &GoogleApiError) -> bool {
+    matches!(error, GoogleApiError::Credentials(_))
 }
 
 fn transient<T>(answer: &Result<T, GoogleApiError>) -> bool {

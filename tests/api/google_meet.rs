@@ -40,6 +40,8 @@ pub(crate) struct MeetSchool {
     pub(crate) endpoint: String,
     /// The teacher's subscription, as Google named it.
     pub(crate) subscription: String,
+    /// The variable holding the connection's service account key, for a later import.
+    pub(crate) key_variable: String,
 }
 
 pub(crate) async fn meet_school(rules: &[&str]) -> MeetSchool {
@@ -48,7 +50,19 @@ pub(crate) async fn meet_school(rules: &[&str]) -> MeetSchool {
 
 /// As [`meet_school`], with settings of the test's own (later ones win).
 pub(crate) async fn meet_school_with(rules: &[&str], settings: &[(&str, &str)]) -> MeetSchool {
+    let monitored =
+        format!("[school.connections.google.monitored]\nusers = [\"{TEACHER_EMAIL}\"]\n");
     let google = FakeGoogle::start().await;
+    meet_school_monitoring(google, rules, &monitored, settings).await
+}
+
+/// The school with its Google connection's `monitored` section as given, against `google`.
+pub(crate) async fn meet_school_monitoring(
+    google: FakeGoogle,
+    rules: &[&str],
+    monitored: &str,
+    settings: &[(&str, &str)],
+) -> MeetSchool {
     google.add_user(TEACHER_ID, TEACHER_EMAIL, "/Staff");
     google.add_user(TA_ID, TA_EMAIL, "/Staff");
     google.add_user(
@@ -82,9 +96,7 @@ pubsub_topic = "{PUBSUB_TOPIC}"
 push_audience = "{AUDIENCE}"
 push_service_account = "{PUSH_SERVICE_ACCOUNT}"
 service_account_key_env = "{key_variable}"
-[school.connections.google.monitored]
-users = ["{TEACHER_EMAIL}"]
-"#
+{monitored}"#
     );
     let overrides = google.overrides();
     let mut overrides: Vec<(&str, &str)> = overrides
@@ -106,8 +118,12 @@ users = ["{TEACHER_EMAIL}"]
         .to_string();
     app.enricher.keep_platforms(Utc::now()).await;
     let subscriptions = app.get_json("/api/v1/subscriptions").await;
-    let subscription = subscriptions[0]["name"]
-        .as_str()
+    let subscription = subscriptions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|subscription| subscription["user_email"] == TEACHER_EMAIL)
+        .and_then(|subscription| subscription["name"].as_str())
         .unwrap_or_else(|| panic!("the teacher is subscribed: {subscriptions:#}"))
         .to_string();
     MeetSchool {
@@ -116,6 +132,7 @@ users = ["{TEACHER_EMAIL}"]
         google,
         endpoint,
         subscription,
+        key_variable,
     }
 }
 

@@ -13,6 +13,7 @@ mod google_connections;
 mod google_meet;
 mod google_meet_days;
 mod google_push;
+mod google_subscriptions;
 mod guests;
 mod helpers;
 mod import;

@@ -7,6 +7,8 @@
 //! pagination is exercised). Switches make it down, rate limited, or refuse the credentials.
 #![allow(dead_code)]
 
+mod directory;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
@@ -81,6 +83,9 @@ pub struct FakeGoogleState {
     pub largest_page: Option<usize>,
     /// Workspace Events operations stay unfinished for this many reads.
     pub operation_pending_polls: u32,
+    /// Refuse reactivation as Google does while a suspension's cause is not fixed (the push
+    /// endpoint still may not publish to the topic).
+    pub reactivation_refused: bool,
     /// By name (`conferenceRecords/{id}`), in Google's JSON shape.
     pub conference_records: HashMap<String, Value>,
     /// By conference record name.
@@ -99,6 +104,8 @@ pub struct FakeGoogleState {
     pub subscriptions: HashMap<String, Value>,
     /// By calendar id (the organiser's address, matched without regard to case).
     pub calendar_events: HashMap<String, Vec<Value>>,
+    /// Group members by group address, as `{"id", "email", "type": "USER" | "GROUP"}`.
+    pub groups: HashMap<String, Vec<Value>>,
     pub tokens: Vec<IssuedToken>,
     pub requests: Vec<FakeRequest>,
     pub subscription_calls: Vec<SubscriptionCall>,
@@ -178,6 +185,11 @@ impl FakeGoogle {
             )
             .route("/v2/spaces/{space}", get(space))
             .route("/admin/directory/v1/users/{key}", get(user))
+            .route("/admin/directory/v1/users", get(directory::users))
+            .route(
+                "/admin/directory/v1/groups/{group}/members",
+                get(directory::members),
+            )
             .route(
                 "/v1/subscriptions",
                 get(list_subscriptions).post(create_subscription),
@@ -1102,6 +1114,14 @@ async fn reactivate_subscription(
             "The subscription is not suspended.",
         );
     }
+    if state.reactivation_refused {
+        return google_error(
+            StatusCode::FORBIDDEN,
+            "PERMISSION_DENIED",
+            "The notification endpoint cannot be published to.",
+        );
+    }
+    let subscription = state.subscriptions.get_mut(&name).expect("checked above");
     subscription["state"] = json!("ACTIVE");
     subscription
         .as_object_mut()
