@@ -4,7 +4,7 @@
 //! answered 2xx before it.
 //!
 //! `POST /webhooks/{platform}/{endpoint_id}` is a connection's own endpoint, verified with
-//! that connection's secrets only. `POST /webhooks/zoom` is the shared endpoint of earlier
+//! that connection's secrets only (`/webhooks/google/…` is the same as `/webhooks/google_meet/…`). `POST /webhooks/zoom` is the shared endpoint of earlier
 //! installations: verified with the deployment-wide Secret Token and routed by account id.
 
 pub mod source;
@@ -56,7 +56,12 @@ async fn connection_endpoint(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    match Platform::parse(&platform) {
+    // `google` is the name the design gives Meet's endpoint; `google_meet` is the platform's.
+    let platform = match platform.as_str() {
+        "google" => Some(Platform::GoogleMeet),
+        name => Platform::parse(name),
+    };
+    match platform {
         Some(Platform::Zoom) => {
             let source = ZoomSource::new(&state.settings.zoom);
             receive(

@@ -290,3 +290,91 @@ async fn an_anonymous_guest_stays_pending_not_unknown_while_meet_is_asked() {
     let unknown = open_findings_of(&school, "unknown_participant").await;
     assert_eq!(unknown.len(), 2, "{:#?}", findings(&school.app).await);
 }
+
+struct CallTimes {
+    start: String,
+    joined_at: String,
+    left_at: String,
+    end: String,
+}
+
+/// The findings and register of a call with the teacher and Dara, with Dara's pushes never
+/// delivered when `lose_dara`.
+async fn ended_call_with_dara(lose_dara: bool, times: &CallTimes) -> (Vec<String>, Value) {
+    let school = crate::google_meet::meet_school_with(
+        &["two_adults"],
+        &[("CHAPERONE__ENRICHMENT__RECONCILE_AFTER_SECS", "0")],
+    )
+    .await;
+    let google = &school.google;
+    let CallTimes {
+        start,
+        joined_at,
+        left_at,
+        end,
+    } = times;
+    let conference = call(google, "lost", start, Some(end));
+    let teacher = attendee(
+        google,
+        &conference,
+        "p-teacher",
+        signed_in(TEACHER_ID, "Ravi Patel"),
+        joined_at,
+        Some(left_at),
+    );
+    let dara = attendee(
+        google,
+        &conference,
+        "p-dara",
+        anonymous("Dara Finch"),
+        joined_at,
+        Some(left_at),
+    );
+    let mut pushes = vec![
+        started(&conference, start),
+        joined(&teacher, joined_at),
+        left(&teacher, left_at),
+    ];
+    if !lose_dara {
+        pushes.push(joined(&dara, joined_at));
+        pushes.push(left(&dara, left_at));
+    }
+    pushes.push(ended(&conference, end));
+    school.push(&pushes).await;
+    school.settle().await;
+
+    let mut meeting = school.app.only_meeting().await;
+    assert_eq!(meeting["reconciliation"], "complete", "{meeting:#}");
+    // Where a stay was learned is the one thing that may differ.
+    for participant in meeting["participants"].as_array_mut().unwrap() {
+        for stay in participant["attendance"].as_array_mut().unwrap() {
+            stay.as_object_mut().unwrap().remove("source");
+        }
+    }
+    let found = findings(&school.app)
+        .await
+        .iter()
+        .map(|finding| {
+            format!(
+                "{} {} {}",
+                finding["rule"], finding["status"], finding["summary"]
+            )
+        })
+        .collect();
+    (found, meeting["participants"].clone())
+}
+
+#[tokio::test]
+async fn a_lost_join_and_leave_end_after_reconciliation_as_if_they_had_arrived() {
+    let times = CallTimes {
+        start: ago(1300),
+        joined_at: ago(1200),
+        left_at: ago(600),
+        end: ago(300),
+    };
+    let (delivered_findings, delivered_register) = ended_call_with_dara(false, &times).await;
+    let (reconciled_findings, reconciled_register) = ended_call_with_dara(true, &times).await;
+    assert_eq!(delivered_findings.len(), 1, "{delivered_findings:#?}");
+    assert_eq!(reconciled_findings, delivered_findings);
+    assert_eq!(reconciled_register, delivered_register);
+}

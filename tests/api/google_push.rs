@@ -149,7 +149,7 @@ async fn a_push_is_answered_5xx_while_google_s_keys_cannot_be_read() {
 }
 
 #[tokio::test]
-async fn a_push_to_another_platform_s_or_an_unknown_endpoint_is_not_found() {
+async fn a_push_to_another_platform_s_or_an_unknown_endpoint_is_not_found_and_google_is_meet() {
     let school = meet_school(&["two_adults"]).await;
     let body = a_join(&school);
     let token = school.google.push_token(AUDIENCE);
@@ -181,4 +181,21 @@ async fn a_push_to_another_platform_s_or_an_unknown_endpoint_is_not_found() {
         .unwrap();
     assert_eq!(as_zoom.status(), 404);
     assert_eq!(school.app.inbox_count().await, 0);
+
+    // `/webhooks/google/…` is the same endpoint.
+    let short = school
+        .app
+        .client
+        .post(format!(
+            "{}{}",
+            school.app.address,
+            school.endpoint.replace("google_meet", "google")
+        ))
+        .bearer_auth(&token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(short.status(), 200);
+    assert_eq!(school.app.inbox_count().await, 1);
 }
