@@ -87,10 +87,11 @@ pub struct Job {
 pub struct MeetingSettingsRecord {
     /// Lower-cased.
     pub host_email: Option<String>,
-    /// Lower-cased addresses.
-    pub invitees: Vec<String>,
+    /// Lower-cased addresses; `None` where the platform's meeting settings do not list them
+    /// (Meet's come from Calendar, with the schedule), so the schedule's own list stands.
+    pub invitees: Option<Vec<String>>,
     /// Who may host besides the host: lower-cased addresses or platform user ids.
-    pub co_hosts: Vec<String>,
+    pub co_hosts: Option<Vec<String>>,
     /// Whether the call records itself when it starts.
     pub auto_recording: Option<bool>,
     pub waiting_room: Option<bool>,

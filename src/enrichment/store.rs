@@ -64,8 +64,8 @@ pub async fn save_meeting_settings(
     .bind(to_millis(now))
     .bind(error)
     .bind(settings.host_email.as_deref())
-    .bind(settings.invitees.join(";"))
-    .bind(settings.co_hosts.join(";"))
+    .bind(settings.invitees.as_ref().map(|list| list.join(";")))
+    .bind(settings.co_hosts.as_ref().map(|list| list.join(";")))
     .bind(flag(settings.auto_recording))
     .bind(flag(settings.waiting_room))
     .bind(flag(settings.authentication))
@@ -138,18 +138,15 @@ pub async fn save_user_account(
     error: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO platform_users (platform, platform_user_id, status, read_at, error, email) VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
-           error = excluded.error, email = COALESCE(excluded.email, platform_users.email)",
+    remember_user(
+        connection,
+        job.platform,
+        &job.key,
+        status,
+        email,
+        error,
+        now,
     )
-    .bind(job.platform.as_str())
-    .bind(&job.key)
-    .bind(status)
-    .bind(to_millis(now))
-    .bind(error)
-    .bind(email)
-    .execute(&mut *connection)
     .await?;
     let calls = sqlx::query(
         "SELECT DISTINCT s.instance_id FROM participant_sessions s JOIN meeting_instances i ON i.id = s.instance_id \
@@ -161,6 +158,33 @@ pub async fn save_user_account(
     .fetch_all(&mut *connection)
     .await?;
     enqueue_each(connection, &calls, now).await
+}
+
+/// Records what the platform said of one of its users: whether in the school's account
+/// (`status`), and their address where it gave one.
+pub async fn remember_user(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    user_id: &str,
+    status: &str,
+    email: Option<&str>,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO platform_users (platform, platform_user_id, status, read_at, error, email) VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (platform, platform_user_id) DO UPDATE SET status = excluded.status, read_at = excluded.read_at, \
+           error = excluded.error, email = COALESCE(excluded.email, platform_users.email)",
+    )
+    .bind(platform.as_str())
+    .bind(user_id)
+    .bind(status)
+    .bind(to_millis(now))
+    .bind(error)
+    .bind(email)
+    .execute(connection)
+    .await?;
+    Ok(())
 }
 
 /// Whether the account has API credentials to read with.

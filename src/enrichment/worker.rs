@@ -373,7 +373,12 @@ impl Enricher {
                     )
                     .await?;
                 }
-                let stored = inbox::insert_said(tx, job, &events, now).await?;
+                let said_by = inbox::SaidBy {
+                    platform: job.platform,
+                    school_id: job.school_id,
+                    account_id: &job.account_id,
+                };
+                let stored = inbox::insert_said(tx, &said_by, &events, now).await?;
                 if stored > 0 {
                     self.wakeups.inbox_committed.notify_one();
                 }

@@ -465,8 +465,8 @@ async fn load_schedule(
 ) -> Result<ScheduledView, sqlx::Error> {
     let row = sqlx::query(
         "SELECT m.platform_meeting_id, m.host_user_id, m.topic, m.start_time, m.duration_minutes, \
-           CASE WHEN a.read_at >= m.revised_at THEN a.co_hosts ELSE m.co_hosts END AS co_hosts, \
-           CASE WHEN a.read_at >= m.revised_at THEN a.invitees ELSE m.invitees END AS invitees, \
+           CASE WHEN a.read_at >= m.revised_at AND a.co_hosts IS NOT NULL THEN a.co_hosts ELSE m.co_hosts END AS co_hosts, \
+           CASE WHEN a.read_at >= m.revised_at AND a.invitees IS NOT NULL THEN a.invitees ELSE m.invitees END AS invitees, \
            CASE WHEN m.deleted THEN 1 ELSE 0 END AS deleted \
          FROM scheduled_meetings m LEFT JOIN meeting_settings a ON a.platform = m.platform \
            AND a.platform_meeting_id = m.platform_meeting_id AND a.status = 'ok' \

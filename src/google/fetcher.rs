@@ -33,6 +33,8 @@ pub struct GoogleFetcher {
     parsed_keys: Mutex<HashMap<i64, ([u8; 32], ServiceAccountKey)>>,
     /// The upkeep of each connection's subscriptions (see `super::subscriptions`).
     pub(super) upkeep: super::subscriptions::UpkeepClock,
+    /// Spaces by connection and meeting code, once read (see `super::schedules`).
+    pub(super) spaces: Mutex<HashMap<(i64, String), String>>,
 }
 
 /// A connection ready to call Google with.
@@ -55,7 +57,7 @@ impl Connected {
     }
 
     /// Whether an address is of one of the school's Workspace domains.
-    fn in_domains(&self, email: &str) -> bool {
+    pub(super) fn in_domains(&self, email: &str) -> bool {
         let domain = email.rsplit_once('@').map(|(_, domain)| domain);
         domain.is_some_and(|domain| {
             self.account
@@ -75,6 +77,7 @@ impl GoogleFetcher {
             keys,
             parsed_keys: Mutex::default(),
             upkeep: Default::default(),
+            spaces: Mutex::default(),
         }
     }
 

@@ -6,6 +6,7 @@ pub mod event;
 pub mod fetcher;
 pub mod push_message;
 pub mod push_token;
+pub mod schedules;
 pub mod source;
 pub mod store;
 pub mod subscriptions;

@@ -17,6 +17,8 @@ use crate::secrets::SecretKeys;
 pub struct GoogleAccount {
     pub connection_id: i64,
     pub school_id: i64,
+    /// The Workspace customer the connection is for, as events are filed under it.
+    pub account_id: String,
     pub settings: GoogleSettings,
     /// The service account's JSON key, opened; empty when none is set.
     pub service_account_key: crate::config::Secret,
@@ -47,6 +49,7 @@ pub async fn account(
     Ok(Some(GoogleAccount {
         connection_id,
         school_id,
+        account_id: account_id.to_string(),
         settings,
         service_account_key: secrets.service_account_key,
     }))
@@ -322,16 +325,17 @@ pub async fn conference_owner(
     Ok(None)
 }
 
-/// The owner of space `space` (`spaces/…`): the host of a call held in it.
+/// The owner of space `space` (`spaces/…`): the host of a call held or booked in it.
 pub async fn space_owner(
     connection: &mut AnyConnection,
     connection_id: i64,
     space: &str,
 ) -> Result<Option<Owner>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT s.user_id, s.user_email FROM meeting_instances i JOIN google_subscriptions s \
-           ON s.user_id = i.host_user_id AND s.connection_id = $1 \
-         WHERE i.platform = $2 AND i.platform_meeting_id = $3 ORDER BY i.id DESC LIMIT 1",
+        "SELECT s.user_id, s.user_email FROM google_subscriptions s WHERE s.connection_id = $1 AND s.user_id IN ( \
+           SELECT host_user_id FROM meeting_instances WHERE platform = $2 AND platform_meeting_id = $3 \
+           UNION SELECT host_user_id FROM scheduled_meetings WHERE platform = $2 AND platform_meeting_id = $3) \
+         ORDER BY s.id LIMIT 1",
     )
     .bind(connection_id)
     .bind(Platform::GoogleMeet.as_str())

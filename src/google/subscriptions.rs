@@ -137,6 +137,37 @@ impl GoogleFetcher {
                 self.stop(&connected, subscription, now).await?;
             }
         }
+        self.remember(&connected, &monitored, now).await?;
+        self.read_schedules(&connected, &monitored, now).await
+    }
+
+    /// Files each monitored member of staff's address under their Google user id, so that
+    /// the directory finds them as a call's host before they join one.
+    async fn remember(
+        &self,
+        connected: &Connected,
+        monitored: &[MonitoredUser],
+        now: DateTime<Utc>,
+    ) -> Result<(), FetchError> {
+        let mut connection = self.db.pool.acquire().await.map_err(failed)?;
+        for user in monitored {
+            let status = if connected.in_domains(&user.email) {
+                "in_account"
+            } else {
+                "not_in_account"
+            };
+            crate::enrichment::store::remember_user(
+                &mut connection,
+                Platform::GoogleMeet,
+                &user.user_id,
+                status,
+                Some(&user.email),
+                None,
+                now,
+            )
+            .await
+            .map_err(failed)?;
+        }
         Ok(())
     }
 

@@ -123,13 +123,21 @@ pub async fn insert_many(
         .collect())
 }
 
+/// The platform account whose API said something.
+#[derive(Debug, Clone, Copy)]
+pub struct SaidBy<'a> {
+    pub platform: Platform,
+    pub school_id: i64,
+    pub account_id: &'a str,
+}
+
 /// Stores what a platform's API said about events already received (who a participant is,
 /// which meeting a call belongs to), as neutral events for the processor to apply in turn.
 /// Each is keyed by its content, so the same answer read twice is stored once. Returns how
 /// many were new.
 pub async fn insert_said(
     connection: &mut AnyConnection,
-    job: &crate::enrichment::Job,
+    from: &SaidBy<'_>,
     events: &[crate::meeting::MeetingEvent],
     received_at: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
@@ -140,21 +148,21 @@ pub async fn insert_said(
             serde_json::to_string(event).map_err(|error| sqlx::Error::Encode(error.into()))?;
         let dedup_key = format!(
             "{}:api:{}",
-            job.platform.as_str(),
+            from.platform.as_str(),
             hex::encode(Sha256::digest(body.as_bytes()))
         );
         let result = sqlx::query(
             "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, \
                meeting_ref, body_format) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (dedup_key) DO NOTHING",
         )
-        .bind(job.platform.as_str())
-        .bind(job.school_id)
+        .bind(from.platform.as_str())
+        .bind(from.school_id)
         .bind(&dedup_key)
         .bind(event.type_name())
         .bind(to_millis(event.occurred_at()))
         .bind(to_millis(received_at))
         .bind(&body)
-        .bind(&job.account_id)
+        .bind(from.account_id)
         .bind(event.meeting_ref())
         .bind(BodyFormat::Neutral.as_str())
         .execute(&mut *connection)

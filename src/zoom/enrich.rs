@@ -59,21 +59,25 @@ impl ZoomFetcher {
             JobKind::MeetingSettings => match self.api.meeting(&credentials, &job.key).await {
                 Ok(meeting) => Ok(Fetched::MeetingSettings(MeetingSettingsRecord {
                     host_email: meeting.host_email.map(|email| email.to_lowercase()),
-                    invitees: meeting
-                        .settings
-                        .meeting_invitees
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|invitee| invitee.email.trim().to_lowercase())
-                        .collect(),
-                    co_hosts: meeting
-                        .settings
-                        .alternative_hosts
-                        .unwrap_or_default()
-                        .split([';', ','])
-                        .map(|entry| entry.trim().to_lowercase())
-                        .filter(|entry| !entry.is_empty())
-                        .collect(),
+                    invitees: Some(
+                        meeting
+                            .settings
+                            .meeting_invitees
+                            .unwrap_or_default()
+                            .into_iter()
+                            .map(|invitee| invitee.email.trim().to_lowercase())
+                            .collect(),
+                    ),
+                    co_hosts: Some(
+                        meeting
+                            .settings
+                            .alternative_hosts
+                            .unwrap_or_default()
+                            .split([';', ','])
+                            .map(|entry| entry.trim().to_lowercase())
+                            .filter(|entry| !entry.is_empty())
+                            .collect(),
+                    ),
                     auto_recording: records_automatically(
                         meeting.settings.auto_recording.as_deref(),
                     ),

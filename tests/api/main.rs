@@ -9,6 +9,7 @@ mod crash;
 mod evaluation_failures;
 mod fake_google;
 mod fake_zoom;
+mod google_calendar;
 mod google_connections;
 mod google_meet;
 mod google_meet_days;

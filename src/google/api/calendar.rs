@@ -20,6 +20,10 @@ pub struct CalendarEvent {
     pub id: String,
     /// `confirmed`, `tentative` or `cancelled`.
     pub status: Option<String>,
+    /// The event's title, as the organiser wrote it.
+    pub summary: Option<String>,
+    /// When the event was last changed.
+    pub updated: Option<DateTime<Utc>>,
     pub organizer: Option<EventPerson>,
     #[serde(default)]
     pub attendees: Vec<Attendee>,
@@ -132,6 +136,8 @@ impl GoogleApi {
             time_max.to_rfc3339_opts(SecondsFormat::Secs, true),
         )
         .query("singleEvents", "true")
+        // A cancelled occurrence is listed as such, so that its checks are withdrawn.
+        .query("showDeleted", "true")
         .query("maxResults", PAGE_SIZE);
         self.list_all(credentials, SCOPES, request, "items").await
     }
