@@ -27,6 +27,7 @@ use crate::db::claim::Queue;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::Db;
 use crate::findings::reason_closed;
+use crate::meeting::Platform;
 use crate::policy::Severity;
 use crate::retry::RetryPolicy;
 use crate::supervision::Role;
@@ -261,10 +262,12 @@ impl Dispatcher {
         let finding = sqlx::query(
             "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name, \
                f.status, f.alert_round, f.resolution_note, \
-               COALESCE(direct.join_url, via_call.join_url) AS join_url, i.ended_at \
+               COALESCE(direct.join_url, via_call.join_url) AS join_url, i.ended_at, \
+               COALESCE(i.platform, direct.platform, account.platform) AS platform \
              FROM findings f JOIN schools s ON s.id = f.school_id \
              LEFT JOIN scheduled_meetings direct ON direct.id = f.scheduled_meeting_id \
              LEFT JOIN meeting_instances i ON i.id = f.meeting_instance_id \
+             LEFT JOIN platform_accounts account ON account.id = f.platform_account_id \
              LEFT JOIN scheduled_meetings via_call ON via_call.platform = i.platform \
                AND via_call.platform_meeting_id = i.platform_meeting_id \
              WHERE f.id = $1",
@@ -344,6 +347,11 @@ impl Dispatcher {
             message_id: format!("chaperone-delivery-{}", claimed.id),
             finding_id: claimed.finding_id,
             school_name: finding.try_get("school_name")?,
+            platform: finding
+                .try_get::<Option<String>, _>("platform")?
+                .as_deref()
+                .and_then(Platform::parse)
+                .map(|platform| platform.display_name().to_string()),
             severity: Severity::parse(&finding.try_get::<String, _>("severity")?)
                 .unwrap_or(Severity::High),
             closed_because: closure.then(|| {

@@ -12,6 +12,9 @@ pub struct AlertMessage {
     pub message_id: String,
     pub finding_id: i64,
     pub school_name: String,
+    /// The platform of the call or account, as people name it ("Google Meet"), where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
     pub severity: Severity,
     /// The rule's id, e.g. `two_adults`.
     pub rule: String,

@@ -25,6 +25,8 @@ pub struct FindingRecord {
     pub school_id: i64,
     pub rule: String,
     pub scope: String,
+    /// The platform of the call, schedule or account (`zoom`, `google_meet`).
+    pub platform: Option<String>,
     pub scheduled_meeting_id: Option<i64>,
     /// The register record of the call (`/api/v1/meetings/{id}`).
     pub meeting_record_id: Option<i64>,
@@ -59,7 +61,10 @@ pub struct HistoryEntry {
 
 const COLUMNS: &str = "id, school_id, rule, scope, scheduled_meeting_id, meeting_instance_id, subject, severity, \
     status, title, summary, clause, people, occurred_at, opened_at, updated_at, acknowledged_at, acknowledged_by, \
-    resolved_at, resolved_by, resolution_note, version, alert_level";
+    resolved_at, resolved_by, resolution_note, version, alert_level, \
+    COALESCE((SELECT platform FROM meeting_instances WHERE id = findings.meeting_instance_id), \
+      (SELECT platform FROM scheduled_meetings WHERE id = findings.scheduled_meeting_id), \
+      (SELECT platform FROM platform_accounts WHERE id = findings.platform_account_id)) AS platform";
 
 pub async fn list(db: &Db, filter: &FindingFilter) -> Result<Vec<FindingRecord>, sqlx::Error> {
     // Severities come from a fixed vocabulary (checked by the caller), so they can be inlined.
@@ -124,6 +129,7 @@ fn record(row: &AnyRow) -> Result<FindingRecord, sqlx::Error> {
         school_id: row.try_get("school_id")?,
         rule: row.try_get("rule")?,
         scope: row.try_get("scope")?,
+        platform: row.try_get("platform")?,
         scheduled_meeting_id: row.try_get("scheduled_meeting_id")?,
         meeting_record_id: row.try_get("meeting_instance_id")?,
         subject: row.try_get("subject")?,

@@ -318,6 +318,12 @@ async fn a_pupil_alone_with_one_teacher_on_meet_reaches_the_dsl_as_on_zoom() {
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].recipients, vec![DSL_EMAIL.to_string()]);
     assert!(mail[0].text().contains("Dara Finch"), "{}", mail[0].text());
+    assert!(
+        mail[0].text().contains("Platform: Google Meet"),
+        "{}",
+        mail[0].text()
+    );
+    assert_eq!(alone[0]["platform"], "google_meet");
 
     let meeting = school.app.only_meeting().await;
     assert_eq!(meeting["platform"], "google_meet", "{meeting:#}");

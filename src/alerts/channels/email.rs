@@ -154,9 +154,14 @@ fn plain_text(message: &AlertMessage) -> String {
         text.push_str(&format!("\n{notice}"));
     }
     text.push_str(&format!(
-        "\n\n{}\n\nWhen: {}\nSeverity: {}\nRule: {}\n\n",
+        "\n\n{}\n\nWhen: {}\n{}Severity: {}\nRule: {}\n\n",
         message.summary,
         occurred_at_text(message),
+        message
+            .platform
+            .as_ref()
+            .map(|platform| format!("Platform: {platform}\n"))
+            .unwrap_or_default(),
         message.severity,
         message.rule,
     ));
@@ -188,12 +193,17 @@ fn html(message: &AlertMessage) -> String {
         .unwrap_or_default();
     format!(
         "<!DOCTYPE html>\n<html><body>\n<p><strong>{}</strong></p>\n{escalation}\n<p>{}</p>\n\
-         <p>When: {}<br>Severity: {}<br>Rule: {}</p>\n<p>{}</p>\n\
+         <p>When: {}<br>{}Severity: {}<br>Rule: {}</p>\n<p>{}</p>\n\
          <p style=\"color:#666\">Sent by chaperone. Acknowledging stops the alert going to the next contact.</p>\n\
          </body></html>\n",
         escape_html(&headline(message)),
         escape_html(&message.summary),
         escape_html(&occurred_at_text(message)),
+        message
+            .platform
+            .as_ref()
+            .map(|platform| format!("Platform: {}<br>", escape_html(platform)))
+            .unwrap_or_default(),
         message.severity,
         escape_html(&message.rule),
         links.join(" · "),

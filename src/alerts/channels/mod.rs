@@ -259,6 +259,7 @@ pub(crate) mod test_support {
             message_id: "msg_42_0".into(),
             finding_id: 42,
             school_name: "Greenfield Academy".into(),
+            platform: Some("Zoom".into()),
             severity: Severity::High,
             rule: "two_adults".into(),
             title: "Pupil alone with one adult".into(),

@@ -27,8 +27,13 @@ pub(crate) fn payload(message: &AlertMessage) -> Vec<u8> {
         message.occurred_at.timestamp(),
         occurred_at_text(message)
     );
+    let platform = message
+        .platform
+        .as_ref()
+        .map(|platform| format!(" · {}", escape_mrkdwn(platform)))
+        .unwrap_or_default();
     let context = format!(
-        "{when} · Severity: {} · Rule: `{}`",
+        "{when}{platform} · Severity: {} · Rule: `{}`",
         message.severity.as_str(),
         escape_mrkdwn(&message.rule)
     );

@@ -47,14 +47,13 @@ fn card(message: &AlertMessage) -> Value {
         }));
     }
     body.push(json!({ "type": "TextBlock", "text": message.summary, "wrap": true }));
-    body.push(json!({
-        "type": "FactSet",
-        "facts": [
-            { "title": "When", "value": occurred_at_text(message) },
-            { "title": "Severity", "value": message.severity.as_str() },
-            { "title": "Rule", "value": message.rule },
-        ],
-    }));
+    let mut facts = vec![json!({ "title": "When", "value": occurred_at_text(message) })];
+    if let Some(platform) = &message.platform {
+        facts.push(json!({ "title": "Platform", "value": platform }));
+    }
+    facts.push(json!({ "title": "Severity", "value": message.severity.as_str() }));
+    facts.push(json!({ "title": "Rule", "value": message.rule }));
+    body.push(json!({ "type": "FactSet", "facts": facts }));
 
     let mut actions = Vec::new();
     if offers_acknowledge(message) {
@@ -141,6 +140,7 @@ mod tests {
             message.acknowledge_url.clone(),
             message.finding_url.clone(),
             message.join_url.clone().unwrap(),
+            message.platform.clone().unwrap(),
         ];
         let labels = [
             "message",
@@ -155,6 +155,7 @@ mod tests {
             "Medium",
             "Attention",
             "When",
+            "Platform",
             "Severity",
             "Rule",
             "Acknowledge",
