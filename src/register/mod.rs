@@ -76,6 +76,13 @@ pub struct Attendance {
     pub left_at_inferred: bool,
     /// `webhook`, or `reconciliation` when only the platform's report after the call had it.
     pub source: String,
+    /// Who this is has not been said by the platform yet (a Meet join names only a session):
+    /// until this time the participant is pending, after it unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_pending_until: Option<DateTime<Utc>>,
+    /// Why asking the platform who this is has not succeeded, while it has not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity_unresolved: Option<String>,
 }
 
 /// One person (or one unidentified guest) in the call, with all their stays.
@@ -201,6 +208,8 @@ struct SessionRow {
     joined_at: Option<DateTime<Utc>>,
     left_at: Option<DateTime<Utc>>,
     source: String,
+    identity_pending_until: Option<DateTime<Utc>>,
+    identity_unresolved: Option<String>,
 }
 
 async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
@@ -314,9 +323,11 @@ async fn find_person_by_platform_id(
 async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
     let sql = format!(
         "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, \
-           s.identity_basis, {PERSON_COLUMNS}, \
+           s.identity_basis, s.identity_pending_until, {PERSON_COLUMNS}, \
            q.id AS possibly_person_id, q.external_ref AS possibly_external_ref, q.display_name AS possibly_person_name, \
-           q.kind AS possibly_kind, q.staff_role AS possibly_staff_role \
+           q.kind AS possibly_kind, q.staff_role AS possibly_staff_role, \
+           (SELECT j.last_error FROM enrichment_jobs j JOIN meeting_instances i ON i.id = s.instance_id \
+             WHERE j.platform = i.platform AND j.kind = 'participant' AND j.job_key = s.session_key) AS resolution_error \
          FROM participant_sessions s \
          LEFT JOIN people p ON p.id = COALESCE(s.person_id, \
            CASE WHEN s.identity_basis = 'registrant' THEN s.identified_person_id END) \
@@ -347,6 +358,12 @@ async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sql
                 joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
                 left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
                 source: row.try_get("source")?,
+                identity_pending_until: row
+                    .try_get::<Option<i64>, _>("identity_pending_until")?
+                    .map(from_millis),
+                identity_unresolved: row
+                    .try_get::<Option<i64>, _>("identity_pending_until")?
+                    .and(row.try_get("resolution_error")?),
             })
         })
         .collect()
@@ -375,6 +392,8 @@ fn group_participants(
             left_at: session.left_at.or(ended_at),
             left_at_inferred: session.left_at.is_none() && ended_at.is_some(),
             source: session.source.clone(),
+            identity_pending_until: session.identity_pending_until,
+            identity_unresolved: session.identity_unresolved.clone(),
         };
         let is_host = host_user_id.is_some() && session.platform_user_id.as_deref() == host_user_id;
         let entry = grouped.entry(key.clone()).or_insert_with(|| {

@@ -278,11 +278,17 @@ async fn an_anonymous_guest_stays_pending_not_unknown_while_meet_is_asked() {
         .await
         .is_empty());
     let meeting = school.app.only_meeting().await;
-    assert!(meeting["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|p| p["identity_basis"] == "none"));
+    for participant in meeting["participants"].as_array().unwrap() {
+        assert_eq!(participant["identity_basis"], "none");
+        let stay = &participant["attendance"][0];
+        assert!(stay["identity_pending_until"].is_string(), "{stay:#}");
+        assert!(
+            stay["identity_unresolved"]
+                .as_str()
+                .is_some_and(|why| why.contains("unavailable")),
+            "the failure is shown: {stay:#}"
+        );
+    }
 
     // Past the deadline, still unresolved means unknown, and the failure is on the job.
     let later = chrono::Utc::now() + chrono::Duration::minutes(4);
