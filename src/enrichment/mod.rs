@@ -266,9 +266,32 @@ fn resolution(
     }
 }
 
-/// A call its events name only by its key: neither its scheduled meeting nor its host.
-fn instance_unnamed(instance: &crate::meeting::InstanceRef) -> bool {
-    instance.meeting_id.is_none() && instance.host_user_id.is_none()
+/// The job that reads a call's details, for a call its events name only by its key (neither
+/// its scheduled meeting nor its host), once per call. Any of its events asks, so a call whose
+/// start was lost is still named by its participants' events.
+async fn instance_details(
+    connection: &mut AnyConnection,
+    platform: Platform,
+    instance: &crate::meeting::InstanceRef,
+    now: DateTime<Utc>,
+) -> Result<Option<Wanted>, sqlx::Error> {
+    let named = instance.meeting_id.is_some() || instance.host_user_id.is_some();
+    if named
+        || store::job_requested(
+            connection,
+            platform,
+            JobKind::Instance,
+            &instance.instance_key,
+        )
+        .await?
+    {
+        return Ok(None);
+    }
+    Ok(Some(Wanted::now(
+        JobKind::Instance,
+        &instance.instance_key,
+        now,
+    )))
 }
 
 /// The jobs an applied event calls for, on an account with API credentials (the caller checks
@@ -309,17 +332,7 @@ pub async fn request_after_event(
             if let Some(host) = &instance.host_user_id {
                 jobs.push(Wanted::now(JobKind::HostSettings, host, now));
             }
-            if instance_unnamed(instance)
-                && !store::job_requested(
-                    connection,
-                    platform,
-                    JobKind::Instance,
-                    &instance.instance_key,
-                )
-                .await?
-            {
-                jobs.push(Wanted::now(JobKind::Instance, &instance.instance_key, now));
-            }
+            jobs.extend(instance_details(connection, platform, instance, now).await?);
         }
         MeetingEvent::ParticipantLeft {
             instance,
@@ -329,17 +342,7 @@ pub async fn request_after_event(
             if let Some(resolve_by) = participant.resolution.pending_until() {
                 jobs.push(resolution(participant, resolve_by, target, now));
             }
-            if instance_unnamed(instance)
-                && !store::job_requested(
-                    connection,
-                    platform,
-                    JobKind::Instance,
-                    &instance.instance_key,
-                )
-                .await?
-            {
-                jobs.push(Wanted::now(JobKind::Instance, &instance.instance_key, now));
-            }
+            jobs.extend(instance_details(connection, platform, instance, now).await?);
         }
         MeetingEvent::ParticipantJoined {
             instance,
@@ -349,18 +352,7 @@ pub async fn request_after_event(
             if let Some(resolve_by) = participant.resolution.pending_until() {
                 jobs.push(resolution(participant, resolve_by, target, now));
             }
-            // A call whose start was lost is still named by its participants' events.
-            if instance_unnamed(instance)
-                && !store::job_requested(
-                    connection,
-                    platform,
-                    JobKind::Instance,
-                    &instance.instance_key,
-                )
-                .await?
-            {
-                jobs.push(Wanted::now(JobKind::Instance, &instance.instance_key, now));
-            }
+            jobs.extend(instance_details(connection, platform, instance, now).await?);
             // A user's account, once known, needs no second look on every join.
             if let Some(user_id) = &participant.platform_user_id {
                 if !store::user_account_known(connection, platform, user_id).await? {

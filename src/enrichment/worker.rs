@@ -201,8 +201,13 @@ impl Enricher {
                 continue;
             };
             match upkeep.await {
-                Ok(alerts) if alerts > 0 => self.wakeups.alerts_queued.notify_one(),
-                Ok(_) => {}
+                Ok(alerts) => {
+                    // Upkeep may store what the platform said (bookings read from calendars).
+                    self.wakeups.inbox_committed.notify_one();
+                    if alerts > 0 {
+                        self.wakeups.alerts_queued.notify_one();
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(platform = platform.as_str(), %error, "platform upkeep failed")
                 }

@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
+use sqlx::pool::PoolConnection;
+use sqlx::Any;
 
 use super::api::meet::{ConferenceRecord, Participant, ParticipantKind, Restriction, Toggle};
 use super::api::{GoogleApi, GoogleApiError, GoogleCredentials, ServiceAccountKey};
@@ -85,17 +87,17 @@ impl GoogleFetcher {
         &self.api
     }
 
+    /// A database connection for a job's reads; failing, the job is tried again.
+    pub(super) async fn database(&self) -> Result<PoolConnection<Any>, FetchError> {
+        self.db.pool.acquire().await.map_err(failed)
+    }
+
     /// The connection of `account_id` with its key, or why it cannot be called.
     pub(super) async fn connected(&self, account_id: &str) -> Result<Connected, FetchError> {
-        let mut connection = self
-            .db
-            .pool
-            .acquire()
-            .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?;
+        let mut connection = self.database().await?;
         let account = store::account(&mut connection, &self.keys, account_id)
             .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?
+            .map_err(failed)?
             .ok_or(FetchError::NotConfigured)?;
         if account.service_account_key.is_empty() {
             return Err(FetchError::NotConfigured);
@@ -120,15 +122,10 @@ impl GoogleFetcher {
     }
 
     async fn owner(&self, connected: &Connected, conference: &str) -> Result<Owner, FetchError> {
-        let mut connection = self
-            .db
-            .pool
-            .acquire()
-            .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?;
+        let mut connection = self.database().await?;
         store::conference_owner(&mut connection, connected.account.connection_id, conference)
             .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?
+            .map_err(failed)?
             .ok_or_else(|| {
                 FetchError::Failed(
                     "the call's organiser is not known: no subscription of this connection sent its events"
@@ -296,15 +293,10 @@ impl GoogleFetcher {
         connected: &Connected,
         space: &str,
     ) -> Result<Fetched, FetchError> {
-        let mut connection = self
-            .db
-            .pool
-            .acquire()
-            .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?;
+        let mut connection = self.database().await?;
         let owner = store::space_owner(&mut connection, connected.account.connection_id, space)
             .await
-            .map_err(|error| FetchError::Failed(error.to_string()))?
+            .map_err(failed)?
             .ok_or_else(|| FetchError::Failed("the space's owner is not known".into()))?;
         drop(connection);
         let space = match self
@@ -409,6 +401,11 @@ fn call_events(record: &ConferenceRecord, owner: &Owner) -> Vec<MeetingEvent> {
 fn non_empty(text: &str) -> Option<String> {
     let text = text.trim();
     (!text.is_empty()).then(|| text.to_string())
+}
+
+/// A failure on chaperone's side: the job is tried again.
+pub(super) fn failed(error: impl std::fmt::Display) -> FetchError {
+    FetchError::Failed(error.to_string())
 }
 
 pub(super) fn fetch_error(error: GoogleApiError) -> FetchError {

@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::api::calendar::CalendarEvent;
 use super::api::GoogleApiError;
-use super::fetcher::{fetch_error, Connected, GoogleFetcher};
+use super::fetcher::{failed, fetch_error, Connected, GoogleFetcher};
 use super::subscriptions::MonitoredUser;
 use crate::enrichment::FetchError;
 use crate::inbox::{self, SaidBy};
@@ -55,12 +55,7 @@ impl GoogleFetcher {
                 };
                 changes.push(schedule_change(&space, booking, organiser, now));
             }
-            let mut connection = self
-                .db
-                .pool
-                .begin()
-                .await
-                .map_err(|error| FetchError::Failed(error.to_string()))?;
+            let mut connection = self.database().await?;
             let said_by = SaidBy {
                 platform: Platform::GoogleMeet,
                 school_id: connected.account.school_id,
@@ -68,11 +63,7 @@ impl GoogleFetcher {
             };
             inbox::insert_said(&mut connection, &said_by, &changes, now)
                 .await
-                .map_err(|error| FetchError::Failed(error.to_string()))?;
-            connection
-                .commit()
-                .await
-                .map_err(|error| FetchError::Failed(error.to_string()))?;
+                .map_err(failed)?;
         }
         Ok(())
     }

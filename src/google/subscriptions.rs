@@ -13,7 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::api::events::{Subscription, SubscriptionState as GoogleState};
 use super::api::GoogleApiError;
-use super::fetcher::{fetch_error, Connected, GoogleFetcher};
+use super::fetcher::{failed, fetch_error, Connected, GoogleFetcher};
 use super::store::{self, StoredSubscription, SubscriptionChange, SubscriptionState};
 use crate::connections::google::MonitoredStaff;
 use crate::enrichment::{coverage, FetchError};
@@ -64,7 +64,7 @@ impl GoogleFetcher {
     /// A connection that cannot be kept (no key, Google unreachable) does not stop the others.
     pub async fn keep_subscriptions(&self, now: DateTime<Utc>) -> Result<usize, FetchError> {
         let connections = {
-            let mut connection = self.db.pool.acquire().await.map_err(failed)?;
+            let mut connection = self.database().await?;
             store::connection_ids(&mut connection)
                 .await
                 .map_err(failed)?
@@ -103,7 +103,7 @@ impl GoogleFetcher {
         let connection_id = connected.account.connection_id;
         let monitored = self.monitored(&connected).await?;
         let stored: HashMap<String, StoredSubscription> = {
-            let mut connection = self.db.pool.acquire().await.map_err(failed)?;
+            let mut connection = self.database().await?;
             store::subscriptions(&mut connection, Some(connection_id))
                 .await
                 .map_err(failed)?
@@ -149,7 +149,7 @@ impl GoogleFetcher {
         monitored: &[MonitoredUser],
         now: DateTime<Utc>,
     ) -> Result<(), FetchError> {
-        let mut connection = self.db.pool.acquire().await.map_err(failed)?;
+        let mut connection = self.database().await?;
         for user in monitored {
             let status = if connected.in_domains(&user.email) {
                 "in_account"
@@ -257,7 +257,7 @@ impl GoogleFetcher {
                 error: change_error.as_deref(),
             },
         };
-        let mut connection = self.db.pool.acquire().await.map_err(failed)?;
+        let mut connection = self.database().await?;
         store::save(
             &mut connection,
             connected.account.connection_id,
@@ -315,7 +315,7 @@ impl GoogleFetcher {
                 Err(error) => return Err(fetch_error(error)),
             }
         }
-        let mut connection = self.db.pool.acquire().await.map_err(failed)?;
+        let mut connection = self.database().await?;
         store::save(
             &mut connection,
             connected.account.connection_id,
@@ -421,8 +421,4 @@ fn transient<T>(answer: &Result<T, GoogleApiError>) -> bool {
         .as_ref()
         .err()
         .is_some_and(GoogleApiError::is_transient)
-}
-
-fn failed(error: impl std::fmt::Display) -> FetchError {
-    FetchError::Failed(error.to_string())
 }
