@@ -3,7 +3,9 @@
 //! school's safeguarding policy.
 //!
 //! The modules follow the data flow:
-//! platform webhook (`zoom`) → `webhooks` → `inbox` → `processor` → meeting state → `register` → `api`.
+//! platform delivery (`zoom`, `google`) → `webhooks` → `inbox` → `processor` → meeting state →
+//! `evaluation` (`policy`) → `findings` → `alerts`; `enrichment` reads what deliveries do not
+//! carry from the platforms' APIs; `register` and `api` serve people.
 
 /// One-click acknowledgement pages for alert links.
 pub mod acknowledge;
@@ -27,7 +29,7 @@ pub mod error;
 pub mod evaluation;
 /// Findings as stored, with their history.
 pub mod findings;
-/// Google Meet: verifying and reading Pub/Sub pushes.
+/// Google Meet: Pub/Sub pushes, their translation, Google's APIs, subscriptions and bookings.
 pub mod google;
 /// Loading schools and people from files.
 pub mod import;
