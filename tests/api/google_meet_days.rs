@@ -384,3 +384,46 @@ async fn a_lost_join_and_leave_end_after_reconciliation_as_if_they_had_arrived()
     assert_eq!(reconciled_findings, delivered_findings);
     assert_eq!(reconciled_register, delivered_register);
 }
+
+#[tokio::test]
+async fn chat_open_to_everyone_in_the_space_is_found_and_chat_for_hosts_only_is_chat_off() {
+    let hosts_only = meet_school(&["chat_disabled"]).await;
+    let (_, pushes) = teacher_and_dara(&hosts_only, "quiet", 600);
+    hosts_only.push(&pushes).await;
+    hosts_only.settle().await;
+    assert!(open_findings_of(&hosts_only, "chat_disabled")
+        .await
+        .is_empty());
+
+    let open_chat = meet_school(&["chat_disabled"]).await;
+    open_chat.google.with(|state| {
+        state.spaces.get_mut(crate::google_meet::SPACE).unwrap()["config"]
+            ["moderationRestrictions"]["chatRestriction"] = Value::from("NO_RESTRICTION")
+    });
+    let (_, pushes) = teacher_and_dara(&open_chat, "chatty", 600);
+    open_chat.push(&pushes).await;
+    open_chat.settle().await;
+    let chat = open_findings_of(&open_chat, "chat_disabled").await;
+    assert_eq!(chat.len(), 1, "{:#?}", findings(&open_chat.app).await);
+    assert_eq!(chat[0]["title"], "Chat is switched on");
+}
+
+#[tokio::test]
+async fn a_recording_s_file_is_proof_the_call_was_recorded() {
+    let school = meet_school(&["recording"]).await;
+    let (conference, mut pushes) = teacher_and_dara(&school, "recorded", 600);
+    school.push(&pushes).await;
+    school.settle().await;
+    assert!(open_findings_of(&school, "recording").await.is_empty());
+
+    pushes.clear();
+    pushes.push(Push {
+        event_type: "google.workspace.meet.recording.v2.fileGenerated",
+        resource: format!("{conference}/recordings/9a1c4e7f"),
+        at: ago(60),
+    });
+    school.push(&pushes).await;
+    school.settle().await;
+    let recorded = open_findings_of(&school, "recording").await;
+    assert_eq!(recorded.len(), 1, "{:#?}", findings(&school.app).await);
+}
