@@ -31,6 +31,8 @@ pub mod evaluation;
 pub mod findings;
 /// Google Meet: Pub/Sub pushes, their translation, Google's APIs, subscriptions and bookings.
 pub mod google;
+/// Who is asking and what they may do: users, roles, API tokens.
+pub mod identity;
 /// Loading schools and people from files.
 pub mod import;
 /// Durable, de-duplicated storage of accepted events.

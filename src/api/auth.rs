@@ -1,18 +1,25 @@
-//! Bearer-token authentication. Until user accounts exist there is one admin token; it is
-//! compared in constant time.
+//! Who a request is from: the `Authorization: Bearer` token is a personal API token
+//! (`chp_…`), a signed-in session (`chs_…`), or the deployment's bootstrap admin token
+//! (compared in constant time). Every
+//! `/api/v1` route needs one ([`authenticate`]); each handler then asks for the capability it
+//! needs at the school concerned ([`require`], [`reach`]).
 
 use axum::extract::{Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use crate::identity::{self, sessions, tokens, Capability, Principal, Reach};
 use crate::state::AppState;
 
-pub async fn require_bearer_token(
+/// Finds the request's principal and hands it to the handler as an extension; a request
+/// without a live token is refused 401.
+pub async fn authenticate(
     State(state): State<AppState>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
     let presented = request
@@ -20,11 +27,77 @@ pub async fn require_bearer_token(
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
         .ok_or(ApiError::Unauthorized)?;
-    if !tokens_match(presented, state.settings.api.admin_token.expose()) {
+    let principal = if tokens_match(presented, state.settings.api.admin_token.expose()) {
+        Principal::Bootstrap
+    } else if presented.starts_with(tokens::PREFIX) {
+        let mut connection = state.db.pool.acquire().await?;
+        identity::store::principal_for_token(&mut connection, presented, Utc::now())
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::Error::new(error)))?
+            .ok_or(ApiError::Unauthorized)?
+    } else if presented.starts_with(sessions::PREFIX) {
+        let mut connection = state.db.pool.acquire().await?;
+        sessions::principal(&mut connection, presented, Utc::now())
+            .await
+            .map_err(|error| ApiError::Internal(anyhow::Error::new(error)))?
+            .ok_or(ApiError::Unauthorized)?
+    } else {
         return Err(ApiError::Unauthorized);
-    }
+    };
+    request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// Refuses (403) a principal without `capability` at `school_id`.
+pub fn require(
+    principal: &Principal,
+    capability: Capability,
+    school_id: i64,
+) -> Result<(), ApiError> {
+    if principal.may(capability, school_id) {
+        Ok(())
+    } else {
+        Err(forbidden(capability))
+    }
+}
+
+/// Where the principal may use `capability`; refused (403) where nowhere.
+pub fn reach(principal: &Principal, capability: Capability) -> Result<Reach, ApiError> {
+    let reach = principal.reach(capability);
+    if reach.is_nowhere() {
+        Err(forbidden(capability))
+    } else {
+        Ok(reach)
+    }
+}
+
+/// The schools a list may show: the one asked for, if the principal reaches it (403 if not),
+/// else every school it reaches.
+pub fn schools_to_show(
+    principal: &Principal,
+    capability: Capability,
+    asked: Option<i64>,
+) -> Result<Reach, ApiError> {
+    let reach = reach(principal, capability)?;
+    match asked {
+        Some(school_id) if !reach.includes(school_id) => Err(forbidden(capability)),
+        Some(school_id) => Ok(Reach::Schools([school_id].into())),
+        None => Ok(reach),
+    }
+}
+
+fn forbidden(capability: Capability) -> ApiError {
+    let needed = match capability {
+        Capability::SeeSchools => "a role at the school",
+        Capability::SeeSafeguarding | Capability::ActOnSafeguarding => {
+            "the DSL or deputy DSL role at the school"
+        }
+        Capability::RecordSessions => "a staff, DSL or deputy DSL role at the school",
+        Capability::Configure => "the school or trust admin role",
+    };
+    ApiError::Forbidden(format!("this needs {needed}"))
 }
 
 /// Compares digests so that neither the length nor the content leaks through timing.

@@ -2,14 +2,24 @@
 //! platform must deliver to. Secrets are never shown, only whether they are set.
 
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 
+use super::auth;
 use crate::connections::store::{self, ConnectionSummary};
 use crate::error::ApiError;
+use crate::identity::{Capability, Principal};
 use crate::state::AppState;
 
 pub async fn list_connections(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
 ) -> Result<Json<Vec<ConnectionSummary>>, ApiError> {
-    Ok(Json(store::list(&db).await?))
+    let schools = auth::reach(&principal, Capability::Configure)?;
+    Ok(Json(
+        store::list(&db)
+            .await?
+            .into_iter()
+            .filter(|connection| schools.includes(connection.school_id))
+            .collect(),
+    ))
 }

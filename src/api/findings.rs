@@ -1,17 +1,19 @@
 //! `/api/v1/findings`: list and read findings, acknowledge and resolve them.
 
 use axum::extract::{Path, Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
+use super::auth;
 use super::json::JsonBody;
 use super::params::parse_time;
 use crate::db::time::from_millis;
 use crate::error::ApiError;
 use crate::findings::query::{self, FindingFilter, FindingRecord, HistoryEntry};
 use crate::findings::{self, FindingError, Status};
+use crate::identity::{Capability, Principal};
 use crate::policy::Severity;
 use crate::state::AppState;
 
@@ -28,8 +30,10 @@ pub struct FindingQuery {
 
 pub async fn list_findings(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<FindingQuery>,
 ) -> Result<Json<Vec<FindingRecord>>, ApiError> {
+    let schools = auth::schools_to_show(&principal, Capability::SeeSafeguarding, query.school_id)?;
     if let Some(status) = &query.status {
         Status::parse(status).ok_or_else(|| {
             ApiError::bad_request(
@@ -56,7 +60,42 @@ pub async fn list_findings(
         to: query.to.as_deref().map(parse_time).transpose()?,
         limit: query.limit.unwrap_or(500).clamp(1, 5000),
     };
-    Ok(Json(query::list(&db, &filter).await?))
+    let shown = query::list(&db, &filter)
+        .await?
+        .into_iter()
+        .filter(|finding| schools.includes(finding.school_id) && !hidden_from(&principal, finding))
+        .collect();
+    Ok(Json(shown))
+}
+
+/// A finding about the principal themselves (a member of staff it names) is not theirs to
+/// see: an allegation in the making is for the DSL, the deputies and the trust's lead.
+fn hidden_from(principal: &Principal, finding: &FindingRecord) -> bool {
+    let Some(person_id) = principal.person_id() else {
+        return false;
+    };
+    finding
+        .people
+        .as_array()
+        .is_some_and(|people| people.iter().any(|person| person["person_id"] == person_id))
+}
+
+/// The finding `id` if the principal may `capability` it (404 for one about themselves, so
+/// that it does not even exist for them).
+async fn finding_for(
+    db: &crate::db::Db,
+    principal: &Principal,
+    capability: Capability,
+    id: i64,
+) -> Result<FindingRecord, ApiError> {
+    let finding = query::find(db, id)
+        .await?
+        .ok_or(ApiError::NotFound("finding"))?;
+    auth::require(principal, capability, finding.school_id)?;
+    if hidden_from(principal, &finding) {
+        return Err(ApiError::NotFound("finding"));
+    }
+    Ok(finding)
 }
 
 #[derive(Debug, Serialize)]
@@ -85,11 +124,10 @@ pub struct FindingDetail {
 
 pub async fn get_finding(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> Result<Json<FindingDetail>, ApiError> {
-    let finding = query::find(&db, id)
-        .await?
-        .ok_or(ApiError::NotFound("finding"))?;
+    let finding = finding_for(&db, &principal, Capability::SeeSafeguarding, id).await?;
     let history = query::history(&db, id).await?;
     let rows = sqlx::query(
         "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, skipped_because, sent_at \
@@ -124,22 +162,26 @@ pub async fn get_finding(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatusChange {
-    /// Who is acting (until user accounts exist, the admin token does not say).
-    by: String,
+    /// Who is acting, for the bootstrap admin token only (which does not say); a user's own
+    /// identity is recorded whatever this says.
+    #[serde(default)]
+    by: Option<String>,
     #[serde(default)]
     note: Option<String>,
 }
 
 pub async fn acknowledge_finding(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
     JsonBody(change): JsonBody<StatusChange>,
 ) -> Result<Json<FindingRecord>, ApiError> {
-    change_status(&db, id, change, Status::Acknowledged).await
+    change_status(&db, &principal, id, change, Status::Acknowledged).await
 }
 
 pub async fn resolve_finding(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
     JsonBody(change): JsonBody<StatusChange>,
 ) -> Result<Json<FindingRecord>, ApiError> {
@@ -153,16 +195,18 @@ pub async fn resolve_finding(
             "resolving a finding needs a note saying what was done",
         ));
     }
-    change_status(&db, id, change, Status::Resolved).await
+    change_status(&db, &principal, id, change, Status::Resolved).await
 }
 
 async fn change_status(
     db: &crate::db::Db,
+    principal: &Principal,
     id: i64,
     change: StatusChange,
     status: Status,
 ) -> Result<Json<FindingRecord>, ApiError> {
-    let actor = actor(&change)?;
+    finding_for(db, principal, Capability::ActOnSafeguarding, id).await?;
+    let actor = actor(principal, &change)?;
     let note = change.note.as_deref();
     let mut tx = db.pool.begin().await?;
     findings::change_status(&mut tx, id, status, &actor, note, Utc::now())
@@ -173,8 +217,13 @@ async fn change_status(
     Ok(Json(record.ok_or(ApiError::NotFound("finding"))?))
 }
 
-fn actor(change: &StatusChange) -> Result<String, ApiError> {
-    let by = change.by.trim();
+/// Who is recorded as acting: a user by their own name; the bootstrap token by the name it
+/// is given in `by`.
+fn actor(principal: &Principal, change: &StatusChange) -> Result<String, ApiError> {
+    if !matches!(principal, Principal::Bootstrap) {
+        return Ok(principal.label());
+    }
+    let by = change.by.as_deref().unwrap_or_default().trim();
     if by.is_empty() {
         return Err(ApiError::bad_request(
             "by_required",

@@ -3,10 +3,12 @@
 //! operator sees what the register may lack.
 
 use axum::extract::{Query, State};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 
+use super::auth;
 use crate::error::ApiError;
+use crate::identity::{Capability, Principal};
 use crate::inbox::{self, SetAside};
 use crate::state::AppState;
 
@@ -20,8 +22,16 @@ pub struct SetAsideQuery {
 
 pub async fn list_set_aside(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<SetAsideQuery>,
 ) -> Result<Json<Vec<SetAside>>, ApiError> {
+    let schools = auth::reach(&principal, Capability::Configure)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
-    Ok(Json(inbox::set_aside(&db, limit).await?))
+    Ok(Json(
+        inbox::set_aside(&db, limit)
+            .await?
+            .into_iter()
+            .filter(|event| schools.includes(event.school_id))
+            .collect(),
+    ))
 }

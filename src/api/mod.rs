@@ -11,6 +11,7 @@ mod register;
 mod schools;
 mod subscriptions;
 mod timetable;
+mod users;
 
 use axum::routing::{get, post};
 use axum::{middleware, Router};
@@ -64,8 +65,14 @@ pub fn router(state: AppState) -> Router<AppState> {
             "/api/v1/consents/{id}/withdraw",
             post(timetable::withdraw_consent),
         )
-        .route_layer(middleware::from_fn_with_state(
-            state,
-            auth::require_bearer_token,
-        ))
+        .route("/api/v1/users", post(users::create_user))
+        .route(
+            "/api/v1/tokens",
+            get(users::list_tokens).post(users::create_token),
+        )
+        .route("/api/v1/tokens/{id}/revoke", post(users::revoke_token))
+        .route("/api/v1/sign-out", post(users::sign_out))
+        .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
+        // Signing in is how a principal is had: the one route before authentication.
+        .route("/api/v1/sign-in", post(users::sign_in))
 }

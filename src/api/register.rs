@@ -5,31 +5,33 @@ use std::collections::HashMap;
 use axum::extract::{Query, State};
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use chrono_tz::Tz;
 
+use super::auth;
 use super::params::RegisterQuery;
 use crate::db::decode::decode_timezone;
 use crate::db::Db;
 use crate::directory;
 use crate::error::ApiError;
+use crate::identity::{Capability, Principal};
 use crate::register::{self, MeetingRecord};
 use crate::state::AppState;
 
 pub async fn export_register_json(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<RegisterQuery>,
 ) -> Result<Json<Vec<MeetingRecord>>, ApiError> {
-    let filter = query.to_filter(&db).await?;
-    Ok(Json(register::list(&db, &filter).await?))
+    Ok(Json(records(&db, &principal, &query).await?))
 }
 
 pub async fn export_register_csv(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<RegisterQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = query.to_filter(&db).await?;
-    let records = register::list(&db, &filter).await?;
+    let records = records(&db, &principal, &query).await?;
     let timezones = timezones_of(&db, &records).await?;
     let body = register::csv::render(&records, |school_id| {
         *timezones
@@ -47,6 +49,21 @@ pub async fn export_register_csv(
         body,
     )
         .into_response())
+}
+
+/// The register the query asks for, of the schools the principal may see it for.
+async fn records(
+    db: &Db,
+    principal: &Principal,
+    query: &RegisterQuery,
+) -> Result<Vec<MeetingRecord>, ApiError> {
+    let schools = auth::schools_to_show(principal, Capability::SeeSafeguarding, query.school_id)?;
+    let filter = query.to_filter(db).await?;
+    Ok(register::list(db, &filter)
+        .await?
+        .into_iter()
+        .filter(|record| schools.includes(record.summary.school_id))
+        .collect())
 }
 
 /// The timezone of each school the records belong to: times in the CSV are the school's, so

@@ -2,14 +2,17 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::Json;
+use axum::{Extension, Json};
 use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::auth;
 use super::json::JsonBody;
 use super::params::parse_time;
+use crate::db::Db;
 use crate::error::ApiError;
+use crate::identity::{Capability, Principal};
 use crate::state::AppState;
 use crate::timetable::consents::{self, Consent, NewConsent};
 use crate::timetable::outcomes::{self, NewOutcome};
@@ -38,10 +41,21 @@ fn created(id: i64) -> Created {
     (StatusCode::CREATED, Json(json!({ "id": id })))
 }
 
+/// The school a timetable record belongs to (`table` is one of this module's own tables).
+async fn school_of(db: &Db, table: &'static str, id: i64) -> Result<i64, ApiError> {
+    sqlx::query_scalar::<_, i64>(&format!("SELECT school_id FROM {table} WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(&db.pool)
+        .await?
+        .ok_or(ApiError::NotFound("record"))
+}
+
 pub async fn register_planned_session(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     JsonBody(new): JsonBody<NewPlannedSession>,
 ) -> Result<Created, ApiError> {
+    auth::require(&principal, Capability::RecordSessions, new.school_id)?;
     let mut tx = db.pool.begin().await?;
     let id = planned::register(&mut tx, &new, Utc::now()).await?;
     tx.commit().await?;
@@ -57,8 +71,10 @@ pub struct PlannedQuery {
 
 pub async fn list_planned_sessions(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<PlannedQuery>,
 ) -> Result<Json<Vec<PlannedSession>>, ApiError> {
+    auth::require(&principal, Capability::RecordSessions, query.school_id)?;
     let from = query.from.as_deref().map(parse_time).transpose()?;
     let to = query.to.as_deref().map(parse_time).transpose()?;
     let mut connection = db.pool.acquire().await?;
@@ -75,9 +91,12 @@ pub struct Approval {
 
 pub async fn approve_planned_session(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
     JsonBody(approval): JsonBody<Approval>,
 ) -> Result<StatusCode, ApiError> {
+    let school_id = school_of(&db, "planned_sessions", id).await?;
+    auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
     let mut tx = db.pool.begin().await?;
     planned::approve(&mut tx, id, &approval.approved_by_ref, Utc::now()).await?;
     tx.commit().await?;
@@ -86,8 +105,11 @@ pub async fn approve_planned_session(
 
 pub async fn cancel_planned_session(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
+    let school_id = school_of(&db, "planned_sessions", id).await?;
+    auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
     let mut tx = db.pool.begin().await?;
     planned::cancel(&mut tx, id, Utc::now()).await?;
     tx.commit().await?;
@@ -96,8 +118,10 @@ pub async fn cancel_planned_session(
 
 pub async fn record_consent(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     JsonBody(new): JsonBody<NewConsent>,
 ) -> Result<Created, ApiError> {
+    auth::require(&principal, Capability::ActOnSafeguarding, new.school_id)?;
     let mut tx = db.pool.begin().await?;
     let id = consents::record(&mut tx, &new, Utc::now()).await?;
     tx.commit().await?;
@@ -111,8 +135,10 @@ pub struct SchoolQuery {
 
 pub async fn list_consents(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Query(query): Query<SchoolQuery>,
 ) -> Result<Json<Vec<Consent>>, ApiError> {
+    auth::require(&principal, Capability::SeeSafeguarding, query.school_id)?;
     let mut connection = db.pool.acquire().await?;
     Ok(Json(
         consents::list(&mut connection, query.school_id).await?,
@@ -127,9 +153,12 @@ pub struct Withdrawal {
 
 pub async fn withdraw_consent(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
     JsonBody(withdrawal): JsonBody<Withdrawal>,
 ) -> Result<StatusCode, ApiError> {
+    let school_id = school_of(&db, "parental_consents", id).await?;
+    auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
     let mut tx = db.pool.begin().await?;
     consents::withdraw(&mut tx, id, withdrawal.withdrawn_on, Utc::now()).await?;
     tx.commit().await?;
@@ -138,9 +167,12 @@ pub async fn withdraw_consent(
 
 pub async fn record_outcome(
     State(AppState { db, .. }): State<AppState>,
+    Extension(principal): Extension<Principal>,
     Path(meeting_id): Path<i64>,
     JsonBody(new): JsonBody<NewOutcome>,
 ) -> Result<Created, ApiError> {
+    let school_id = school_of(&db, "meeting_instances", meeting_id).await?;
+    auth::require(&principal, Capability::RecordSessions, school_id)?;
     let mut tx = db.pool.begin().await?;
     let id = outcomes::record(&mut tx, meeting_id, &new, Utc::now()).await?;
     tx.commit().await?;

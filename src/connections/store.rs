@@ -294,6 +294,7 @@ pub async fn reseal(db: &Db, keys: &SecretKeys) -> Result<u64, ConnectionError> 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct ConnectionSummary {
     pub id: i64,
+    pub school_id: i64,
     pub school: String,
     pub platform: String,
     pub account_id: String,
@@ -317,7 +318,7 @@ pub struct GoogleSummary {
 
 pub async fn list(db: &Db) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT a.id, s.slug, a.platform, a.account_id, a.label, a.endpoint_id, \
+        "SELECT a.id, a.school_id, s.slug, a.platform, a.account_id, a.label, a.endpoint_id, \
            a.webhook_secret_sealed, a.previous_webhook_secret_sealed, a.client_id, a.client_secret_sealed, \
            a.google_settings, a.service_account_key_sealed \
          FROM platform_accounts a JOIN schools s ON s.id = a.school_id ORDER BY s.slug, a.platform, a.account_id",
@@ -335,6 +336,7 @@ pub async fn list(db: &Db) -> Result<Vec<ConnectionSummary>, sqlx::Error> {
         let service_account_key_set = set("service_account_key_sealed")?;
         summaries.push(ConnectionSummary {
             id,
+            school_id: row.try_get("school_id")?,
             school: row.try_get("slug")?,
             platform: platform.as_str().to_string(),
             account_id: row.try_get("account_id")?,

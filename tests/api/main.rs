@@ -24,6 +24,7 @@ mod processing;
 mod register;
 mod request_tracing;
 mod retranslation;
+mod roles;
 mod schema_agreement;
 mod smtp_sink;
 mod supervision;
