@@ -87,6 +87,8 @@ pub struct Settings {
     pub smtp: SmtpSettings,
     pub zoom: ZoomSettings,
     pub google: GoogleSettings,
+    #[serde(deserialize_with = "OidcSettings::checked")]
+    pub oidc: OidcSettings,
     pub secrets: SecretsSettings,
     pub api: ApiSettings,
     pub log: LogSettings,
@@ -291,6 +293,102 @@ pub struct GoogleSettings {
     pub push_token_leeway: Duration,
     #[serde(rename = "keys_min_refresh_secs", deserialize_with = "secs")]
     pub keys_min_refresh: Duration,
+}
+
+/// Sign-in with the school's identity provider by OpenID Connect (see `config/default.toml`).
+/// One provider per installation, which serves one trust.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcSettings {
+    /// The provider's issuer, exactly as its ID tokens name it, and the base of its discovery
+    /// document (`{issuer}/.well-known/openid-configuration`). Empty: OIDC sign-in is off.
+    pub issuer: String,
+    /// The OAuth client registered with the provider for chaperone.
+    pub client_id: String,
+    /// The client's secret, sent in the token request's body; empty for a public client.
+    pub client_secret: Secret,
+    /// The full callback address as registered with the provider; an `https://` address makes
+    /// the cookies `Secure`.
+    pub redirect_url: String,
+    /// The scopes asked for, separated by spaces; `openid` among them.
+    pub scopes: String,
+    /// Email domains (lower case) whose people may sign in. In a file a list; in
+    /// `CHAPERONE__OIDC__ALLOWED_DOMAINS` comma-separated.
+    #[serde(deserialize_with = "OidcSettings::domains")]
+    pub allowed_domains: Vec<String>,
+    /// Clock difference allowed for an ID token's `iat` and `exp`.
+    #[serde(rename = "clock_leeway_secs", deserialize_with = "secs")]
+    pub clock_leeway: Duration,
+}
+
+impl OidcSettings {
+    /// Whether sign-in with the identity provider is on.
+    pub fn enabled(&self) -> bool {
+        !self.issuer.is_empty()
+    }
+
+    /// Reads the section and checks the rules across its fields, so that a half-configured
+    /// provider stops the start with the setting to fix rather than failing at sign-in.
+    fn checked<'de, D: Deserializer<'de>>(deserializer: D) -> Result<OidcSettings, D::Error> {
+        let settings = OidcSettings::deserialize(deserializer)?;
+        match settings.problem() {
+            Some(problem) => Err(serde::de::Error::custom(problem)),
+            None => Ok(settings),
+        }
+    }
+
+    fn problem(&self) -> Option<String> {
+        if !self.enabled() {
+            return None;
+        }
+        let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+        if !(self.issuer.starts_with("https://")
+            || loopback.iter().any(|local| self.issuer.starts_with(local)))
+        {
+            return Some(
+                "CHAPERONE__OIDC__ISSUER must be an https:// address (http:// only on this machine)"
+                    .into(),
+            );
+        }
+        if self.client_id.trim().is_empty() {
+            return Some("CHAPERONE__OIDC__CLIENT_ID must be set when CHAPERONE__OIDC__ISSUER is: copy the client id of the app registered with the identity provider".into());
+        }
+        if !(self.redirect_url.starts_with("https://") || self.redirect_url.starts_with("http://"))
+        {
+            return Some("CHAPERONE__OIDC__REDIRECT_URL must be the callback address registered with the identity provider, such as https://chaperone.example.org/sign-in/oidc/callback".into());
+        }
+        if !self
+            .scopes
+            .split_whitespace()
+            .any(|scope| scope == "openid")
+        {
+            return Some("CHAPERONE__OIDC__SCOPES must include openid".into());
+        }
+        if self.allowed_domains.is_empty() {
+            return Some("CHAPERONE__OIDC__ALLOWED_DOMAINS must name the email domains of the trust's schools (comma-separated), or anyone with an account at the provider could try".into());
+        }
+        None
+    }
+
+    /// A list in a file; a comma-separated string from the environment. Lower-cased, a
+    /// leading `@` dropped.
+    fn domains<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Domains {
+            List(Vec<String>),
+            Text(String),
+        }
+        let domains = match Domains::deserialize(deserializer)? {
+            Domains::List(list) => list,
+            Domains::Text(text) => text.split(',').map(str::to_string).collect(),
+        };
+        Ok(domains
+            .iter()
+            .map(|domain| domain.trim().trim_start_matches('@').to_ascii_lowercase())
+            .filter(|domain| !domain.is_empty())
+            .collect())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -567,6 +665,75 @@ mod tests {
         .unwrap();
         assert_eq!(local.google.keys_url, "http://127.0.0.1:9100/certs");
         assert_eq!(local.google.meet_api_base_url, "http://127.0.0.1:9100/v2");
+    }
+
+    #[test]
+    fn oidc_is_off_by_default_and_takes_its_domains_from_the_environment() {
+        let settings = Settings::load_from(None, env(&[])).unwrap();
+        assert!(!settings.oidc.enabled());
+        assert_eq!(settings.oidc.scopes, "openid email profile");
+        assert_eq!(settings.oidc.clock_leeway, Duration::from_secs(60));
+        assert!(settings.oidc.allowed_domains.is_empty());
+        let google = Settings::load_from(
+            None,
+            env(&[
+                ("CHAPERONE__OIDC__ISSUER", "https://accounts.google.com"),
+                (
+                    "CHAPERONE__OIDC__CLIENT_ID",
+                    "1234.apps.googleusercontent.com",
+                ),
+                ("CHAPERONE__OIDC__CLIENT_SECRET", "do-not-print"),
+                (
+                    "CHAPERONE__OIDC__REDIRECT_URL",
+                    "https://chaperone.example.org/sign-in/oidc/callback",
+                ),
+                (
+                    "CHAPERONE__OIDC__ALLOWED_DOMAINS",
+                    "Greenfield.sch.uk, @hillside.sch.uk",
+                ),
+            ]),
+        )
+        .unwrap();
+        assert!(google.oidc.enabled());
+        assert_eq!(
+            google.oidc.allowed_domains,
+            ["greenfield.sch.uk", "hillside.sch.uk"]
+        );
+        assert_eq!(google.oidc.client_secret.expose(), "do-not-print");
+        assert!(!format!("{google:?}").contains("do-not-print"));
+    }
+
+    #[test]
+    fn an_oidc_issuer_without_a_client_or_domains_says_which_setting_to_set() {
+        let issuer = ("CHAPERONE__OIDC__ISSUER", "https://accounts.google.com");
+        let error = Settings::load_from(None, env(&[issuer]))
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("CHAPERONE__OIDC__CLIENT_ID"), "{error}");
+        let error = Settings::load_from(
+            None,
+            env(&[
+                issuer,
+                ("CHAPERONE__OIDC__CLIENT_ID", "client"),
+                (
+                    "CHAPERONE__OIDC__REDIRECT_URL",
+                    "https://chaperone.example.org/sign-in/oidc/callback",
+                ),
+            ]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("CHAPERONE__OIDC__ALLOWED_DOMAINS"),
+            "{error}"
+        );
+        let error = Settings::load_from(
+            None,
+            env(&[("CHAPERONE__OIDC__ISSUER", "http://idp.example.org")]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("CHAPERONE__OIDC__ISSUER"), "{error}");
     }
 
     #[test]

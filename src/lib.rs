@@ -13,6 +13,8 @@ pub mod acknowledge;
 pub mod alerts;
 /// The JSON admin/DSL API.
 pub mod api;
+/// The append-only, hash-chained audit log of changes and views, and its verification.
+pub mod audit;
 /// Layered, typed settings.
 pub mod config;
 /// Platform accounts connected to schools, with endpoints and sealed secrets of their own.

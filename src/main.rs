@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use chaperone::config::Settings;
 use chaperone::startup::{open_database, shutdown_signal, Application};
-use chaperone::{connections, import, inbox, telemetry};
+use chaperone::{audit, connections, import, inbox, telemetry};
 
 /// chaperone watches online one-to-one calls between school staff and pupils, keeps the
 /// attendance register, and checks every call against the school's safeguarding policy.
@@ -55,6 +55,18 @@ enum Command {
     /// a rotation: the old key must be listed in CHAPERONE__SECRETS__PREVIOUS_KEYS until this
     /// has run.
     Reseal,
+    /// Work with the audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the audit log's hash chain from the first entry to the last: exits 0 when every
+    /// entry verifies, or names the first entry altered, removed or added out of turn.
+    Verify,
 }
 
 #[tokio::main]
@@ -118,6 +130,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 keys.current_key_id()
             );
             Ok(())
+        }
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => {
+            settings.validate()?;
+            let (db, _) = open_database(&settings).await?;
+            let verification = audit::verify(&db)
+                .await
+                .context("failed to read the audit log")?;
+            match verification.broken {
+                None => {
+                    eprintln!(
+                        "chaperone: audit log verified: {} entries, the chain is intact",
+                        verification.checked
+                    );
+                    Ok(())
+                }
+                Some(broken) => anyhow::bail!(
+                    "the audit log's chain is broken at entry {}: {} ({} entries before it verified)",
+                    broken.id,
+                    broken.problem,
+                    verification.checked
+                ),
+            }
         }
     }
 }

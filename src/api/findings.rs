@@ -9,6 +9,7 @@ use sqlx::Row;
 use super::auth;
 use super::json::JsonBody;
 use super::params::parse_time;
+use crate::audit;
 use crate::db::time::from_millis;
 use crate::error::ApiError;
 use crate::findings::query::{self, FindingFilter, FindingRecord, HistoryEntry};
@@ -60,12 +61,58 @@ pub async fn list_findings(
         to: query.to.as_deref().map(parse_time).transpose()?,
         limit: query.limit.unwrap_or(500).clamp(1, 5000),
     };
-    let shown = query::list(&db, &filter)
+    let shown: Vec<FindingRecord> = query::list(&db, &filter)
         .await?
         .into_iter()
         .filter(|finding| schools.includes(finding.school_id) && !hidden_from(&principal, finding))
         .collect();
+    record_views(&db, &principal, &shown, "findings.listed").await?;
     Ok(Json(shown))
+}
+
+/// Records that the principal saw the restricted ones among `findings`, one entry per school.
+async fn record_views(
+    db: &crate::db::Db,
+    principal: &Principal,
+    findings: &[FindingRecord],
+    action: &str,
+) -> Result<(), ApiError> {
+    let mut by_school: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
+    for finding in findings.iter().filter(|finding| finding.restricted) {
+        by_school
+            .entry(finding.school_id)
+            .or_default()
+            .push(finding.id);
+    }
+    if by_school.is_empty() {
+        return Ok(());
+    }
+    let actor = principal.audit_actor();
+    let mut tx = db.pool.begin().await?;
+    for (school_id, ids) in by_school {
+        let seen = serde_json::json!({ "finding_ids": ids });
+        let subject_id = match ids.as_slice() {
+            [one] => one.to_string(),
+            _ => "several".to_string(),
+        };
+        audit::record(
+            &mut tx,
+            db.backend,
+            &audit::Entry {
+                actor: &actor,
+                school_id: Some(school_id),
+                action,
+                subject_kind: "finding",
+                subject_id: &subject_id,
+                before: None,
+                after: Some(&seen),
+            },
+            Utc::now(),
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// A finding about the principal themselves (a member of staff it names) is not theirs to
@@ -128,6 +175,13 @@ pub async fn get_finding(
     Path(id): Path<i64>,
 ) -> Result<Json<FindingDetail>, ApiError> {
     let finding = finding_for(&db, &principal, Capability::SeeSafeguarding, id).await?;
+    record_views(
+        &db,
+        &principal,
+        std::slice::from_ref(&finding),
+        "finding.viewed",
+    )
+    .await?;
     let history = query::history(&db, id).await?;
     let rows = sqlx::query(
         "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, skipped_because, sent_at \
@@ -205,16 +259,49 @@ async fn change_status(
     change: StatusChange,
     status: Status,
 ) -> Result<Json<FindingRecord>, ApiError> {
-    finding_for(db, principal, Capability::ActOnSafeguarding, id).await?;
+    let before = finding_for(db, principal, Capability::ActOnSafeguarding, id).await?;
     let actor = actor(principal, &change)?;
     let note = change.note.as_deref();
+    let now = Utc::now();
     let mut tx = db.pool.begin().await?;
-    findings::change_status(&mut tx, id, status, &actor, note, Utc::now())
+    findings::change_status(&mut tx, id, status, &actor, note, now)
         .await
         .map_err(finding_error)?;
+    let action = match status {
+        Status::Acknowledged => "finding.acknowledged",
+        _ => "finding.resolved",
+    };
+    audit::record(
+        &mut tx,
+        db.backend,
+        &audit::Entry {
+            actor: &principal.audit_actor(),
+            school_id: Some(before.school_id),
+            action,
+            subject_kind: "finding",
+            subject_id: &id.to_string(),
+            before: Some(&status_of(&before)),
+            after: Some(&serde_json::json!({
+                "status": status.as_str(),
+                "by": actor,
+                "note": note,
+            })),
+        },
+        now,
+    )
+    .await?;
     tx.commit().await?;
     let record = query::find(db, id).await?;
     Ok(Json(record.ok_or(ApiError::NotFound("finding"))?))
+}
+
+/// A finding's status as the audit log keeps it before a change.
+fn status_of(finding: &FindingRecord) -> serde_json::Value {
+    serde_json::json!({
+        "status": finding.status,
+        "acknowledged_by": finding.acknowledged_by,
+        "resolved_by": finding.resolved_by,
+    })
 }
 
 /// Who is recorded as acting: a user by their own name; the bootstrap token by the name it

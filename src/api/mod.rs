@@ -1,11 +1,14 @@
 //! The JSON admin/DSL API under `/api/v1`, behind a bearer token. Every route is protected.
 
+mod audit;
+mod audited;
 mod auth;
 mod connections;
 mod findings;
 mod inbox;
 mod json;
 mod meetings;
+mod oidc;
 mod params;
 mod register;
 mod schools;
@@ -22,6 +25,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/schools", get(schools::list_schools))
         .route("/api/v1/connections", get(connections::list_connections))
+        .route("/api/v1/audit", get(audit::list_audit_entries))
         .route("/api/v1/inbox/set-aside", get(inbox::list_set_aside))
         .route(
             "/api/v1/subscriptions",
@@ -75,4 +79,6 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
         // Signing in is how a principal is had: the one route before authentication.
         .route("/api/v1/sign-in", post(users::sign_in))
+        .route("/sign-in/oidc", oidc::start_route())
+        .route("/sign-in/oidc/callback", oidc::callback_route())
 }

@@ -7,6 +7,7 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audited::{self, Change};
 use super::auth;
 use super::json::JsonBody;
 use super::params::parse_time;
@@ -58,6 +59,20 @@ pub async fn register_planned_session(
     auth::require(&principal, Capability::RecordSessions, new.school_id)?;
     let mut tx = db.pool.begin().await?;
     let id = planned::register(&mut tx, &new, Utc::now()).await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: Some(new.school_id),
+            action: "planned_session.registered",
+            subject_kind: "planned_session",
+            subject_id: id,
+            before: None,
+            after: serde_json::to_value(&new).ok(),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(created(id))
 }
@@ -99,6 +114,20 @@ pub async fn approve_planned_session(
     auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
     let mut tx = db.pool.begin().await?;
     planned::approve(&mut tx, id, &approval.approved_by_ref, Utc::now()).await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: Some(school_id),
+            action: "planned_session.approved",
+            subject_kind: "planned_session",
+            subject_id: id,
+            before: None,
+            after: Some(json!({"approved_by_ref": approval.approved_by_ref})),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -112,6 +141,20 @@ pub async fn cancel_planned_session(
     auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
     let mut tx = db.pool.begin().await?;
     planned::cancel(&mut tx, id, Utc::now()).await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: Some(school_id),
+            action: "planned_session.cancelled",
+            subject_kind: "planned_session",
+            subject_id: id,
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -124,6 +167,20 @@ pub async fn record_consent(
     auth::require(&principal, Capability::ActOnSafeguarding, new.school_id)?;
     let mut tx = db.pool.begin().await?;
     let id = consents::record(&mut tx, &new, Utc::now()).await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: Some(new.school_id),
+            action: "consent.recorded",
+            subject_kind: "consent",
+            subject_id: id,
+            before: None,
+            after: serde_json::to_value(&new).ok(),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(created(id))
 }
@@ -161,6 +218,20 @@ pub async fn withdraw_consent(
     auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
     let mut tx = db.pool.begin().await?;
     consents::withdraw(&mut tx, id, withdrawal.withdrawn_on, Utc::now()).await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: Some(school_id),
+            action: "consent.withdrawn",
+            subject_kind: "consent",
+            subject_id: id,
+            before: None,
+            after: Some(json!({"withdrawn_on": withdrawal.withdrawn_on})),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -175,6 +246,20 @@ pub async fn record_outcome(
     auth::require(&principal, Capability::RecordSessions, school_id)?;
     let mut tx = db.pool.begin().await?;
     let id = outcomes::record(&mut tx, meeting_id, &new, Utc::now()).await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: Some(school_id),
+            action: "outcome.recorded",
+            subject_kind: "meeting",
+            subject_id: meeting_id,
+            before: None,
+            after: serde_json::to_value(&new).ok(),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(created(id))
 }

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::audited::{self, Change};
 use super::auth;
 use super::json::JsonBody;
 use crate::config::Secret;
@@ -100,6 +101,20 @@ pub async fn create_user(
             school_id: grant.school_id,
         };
         store::grant(&mut tx, id, grant, now).await?;
+        audited::record(
+            &mut tx,
+            db.backend,
+            &principal,
+            Change {
+                school_id: grant.school_id,
+                action: "user.role_granted",
+                subject_kind: "user",
+                subject_id: id,
+                before: None,
+                after: Some(json!({"email": new.email.trim().to_lowercase(), "name": new.name.trim(), "role": grant.role, "school_id": grant.school_id})),
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
@@ -168,6 +183,20 @@ pub async fn create_token(
         Utc::now(),
     )
     .await?;
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: grant.school_id,
+            action: "token.created",
+            subject_kind: "api_token",
+            subject_id: id,
+            before: None,
+            after: Some(json!({"name": new.name.trim(), "role": grant.role, "school_id": grant.school_id, "expires_at": new.expires_at})),
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok((
         StatusCode::CREATED,
@@ -185,6 +214,20 @@ pub async fn revoke_token(
     if !store::revoke_token(&mut tx, user.user_id, id, Utc::now()).await? {
         return Err(ApiError::NotFound("token"));
     }
+    audited::record(
+        &mut tx,
+        db.backend,
+        &principal,
+        Change {
+            school_id: None,
+            action: "token.revoked",
+            subject_kind: "api_token",
+            subject_id: id,
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }

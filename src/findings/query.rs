@@ -37,6 +37,9 @@ pub struct FindingRecord {
     pub summary: String,
     pub clause: String,
     pub people: serde_json::Value,
+    /// The finding names a member of staff: an allegation in the making, kept from them, and
+    /// every view of it recorded.
+    pub restricted: bool,
     pub occurred_at: DateTime<Utc>,
     pub opened_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -120,7 +123,22 @@ pub async fn history(db: &Db, id: i64) -> Result<Vec<HistoryEntry>, sqlx::Error>
         .collect()
 }
 
+/// The roles findings name members of staff by (`PersonView::role_label`).
+const STAFF_ROLES: [&str; 4] = ["staff", "DSL", "deputy DSL", "senior leader"];
+
+fn names_staff(people: &serde_json::Value) -> bool {
+    people.as_array().is_some_and(|people| {
+        people.iter().any(|person| {
+            person["role"]
+                .as_str()
+                .is_some_and(|role| STAFF_ROLES.contains(&role))
+        })
+    })
+}
+
 fn record(row: &AnyRow) -> Result<FindingRecord, sqlx::Error> {
+    let people: serde_json::Value =
+        serde_json::from_str(&row.try_get::<String, _>("people")?).unwrap_or_default();
     let optional_time = |column: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
         Ok(row.try_get::<Option<i64>, _>(column)?.map(from_millis))
     };
@@ -138,7 +156,8 @@ fn record(row: &AnyRow) -> Result<FindingRecord, sqlx::Error> {
         title: row.try_get("title")?,
         summary: row.try_get("summary")?,
         clause: row.try_get("clause")?,
-        people: serde_json::from_str(&row.try_get::<String, _>("people")?).unwrap_or_default(),
+        people: people.clone(),
+        restricted: names_staff(&people),
         occurred_at: from_millis(row.try_get("occurred_at")?),
         opened_at: from_millis(row.try_get("opened_at")?),
         updated_at: from_millis(row.try_get("updated_at")?),

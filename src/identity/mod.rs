@@ -4,6 +4,7 @@
 //! ([`Role::allows`]), written out in the README; every route asks for a [`Capability`] at a
 //! school and is refused (403) without it.
 
+pub mod oidc;
 pub mod passwords;
 pub mod sessions;
 pub mod store;
@@ -185,6 +186,24 @@ impl Principal {
         match self {
             Principal::Bootstrap => None,
             Principal::User(user) => user.person_id,
+        }
+    }
+
+    /// The principal as the audit log records it.
+    pub fn audit_actor(&self) -> crate::audit::Actor {
+        match self {
+            Principal::Bootstrap => crate::audit::Actor::Bootstrap,
+            Principal::User(SignedIn {
+                token: Some((id, _)),
+                ..
+            }) => crate::audit::Actor::Token {
+                id: *id,
+                name: self.label(),
+            },
+            Principal::User(user) => crate::audit::Actor::Person {
+                id: user.user_id,
+                name: user.name.clone(),
+            },
         }
     }
 

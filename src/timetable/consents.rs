@@ -10,7 +10,7 @@ use crate::db::time::to_millis;
 use crate::directory::PersonKind;
 use crate::evaluation::queue;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsent {
     pub school_id: i64,

@@ -2,7 +2,7 @@
 //! information: stored for the register, never logged.
 
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{AnyConnection, Row};
 
 use super::{person_by_ref, TimetableError};
@@ -10,7 +10,7 @@ use crate::db::time::to_millis;
 use crate::directory::PersonKind;
 use crate::evaluation::queue::{self, Target};
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewOutcome {
     pub outcome: String,

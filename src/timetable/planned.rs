@@ -9,7 +9,7 @@ use crate::db::time::{from_millis, to_millis};
 use crate::directory::PersonKind;
 use crate::evaluation::queue;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NewPlannedSession {
     pub school_id: i64,

@@ -2,6 +2,7 @@
 
 mod alerted_while_true;
 mod alerts;
+mod audit;
 mod breakout_rooms;
 mod commands;
 mod connections;
@@ -18,6 +19,7 @@ mod google_subscriptions;
 mod guests;
 mod helpers;
 mod import;
+mod oidc;
 mod ops;
 mod platform_neutral;
 mod processing;

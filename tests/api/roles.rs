@@ -464,3 +464,91 @@ async fn a_guessed_password_locks_the_account_and_sign_out_ends_the_session() {
         401
     );
 }
+
+#[tokio::test]
+async fn changes_and_views_of_restricted_findings_are_in_the_audit_log_and_its_chain_holds() {
+    let School {
+        app, finding_id, ..
+    } = school_with_a_finding().await;
+    let dana = person(
+        &app,
+        "dana.lee@greenfield.sch.example",
+        "Dana Lee",
+        json!([{"role": "dsl", "school_id": 1}]),
+    )
+    .await;
+    let staff = person(
+        &app,
+        "m.staff@greenfield.sch.example",
+        "Morgan Staff",
+        json!([{"role": "staff", "school_id": 1}]),
+    )
+    .await;
+    let path = format!("/api/v1/findings/{finding_id}");
+    // The finding names the teacher who hosted the call: seeing it is recorded.
+    assert_eq!(call(&app, &dana, Method::GET, &path, None).await, 200);
+    assert_eq!(
+        call(
+            &app,
+            &dana,
+            Method::POST,
+            &format!("{path}/resolve"),
+            Some(json!({"note": "Spoke to the teacher; second adult arranged."}))
+        )
+        .await,
+        200
+    );
+
+    let entries: Value = app
+        .client
+        .get(format!("{}/api/v1/audit?school_id=1", app.address))
+        .bearer_auth(&dana)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| {
+            (
+                entry["action"].as_str().unwrap(),
+                entry["actor"]["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert!(
+        actions.contains(&("finding.viewed", "Dana Lee")),
+        "{actions:?}"
+    );
+    assert!(
+        actions.contains(&("finding.resolved", "Dana Lee")),
+        "{actions:?}"
+    );
+    let resolved = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|entry| entry["action"] == "finding.resolved")
+        .unwrap();
+    assert_eq!(resolved["before"]["status"], "open");
+    assert_eq!(resolved["after"]["status"], "resolved");
+    assert_eq!(resolved["subject_id"], finding_id.to_string());
+    // Users given roles are in it too (by the bootstrap token).
+    assert!(
+        actions.contains(&("user.role_granted", "bootstrap admin token")),
+        "{actions:?}"
+    );
+
+    // The audit log is for admins and the DSLs.
+    assert_eq!(
+        call(&app, &staff, Method::GET, "/api/v1/audit", None).await,
+        403
+    );
+    let verified = chaperone::audit::verify(&app.db).await.unwrap();
+    assert!(verified.is_intact(), "{verified:?}");
+    assert!(verified.checked >= 4);
+}
