@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 
+use chaperone::config::Secret;
 use chaperone::config::Settings;
+use chaperone::identity::Role;
 use chaperone::startup::{open_database, shutdown_signal, Application};
-use chaperone::{audit, connections, import, inbox, telemetry};
+use chaperone::{audit, connections, identity, import, inbox, telemetry};
 
 /// chaperone watches online one-to-one calls between school staff and pupils, keeps the
 /// attendance register, and checks every call against the school's safeguarding policy.
@@ -59,6 +61,33 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Work with the people who sign in.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Add a user with a role, such as the installation's first admin
+    /// (`users add --email it@school.sch.uk --name "IT Admin" --role trust_admin`). Without
+    /// --password-env the user signs in only through the school's identity provider.
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// trust_admin, school_admin, dsl, deputy_dsl, staff or governor.
+        #[arg(long)]
+        role: String,
+        /// The school (its slug) the role is held at; without it, every school.
+        #[arg(long, value_name = "SLUG")]
+        school: Option<String>,
+        /// The environment variable holding a local password (at least 12 characters).
+        #[arg(long, value_name = "VARIABLE")]
+        password_env: Option<String>,
     },
 }
 
@@ -131,6 +160,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Users {
+            command:
+                UsersCommand::Add {
+                    email,
+                    name,
+                    role,
+                    school,
+                    password_env,
+                },
+        } => {
+            add_user(
+                &settings,
+                &email,
+                &name,
+                &role,
+                school.as_deref(),
+                password_env.as_deref(),
+            )
+            .await
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -156,6 +205,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn add_user(
+    settings: &Settings,
+    email: &str,
+    name: &str,
+    role: &str,
+    school: Option<&str>,
+    password_env: Option<&str>,
+) -> anyhow::Result<()> {
+    settings.validate()?;
+    let role = Role::parse(role).with_context(|| {
+        format!(
+            "unknown role {role:?}: trust_admin, school_admin, dsl, deputy_dsl, staff or governor"
+        )
+    })?;
+    let password = match password_env {
+        Some(variable) => Some(Secret::new(std::env::var(variable).with_context(|| {
+            format!("the variable {variable} that --password-env names is not set")
+        })?)),
+        None => None,
+    };
+    let (db, _) = open_database(settings).await?;
+    let id = identity::command::add_user(&db, email, name, role, school, password.as_ref()).await?;
+    eprintln!("chaperone: user {id} added with the role {role}");
+    Ok(())
 }
 
 async fn print_connections(settings: &Settings, db: &chaperone::db::Db) -> anyhow::Result<()> {

@@ -22,13 +22,19 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = request
+    let bearer = request
         .headers()
         .get(AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+        .map(|value| value.trim().to_string());
+    // A browser signed in through the identity provider carries its session in a cookie
+    // (HttpOnly, SameSite=Lax; the JSON routes take only `application/json`, which a page of
+    // another site cannot send without asking first).
+    let presented = bearer
+        .or_else(|| session_cookie(request.headers()))
         .ok_or(ApiError::Unauthorized)?;
+    let presented = presented.as_str();
     let principal = if tokens_match(presented, state.settings.api.admin_token.expose()) {
         Principal::Bootstrap
     } else if presented.starts_with(tokens::PREFIX) {
@@ -48,6 +54,19 @@ pub async fn authenticate(
     };
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// The session secret in the `chaperone_session` cookie, if there is one.
+fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == identity::oidc::SESSION_COOKIE)
+        .map(|(_, secret)| secret.to_string())
+        .filter(|secret| secret.starts_with(sessions::PREFIX))
 }
 
 /// Refuses (403) a principal without `capability` at `school_id`.

@@ -4,6 +4,7 @@
 //! ([`Role::allows`]), written out in the README; every route asks for a [`Capability`] at a
 //! school and is refused (403) without it.
 
+pub mod command;
 pub mod oidc;
 pub mod passwords;
 pub mod sessions;

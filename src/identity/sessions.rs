@@ -100,8 +100,13 @@ pub async fn open(
     .bind(user_id)
     .bind(to_millis(now))
     .bind(to_millis(now + ABSOLUTE_TIMEOUT))
-    .execute(connection)
+    .execute(&mut *connection)
     .await?;
+    sqlx::query("UPDATE users SET last_sign_in_at = $1 WHERE id = $2")
+        .bind(to_millis(now))
+        .bind(user_id)
+        .execute(connection)
+        .await?;
     Ok(secret)
 }
 

@@ -552,3 +552,57 @@ async fn changes_and_views_of_restricted_findings_are_in_the_audit_log_and_its_c
     assert!(verified.is_intact(), "{verified:?}");
     assert!(verified.checked >= 4);
 }
+
+#[tokio::test]
+async fn the_first_admin_is_added_from_the_command_line_and_signs_in() {
+    let app = crate::helpers::spawn_app().await;
+    let database_url = app.state.settings.database.url.expose().to_string();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_chaperone"))
+        .args([
+            "users",
+            "add",
+            "--email",
+            "It.Admin@greenfield.sch.example",
+            "--name",
+            "IT Admin",
+            "--role",
+            "trust_admin",
+            "--password-env",
+            "ROLES_TEST_FIRST_ADMIN_PASSWORD",
+        ])
+        .env("CHAPERONE__DATABASE__URL", &database_url)
+        .env("CHAPERONE__SECRETS__KEY", crate::helpers::SECRETS_KEY)
+        .env("CHAPERONE__LOG__LEVEL", "warn")
+        .env("ROLES_TEST_FIRST_ADMIN_PASSWORD", PASSWORD)
+        .output()
+        .expect("the binary runs");
+    let said = String::from_utf8_lossy(&output.stderr).to_string();
+    assert!(output.status.success(), "{said}");
+    assert!(!said.contains(PASSWORD), "{said}");
+
+    let admin = sign_in(&app, "it.admin@greenfield.sch.example", PASSWORD)
+        .await
+        .expect("the first admin signs in");
+    assert_eq!(
+        call(&app, &admin, Method::GET, "/api/v1/connections", None).await,
+        200
+    );
+    assert_eq!(
+        call(&app, &admin, Method::GET, "/api/v1/findings", None).await,
+        403
+    );
+    let entries: Value = app
+        .client
+        .get(format!(
+            "{}/api/v1/audit?action=user.role_granted",
+            app.address
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(entries[0]["actor"]["kind"], "system", "{entries:#}");
+}
