@@ -1,4 +1,6 @@
-//! The JSON admin/DSL API under `/api/v1`, behind a bearer token. Every route is protected.
+//! The JSON admin/DSL API under `/api/v1`: every route behind a principal (a session, a
+//! personal token or the bootstrap token, see `auth`), but for signing in and the API's own
+//! description. `routes` documents each route; a test holds the two together.
 
 mod audit;
 mod audited;
@@ -9,8 +11,10 @@ mod inbox;
 mod json;
 mod meetings;
 mod oidc;
+mod openapi;
 mod params;
 mod register;
+mod routes;
 mod schools;
 mod subscriptions;
 mod timetable;
@@ -77,8 +81,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/tokens/{id}/revoke", post(users::revoke_token))
         .route("/api/v1/sign-out", post(users::sign_out))
         .route_layer(middleware::from_fn_with_state(state, auth::authenticate))
-        // Signing in is how a principal is had: the one route before authentication.
+        // Signing in is how a principal is had, and the description reveals no data: the
+        // routes before authentication.
         .route("/api/v1/sign-in", post(users::sign_in))
+        .route("/api/v1/openapi.json", get(openapi::get_openapi))
         .route("/sign-in/oidc", oidc::start_route())
         .route("/sign-in/oidc/callback", oidc::callback_route())
 }

@@ -20,6 +20,7 @@ mod guests;
 mod helpers;
 mod import;
 mod oidc;
+mod openapi;
 mod ops;
 mod platform_neutral;
 mod processing;
