@@ -306,3 +306,23 @@ async fn refused_credentials_are_a_coverage_finding_for_the_admin() {
         "{gaps:#?}"
     );
 }
+
+#[tokio::test]
+async fn google_s_reminder_that_a_subscription_expires_renews_it_at_the_next_upkeep() {
+    let school = meet_school(&["two_adults"]).await;
+    let name = school.subscription.clone();
+    lifecycle(
+        &school,
+        "google.workspace.events.subscription.v1.expirationReminder",
+        json!({"name": name, "expire_time": (Utc::now() + Duration::hours(12)).to_rfc3339()}),
+        "lifecycle-3",
+    )
+    .await;
+    school.settle().await;
+    school.app.enricher.keep_platforms(Utc::now()).await;
+    assert!(school.google.with(|state| state
+        .subscription_calls
+        .contains(&SubscriptionCall::Renewed(name.clone()))));
+    assert_eq!(subscriptions(&school).await[0]["state"], "active");
+    assert!(coverage_findings(&school).await.is_empty());
+}
