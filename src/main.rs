@@ -153,7 +153,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reseal => {
             settings.validate()?;
             let (db, keys) = open_database(&settings).await?;
-            let resealed = connections::store::reseal(&db, &keys).await?;
+            let resealed = connections::store::reseal(&db, &keys).await?
+                + chaperone::alerts::links::reseal_key(&db, &keys).await?;
             eprintln!(
                 "chaperone: {resealed} secrets sealed again with key {}",
                 keys.current_key_id()

@@ -1,5 +1,5 @@
 //! The layers every HTTP request passes through: a request id, one span and one completion
-//! event per request, and a deadline.
+//! event per request, a deadline, and the security headers on every answer.
 //!
 //! The span names the matched route template (`/acknowledge/{token}`), never the path or the
 //! query actually requested: those can carry a signed token or an id a person typed.
@@ -7,6 +7,10 @@
 use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, STRICT_TRANSPORT_SECURITY,
+    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -56,6 +60,78 @@ where
                 .on_failure(()),
         )
         .layer(middleware::from_fn(assign_request_id))
+}
+
+/// No script at all, styles and images only from chaperone itself, forms only back to it,
+/// never in a frame. The acknowledgement pages need no more than this.
+const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self'; \
+    img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// A year: browsers that have once reached chaperone over HTTPS never try plain HTTP again.
+const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";
+
+/// Answers under these paths are about findings and people, or carry a signed link's
+/// page: no browser or proxy keeps them.
+const UNCACHEABLE_PATH_PREFIXES: [&str; 2] = ["/api/", "/acknowledge/"];
+
+/// Wraps every route of `router` (and its fallback) so that every answer carries the security
+/// headers. `public_url` (`server.public_url`) decides HSTS: sent only when people reach
+/// chaperone over HTTPS, as a plain HTTP deployment would otherwise lock browsers out.
+pub fn add_security_headers<S>(router: Router<S>, public_url: &str) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let policy = SecurityHeaders {
+        strict_transport: public_url.starts_with("https://"),
+    };
+    router.layer(middleware::from_fn_with_state(policy, set_security_headers))
+}
+
+#[derive(Debug, Clone, Copy)]
+struct SecurityHeaders {
+    strict_transport: bool,
+}
+
+/// Adds each header the handler did not set itself: a handler that chose a header on
+/// purpose (a stricter policy, its own caching) keeps it.
+async fn set_security_headers(
+    State(policy): State<SecurityHeaders>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let uncacheable = UNCACHEABLE_PATH_PREFIXES
+        .iter()
+        .any(|prefix| path.starts_with(prefix));
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    let always = [
+        (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),
+        (X_FRAME_OPTIONS, "DENY"),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        // Acknowledge links carry their token in the path: it must not travel onwards.
+        (REFERRER_POLICY, "no-referrer"),
+    ];
+    let sometimes = [
+        (
+            STRICT_TRANSPORT_SECURITY,
+            STRICT_TRANSPORT_SECURITY_VALUE,
+            policy.strict_transport,
+        ),
+        (CACHE_CONTROL, "no-store", uncacheable),
+    ];
+    let wanted = always.into_iter().chain(
+        sometimes
+            .into_iter()
+            .filter(|(_, _, wanted)| *wanted)
+            .map(|(name, value, _)| (name, value)),
+    );
+    for (name, value) in wanted {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
 }
 
 async fn assign_request_id(mut request: Request, next: Next) -> Response {
@@ -165,6 +241,104 @@ mod tests {
         let response = get_path(slow_router(Duration::from_millis(500)), "/fast").await;
 
         assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    /// The routes behind the layers as `startup::router` stacks them.
+    fn served_at(public_url: &str) -> Router {
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/api/v1/findings", get(|| async { "[]" }))
+            .route(
+                "/acknowledge/{token}",
+                get(|| async {
+                    (
+                        [
+                            (CONTENT_SECURITY_POLICY, "default-src 'none'"),
+                            (CACHE_CONTROL, "private, no-store"),
+                        ],
+                        "its own",
+                    )
+                }),
+            )
+            .route(
+                "/api/v1/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        add_security_headers(
+            add_request_layers(router, Duration::from_millis(50)),
+            public_url,
+        )
+    }
+
+    fn header<'a>(response: &'a Response, name: &HeaderName) -> Option<&'a str> {
+        response
+            .headers()
+            .get(name)
+            .map(|value| value.to_str().unwrap())
+    }
+
+    fn assert_security_headers(response: &Response) {
+        assert_eq!(
+            header(response, &CONTENT_SECURITY_POLICY),
+            Some(CONTENT_SECURITY_POLICY_VALUE)
+        );
+        assert_eq!(header(response, &X_FRAME_OPTIONS), Some("DENY"));
+        assert_eq!(header(response, &X_CONTENT_TYPE_OPTIONS), Some("nosniff"));
+        assert_eq!(header(response, &REFERRER_POLICY), Some("no-referrer"));
+    }
+
+    #[tokio::test]
+    async fn every_answer_carries_the_security_headers_but_only_private_paths_forbid_caching() {
+        let router = served_at("http://127.0.0.1:8080");
+
+        let health = get_path(router.clone(), "/healthz").await;
+        let api = get_path(router.clone(), "/api/v1/findings").await;
+        let unknown = get_path(router.clone(), "/no/such/page").await;
+        let timed_out = get_path(router, "/api/v1/slow").await;
+
+        assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+        assert_eq!(timed_out.status(), StatusCode::SERVICE_UNAVAILABLE);
+        for response in [&health, &api, &unknown, &timed_out] {
+            assert_security_headers(response);
+            assert_eq!(header(response, &STRICT_TRANSPORT_SECURITY), None);
+        }
+        assert_eq!(header(&health, &CACHE_CONTROL), None);
+        assert_eq!(header(&unknown, &CACHE_CONTROL), None);
+        assert_eq!(header(&api, &CACHE_CONTROL), Some("no-store"));
+        assert_eq!(header(&timed_out, &CACHE_CONTROL), Some("no-store"));
+    }
+
+    #[tokio::test]
+    async fn a_header_the_handler_chose_is_kept() {
+        let response = get_path(served_at("http://127.0.0.1:8080"), "/acknowledge/abc").await;
+
+        assert_eq!(
+            header(&response, &CONTENT_SECURITY_POLICY),
+            Some("default-src 'none'")
+        );
+        assert_eq!(header(&response, &CACHE_CONTROL), Some("private, no-store"));
+        assert_eq!(
+            response
+                .headers()
+                .get_all(CONTENT_SECURITY_POLICY)
+                .iter()
+                .count(),
+            1
+        );
+        assert_eq!(header(&response, &X_FRAME_OPTIONS), Some("DENY"));
+    }
+
+    #[tokio::test]
+    async fn strict_transport_security_is_sent_only_behind_an_https_public_url() {
+        let response = get_path(served_at("https://chaperone.school.example"), "/healthz").await;
+
+        assert_eq!(
+            header(&response, &STRICT_TRANSPORT_SECURITY),
+            Some("max-age=31536000")
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::google::api::{GoogleApi, GoogleApiSettings};
 use crate::google::fetcher::GoogleFetcher;
 use crate::google::push_token::GoogleKeys;
 use crate::inbox::writer::{InboxWriter, WriterLoop};
-use crate::middleware::add_request_layers;
+use crate::middleware::{add_request_layers, add_security_headers};
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
@@ -40,7 +40,8 @@ use crate::zoom::enrich::ZoomFetcher;
 use crate::{acknowledge, api, ops, timers, webhooks, worker};
 
 /// The whole HTTP surface: webhooks, the admin API and the operations endpoints, each
-/// request with an id, a span, a completion event and a deadline.
+/// request with an id, a span, a completion event and a deadline, and every answer with the
+/// security headers.
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
     let routes = Router::new()
@@ -49,7 +50,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(acknowledge::router())
         .layer(DefaultBodyLimit::max(server.max_body_bytes));
-    add_request_layers(routes, server.request_timeout).with_state(state)
+    let routes = add_request_layers(routes, server.request_timeout);
+    add_security_headers(routes, &server.public_url).with_state(state)
 }
 
 pub struct Application {
@@ -66,6 +68,9 @@ impl Application {
     /// Connects to the database, applies pending migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let (db, secrets) = open_database(&settings).await?;
+        let links = LinkSigner::load_or_create(&db, &secrets)
+            .await
+            .context("failed to load the link-signing key")?;
         let listener = if settings.server.api_enabled {
             Some(
                 TcpListener::bind(settings.server.bind)
@@ -130,7 +135,7 @@ impl Application {
                 settings.server.connection_cache,
             ),
             secrets,
-            links: LinkSigner::new(&settings.api.admin_token),
+            links,
             db,
             settings: Arc::new(settings),
             metrics: Arc::new(Metrics::default()),

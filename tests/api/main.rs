@@ -29,6 +29,7 @@ mod request_tracing;
 mod retranslation;
 mod roles;
 mod schema_agreement;
+mod security_headers;
 mod smtp_sink;
 mod supervision;
 mod upgrade;
