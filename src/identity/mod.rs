@@ -1,6 +1,6 @@
 //! Who is asking and what they may do. A request is made by a **principal**: a signed-in user
-//! (through a personal API token, or a session once the console exists) holding roles at
-//! schools, or the deployment's bootstrap admin token. What each role may do is one table
+//! (through a session opened by a local password or the school's identity provider, or through
+//! a personal API token) holding roles at schools, or the deployment's bootstrap admin token. What each role may do is one table
 //! ([`Role::allows`]), written out in the README; every route asks for a [`Capability`] at a
 //! school and is refused (403) without it.
 
