@@ -134,11 +134,16 @@ pub async fn principal(
         return Ok(None);
     }
     let session_id: i64 = row.try_get("id")?;
-    sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
-        .bind(now_ms)
-        .bind(session_id)
-        .execute(&mut *connection)
-        .await?;
+    // Written at most once a minute, as a token's last use is: each request would otherwise
+    // be a write on the connection ingestion needs. The idle timeout is half an hour.
+    let last_seen: i64 = row.try_get("last_seen_at")?;
+    if now_ms - last_seen >= store::LAST_USED_EVERY_MS {
+        sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+            .bind(now_ms)
+            .bind(session_id)
+            .execute(&mut *connection)
+            .await?;
+    }
     let user_id: i64 = row.try_get("user_id")?;
     Ok(Some(Principal::User(SignedIn {
         user_id,

@@ -233,7 +233,7 @@ pub async fn revoke_token(
 }
 
 /// How often a token's last use is written down: each request would be a write.
-const LAST_USED_EVERY_MS: i64 = 60_000;
+pub(super) const LAST_USED_EVERY_MS: i64 = 60_000;
 
 /// The principal a presented token stands for: its user, acting as the one role the token
 /// carries while the user still holds it. `None` for a token unknown, revoked, expired, or
