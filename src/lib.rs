@@ -7,8 +7,6 @@
 //! `evaluation` (`policy`) → `findings` → `alerts`; `enrichment` reads what deliveries do not
 //! carry from the platforms' APIs; `register` and `api` serve people.
 
-/// One-click acknowledgement pages for alert links.
-pub mod acknowledge;
 /// Alerts to the DSL: messages and channels.
 pub mod alerts;
 /// The JSON admin/DSL API.
@@ -33,6 +31,8 @@ pub mod evaluation;
 pub mod findings;
 /// Google Meet: Pub/Sub pushes, their translation, Google's APIs, subscriptions and bookings.
 pub mod google;
+/// The surfaces people use in a browser: the console's pages and the acknowledgement from an alert.
+pub mod http;
 /// Who is asking and what they may do: users, roles, API tokens.
 pub mod identity;
 /// Loading schools and people from files.

@@ -25,6 +25,7 @@ use crate::evaluation::Evaluator;
 use crate::google::api::{GoogleApi, GoogleApiSettings};
 use crate::google::fetcher::GoogleFetcher;
 use crate::google::push_token::GoogleKeys;
+use crate::http::{acknowledge, ui};
 use crate::inbox::writer::{InboxWriter, WriterLoop};
 use crate::middleware::{add_request_layers, add_security_headers};
 use crate::policy::calendar::BankHolidays;
@@ -37,7 +38,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::worker::{Cadence, Wakeups, Worker};
 use crate::zoom::api::{ZoomApi, ZoomApiSettings};
 use crate::zoom::enrich::ZoomFetcher;
-use crate::{acknowledge, api, ops, timers, webhooks, worker};
+use crate::{api, ops, timers, webhooks, worker};
 
 /// The whole HTTP surface: webhooks, the admin API and the operations endpoints, each
 /// request with an id, a span, a completion event and a deadline, and every answer with the
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(ops::router())
         .merge(acknowledge::router())
+        .merge(ui::router(state.clone()))
         .layer(DefaultBodyLimit::max(server.max_body_bytes));
     let routes = add_request_layers(routes, server.request_timeout);
     add_security_headers(routes, &server.public_url).with_state(state)

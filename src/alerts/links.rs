@@ -128,11 +128,32 @@ impl LinkSigner {
         })
     }
 
+    /// The token every form of a signed-in session carries (CSRF): bound to the session's
+    /// digest, so it is no use in another session, and signed under a prefix of its own, so
+    /// that no acknowledge link can stand for it or it for one.
+    pub fn form_token(&self, session_secret: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.sign(&form_payload(session_secret)))
+    }
+
+    /// Whether `presented` is the form token of `session_secret`, compared in constant time.
+    pub fn form_token_matches(&self, session_secret: &str, presented: &str) -> bool {
+        let Ok(signature) = URL_SAFE_NO_PAD.decode(presented) else {
+            return false;
+        };
+        let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
+        mac.update(form_payload(session_secret).as_bytes());
+        mac.verify_slice(&signature).is_ok()
+    }
+
     fn sign(&self, payload: &str) -> Vec<u8> {
         let mut mac = HmacSha256::new_from_slice(&self.key).expect("any key length");
         mac.update(payload.as_bytes());
         mac.finalize().into_bytes().to_vec()
     }
+}
+
+fn form_payload(session_secret: &str) -> String {
+    format!("form:{}", crate::identity::tokens::digest(session_secret))
 }
 
 /// Seals the link key again with the current secrets key when a previous one sealed it (after

@@ -6,6 +6,7 @@ mod audit;
 mod breakout_rooms;
 mod commands;
 mod connections;
+mod console;
 mod crash;
 mod evaluation_failures;
 mod fake_google;

@@ -4,11 +4,15 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
+use minijinja::context;
 use sqlx::Row;
+
+use super::ui::console::html_response;
+use super::ui::templates;
 
 use crate::alerts::links::{AcknowledgeGrant, LinkError};
 use crate::findings::{self, FindingError};
@@ -39,26 +43,30 @@ async fn show_acknowledge_page(
             let status: String = row.try_get("status").unwrap_or_default();
             page(
                 StatusCode::OK,
-                &format!("Acknowledge: {}", escape(&title)),
-                &format!(
-                    "<p>This finding is <strong>{}</strong>.</p>\
-                     <form method=\"post\"><button type=\"submit\">Acknowledge</button></form>\
-                     <p>Acknowledging tells the school you have seen it and stops escalation to the next contact.</p>",
-                    escape(&status)
-                ),
+                Said {
+                    title: &format!("Acknowledge: {title}"),
+                    status: Some(&status),
+                    message: "Acknowledging tells the school you have seen it and stops escalation to the next contact.",
+                },
             )
         }
         Ok(None) => page(
             StatusCode::NOT_FOUND,
-            "Not found",
-            "<p>This finding does not exist.</p>",
+            Said {
+                title: "Not found",
+                message: "This finding does not exist.",
+                ..Said::default()
+            },
         ),
         Err(error) => {
             tracing::error!(%error, "cannot load a finding for its acknowledge page");
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Error",
-                "<p>Please try again.</p>",
+                Said {
+                    title: "Error",
+                    message: "Please try again.",
+                    ..Said::default()
+                },
             )
         }
     }
@@ -75,20 +83,30 @@ async fn acknowledge_from_link(
     match acknowledge(&state, grant).await {
         Ok(()) | Err(FindingError::AlreadyResolved) => page(
             StatusCode::OK,
-            "Acknowledged",
-            "<p>Thank you. The finding is acknowledged and will not be escalated further.</p>",
+            Said {
+                title: "Acknowledged",
+                message:
+                    "Thank you. The finding is acknowledged and will not be escalated further.",
+                ..Said::default()
+            },
         ),
         Err(FindingError::NotFound) => page(
             StatusCode::NOT_FOUND,
-            "Not found",
-            "<p>This finding does not exist.</p>",
+            Said {
+                title: "Not found",
+                message: "This finding does not exist.",
+                ..Said::default()
+            },
         ),
         Err(FindingError::Database(error)) => {
             tracing::error!(%error, finding_id = grant.finding_id, "acknowledgement from a link failed");
             page(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "Error",
-                "<p>Please try again.</p>",
+                Said {
+                    title: "Error",
+                    message: "Please try again.",
+                    ..Said::default()
+                },
             )
         }
     }
@@ -124,26 +142,43 @@ async fn acknowledge(state: &AppState, grant: AcknowledgeGrant) -> Result<(), Fi
 }
 
 fn link_refused(error: LinkError) -> Response {
-    let body = match error {
-        LinkError::Expired => {
-            "<p>This link has expired. Open the finding in chaperone instead.</p>"
-        }
-        LinkError::Invalid => "<p>This link is not valid.</p>",
+    let message = match error {
+        LinkError::Expired => "This link has expired. Open the finding in chaperone instead.",
+        LinkError::Invalid => "This link is not valid.",
     };
-    page(StatusCode::FORBIDDEN, "Link not accepted", body)
+    page(
+        StatusCode::FORBIDDEN,
+        Said {
+            title: "Link not accepted",
+            message,
+            ..Said::default()
+        },
+    )
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"robots\" content=\"noindex\">\
-         <title>{title} – chaperone</title></head><body><h1>{title}</h1>{body}</body></html>"
+pub const TEMPLATES: &[(&str, &str)] = &[(
+    "acknowledge.html",
+    include_str!("ui/templates/acknowledge.html"),
+)];
+
+/// What an acknowledgement page says: a title, a sentence, and whether to offer the button.
+#[derive(Default)]
+struct Said<'a> {
+    title: &'a str,
+    status: Option<&'a str>,
+    message: &'a str,
+}
+
+fn page(status: StatusCode, said: Said<'_>) -> Response {
+    let rendered = templates::render(
+        "acknowledge.html",
+        context! { title => said.title, finding_status => said.status, message => said.message },
     );
-    (status, Html(html)).into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+    match rendered {
+        Ok(html) => html_response(status, html),
+        Err(error) => {
+            tracing::error!(%error, "the acknowledge page does not render");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }

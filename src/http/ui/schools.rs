@@ -1,0 +1,11 @@
+//! The console's schools page.
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub const TEMPLATES: &[(&str, &str)] = &[];
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+}
