@@ -3,7 +3,7 @@
 //! description. `routes` documents each route; a test holds the two together.
 
 mod audit;
-mod audited;
+pub(crate) mod audited;
 mod auth;
 mod connections;
 mod findings;
