@@ -21,6 +21,8 @@ pub mod connections;
 pub mod db;
 /// Schools, monitored accounts and people.
 pub mod directory;
+/// Platform JSON made readable and storable alike on both backends (lone surrogates, NULs).
+pub mod json_text;
 /// Reading what webhooks do not carry from the platforms' APIs, and reconciliation.
 pub mod enrichment;
 /// HTTP errors.

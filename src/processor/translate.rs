@@ -41,20 +41,23 @@ pub fn translate(pending: &PendingEvent) -> Result<Translated, TranslateError> {
             value: pending.body_format.clone(),
         })?;
     let unreadable = |reason: String| TranslateError::Unreadable { id, reason };
+    // Also for what was stored before the repair existed, so that reprocessing reads it.
+    let body = crate::json_text::repaired(&pending.body);
     let mut notices = Vec::new();
-    let events =
-        match (format, platform) {
-            (BodyFormat::Neutral, _) => vec![serde_json::from_str(&pending.body)
-                .map_err(|error| unreadable(error.to_string()))?],
-            (BodyFormat::Platform, Platform::Zoom) => zoom::source::translate(&pending.body)
-                .map_err(|error| unreadable(error.to_string()))?,
-            (BodyFormat::Platform, Platform::GoogleMeet) => {
-                let stored = google::source::stored(&pending.body)
-                    .map_err(|error| unreadable(error.to_string()))?;
-                notices.extend(google::translate::notice(&stored));
-                google::translate::translate(&stored)
-            }
-        };
+    let events = match (format, platform) {
+        (BodyFormat::Neutral, _) => {
+            vec![serde_json::from_str(&body).map_err(|error| unreadable(error.to_string()))?]
+        }
+        (BodyFormat::Platform, Platform::Zoom) => {
+            zoom::source::translate(&body).map_err(|error| unreadable(error.to_string()))?
+        }
+        (BodyFormat::Platform, Platform::GoogleMeet) => {
+            let stored =
+                google::source::stored(&body).map_err(|error| unreadable(error.to_string()))?;
+            notices.extend(google::translate::notice(&stored));
+            google::translate::translate(&stored)
+        }
+    };
     Ok(Translated {
         platform,
         events,

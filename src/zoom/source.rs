@@ -62,6 +62,12 @@ impl Source for ZoomSource {
         body: &[u8],
         expected: Expected<'_>,
     ) -> Result<Envelope, Malformed> {
+        // A lone surrogate or a NUL in a name is replaced, not a reason to refuse the event.
+        let repaired = std::str::from_utf8(body).map(crate::json_text::repaired);
+        let body = match &repaired {
+            Ok(text) => text.as_bytes(),
+            Err(_) => body,
+        };
         let delivery = payload::parse(body).map_err(|error| Malformed(error.to_string()))?;
         Ok(match delivery {
             ZoomDelivery::UrlValidation { plain_token } => {

@@ -368,3 +368,43 @@ async fn a_participant_pending_resolution_is_not_an_unknown_guest_until_the_dead
     assert_eq!(unknown.len(), 1, "{unknown:#?}");
     assert_eq!(unknown[0]["subject"], format!("session:{}", DAD.session_id));
 }
+
+/// A NUL or a lone surrogate escape in what Zoom sends (a topic, a display name) is replaced by
+/// U+FFFD and the event kept, so that the call and its findings are the same on SQLite and
+/// PostgreSQL (whose text cannot hold U+0000), and no event is refused for a broken emoji.
+#[tokio::test]
+async fn a_nul_or_a_lone_surrogate_in_a_topic_or_a_name_changes_nothing_but_that_character() {
+    let Scenario { app, smtp, .. } = school_checking(&["two_adults", "unknown_participant"]).await;
+    let broken = |body: String| {
+        body.replace("\"Y9 mentoring", "\"\\u0000Y9 mentoring")
+            .replace("\"Dad\"", "\"D\\u0000ad\\ud83d\"")
+    };
+    let bodies = [
+        started_at(&ago(600)),
+        joined(&HOST, &ago(600)),
+        joined(&TA, &ago(600)),
+        joined(&DAD, &ago(500)),
+    ]
+    .map(broken);
+    for body in &bodies {
+        let answer = app.post_zoom(body).await;
+        assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    }
+    app.settle_at(Utc::now()).await;
+
+    let meeting = app.only_meeting().await;
+    assert_eq!(meeting["topic"], "\u{FFFD}Y9 mentoring – J.S. 🎓 café");
+    let unknown = open_findings_of(&app, "unknown_participant").await;
+    assert_eq!(unknown.len(), 1, "{:#?}", findings(&app).await);
+    assert_eq!(
+        participant_shown_as(&app, "D\u{FFFD}ad\u{FFFD}").await["identity_basis"],
+        "none"
+    );
+    assert_eq!(smtp.wait_for_mail(1, Duration::from_secs(5)).await.len(), 1);
+    let set_aside: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM inbox WHERE failed_at IS NOT NULL")
+            .fetch_one(&app.db.pool)
+            .await
+            .unwrap();
+    assert_eq!(set_aside, 0);
+}
