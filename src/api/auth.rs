@@ -22,12 +22,7 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let bearer = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(|value| value.trim().to_string());
+    let bearer = bearer_token(request.headers()).map(str::to_string);
     // A browser signed in through the identity provider carries its session in a cookie
     // (HttpOnly, SameSite=Lax; the JSON routes take only `application/json`, which a page of
     // another site cannot send without asking first).
@@ -54,6 +49,17 @@ pub async fn authenticate(
     };
     request.extensions_mut().insert(principal);
     Ok(next.run(request).await)
+}
+
+/// The credentials of an `Authorization: Bearer …` header; the scheme's name is matched
+/// without regard to case, as HTTP says.
+pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?.trim_start();
+    let (scheme, credentials) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credentials.trim())
+        .filter(|credentials| !credentials.is_empty())
 }
 
 /// The session secret in the `chaperone_session` cookie, if there is one.
@@ -135,6 +141,22 @@ fn tokens_match(presented: &str, expected: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bearer_scheme_is_matched_without_regard_to_case() {
+        for (header, expected) in [
+            ("Bearer abc", Some("abc")),
+            ("bearer abc", Some("abc")),
+            ("BEARER  abc ", Some("abc")),
+            ("Basic abc", None),
+            ("Bearer ", None),
+            ("Bearerabc", None),
+        ] {
+            let mut headers = axum::http::HeaderMap::new();
+            headers.insert(AUTHORIZATION, header.parse().unwrap());
+            assert_eq!(bearer_token(&headers), expected, "{header:?}");
+        }
+    }
 
     #[test]
     fn only_the_exact_token_matches() {

@@ -273,11 +273,7 @@ pub async fn sign_out(
     State(AppState { db, .. }): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<StatusCode, ApiError> {
-    let secret = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
+    let secret = super::auth::bearer_token(&headers)
         .filter(|secret| secret.starts_with(sessions::PREFIX))
         .ok_or_else(|| ApiError::bad_request("not_a_session", "sign-out ends a session"))?;
     let mut connection = db.pool.acquire().await?;

@@ -204,8 +204,9 @@ impl PushTokenVerifier {
         now: DateTime<Utc>,
     ) -> Result<(), PushTokenError> {
         let token = authorization
-            .and_then(|value| value.strip_prefix("Bearer "))
-            .map(str::trim)
+            .and_then(|value| value.trim_start().split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|token| !token.is_empty())
             .ok_or(PushTokenError::Missing)?;
         let mut parts = token.split('.');
