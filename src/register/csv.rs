@@ -53,7 +53,7 @@ pub fn render(
         let meeting_cells = [
             meeting.id.to_string(),
             meeting.platform.clone(),
-            meeting.meeting_id.clone().unwrap_or_default(),
+            safe_cell(meeting.meeting_id.as_deref().unwrap_or_default()),
             safe_cell(meeting.topic.as_deref().unwrap_or_default()),
             safe_cell(&host),
             time(meeting.scheduled_start),
@@ -76,7 +76,7 @@ pub fn render(
                 time(stay.joined_at),
                 time(stay.left_at),
                 stay.left_at_inferred.to_string(),
-                room.to_string(),
+                safe_cell(room),
             ]);
             writer.write_record(row)
         };
@@ -144,7 +144,7 @@ fn possibly(person: Option<&PersonRef>) -> String {
         .unwrap_or_default()
 }
 
-/// Display names and topics are typed by anyone; a leading `=`, `+`, `-` or `@` would make a
+/// Display names, topics, room names and the platform's meeting ids arrive from outside; a leading `=`, `+`, `-` or `@` would make a
 /// spreadsheet run them as a formula, so such cells are prefixed with an apostrophe.
 fn safe_cell(text: &str) -> String {
     if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
@@ -162,5 +162,7 @@ mod tests {
     fn formula_like_cells_are_neutralised() {
         assert_eq!(safe_cell("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(safe_cell("Ravi"), "Ravi");
+        assert_eq!(safe_cell("-2+3"), "'-2+3");
+        assert_eq!(safe_cell("84712345678"), "84712345678");
     }
 }
