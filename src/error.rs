@@ -72,9 +72,37 @@ impl ApiError {
     }
 }
 
+/// How long a client is asked to wait before trying again after a 503.
+const RETRY_AFTER_SECS: &str = "5";
+
 impl From<sqlx::Error> for ApiError {
     fn from(error: sqlx::Error) -> Self {
+        if database_unreachable(&error) {
+            tracing::warn!(error = %error, "the database cannot be reached");
+            return ApiError::Unavailable(
+                "the database cannot be reached; try again shortly".into(),
+            );
+        }
         ApiError::Internal(anyhow::Error::new(error).context("database query failed"))
+    }
+}
+
+/// Whether the database could not be reached or is going away, which a retry can cure (a
+/// 503), rather than refusing the query (a 500).
+pub fn database_unreachable(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        // PostgreSQL's connection exceptions (class 08), a server shutting down (57P01-57P03)
+        // or out of connections (53300); SQLite busy or locked past the timeout.
+        sqlx::Error::Database(database) => database.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "5" | "6")
+        }),
+        _ => false,
     }
 }
 
@@ -98,6 +126,12 @@ impl IntoResponse for ApiError {
             detail,
         };
         let mut response = (self.status_code(), Json(body)).into_response();
+        if matches!(self, ApiError::Unavailable(_) | ApiError::TimedOut { .. }) {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static(RETRY_AFTER_SECS),
+            );
+        }
         if matches!(self, ApiError::Unauthorized) {
             response.headers_mut().insert(
                 axum::http::header::WWW_AUTHENTICATE,

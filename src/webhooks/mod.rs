@@ -234,8 +234,10 @@ async fn pipeline<S: Source>(
         }
         Ok(InsertOutcome::Duplicate) => Ok((WebhookOutcome::Duplicate, acknowledged("duplicate"))),
         Err(error) => Err(Refusal::store_failed(match error {
-            WriteError::Timeout | WriteError::Stopped => ApiError::Unavailable(error.to_string()),
-            WriteError::Database(_) => ApiError::Internal(anyhow::Error::new(error)),
+            // Nothing was stored, and the writer has logged why: the platform should try again.
+            WriteError::Timeout | WriteError::Stopped | WriteError::Database(_) => {
+                ApiError::Unavailable(error.to_string())
+            }
         })),
     }
 }

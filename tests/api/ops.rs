@@ -66,3 +66,18 @@ async fn the_running_processor_applies_events_without_being_drained() {
         "the background processor did not apply the event"
     );
 }
+
+/// A database that cannot be reached is something to retry: 503 with `Retry-After`, never a
+/// 500 that a client reads as "this request is wrong".
+#[tokio::test]
+async fn a_database_that_cannot_be_reached_is_a_503_with_retry_after() {
+    let app = spawn_app().await;
+    assert_eq!(app.get_api("/api/v1/schools").await.status(), 200);
+    app.db.pool.close().await;
+
+    let answer = app.get_api("/api/v1/schools").await;
+    assert_eq!(answer.status(), 503);
+    assert_eq!(answer.headers()["retry-after"], "5");
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(body["code"], "unavailable");
+}
