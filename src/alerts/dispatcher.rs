@@ -161,6 +161,14 @@ impl Dispatcher {
                     );
                     DispatchStep::Retrying
                 } else {
+                    // A failure worth retrying that was retried as often as allowed is final
+                    // now: the record says so, not "worth retrying".
+                    let reason = match &error {
+                        DeliveryError::Retryable { reason, .. } => {
+                            format!("delivery failed after {attempts} attempts; the last: {reason}")
+                        }
+                        DeliveryError::Permanent { .. } => reason,
+                    };
                     sqlx::query("UPDATE alert_deliveries SET status = 'failed', lease_until = NULL, last_error = $1 WHERE id = $2")
                         .bind(&reason)
                         .bind(claimed.id)

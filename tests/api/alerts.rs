@@ -340,9 +340,12 @@ async fn a_channel_that_never_recovers_is_marked_failed_visibly() {
     let webhook = webhook_delivery(&app).await;
     assert_eq!(webhook["status"], "failed");
     assert_eq!(webhook["attempts"], 5);
+    let last_error = webhook["last_error"].as_str().unwrap();
+    assert!(last_error.contains("503"), "{webhook}");
     assert!(
-        webhook["last_error"].as_str().unwrap().contains("503"),
-        "{webhook}"
+        last_error.starts_with("delivery failed after 5 attempts")
+            && !last_error.contains("worth retrying"),
+        "{last_error}"
     );
     let metrics = app.metrics_text().await;
     assert!(
