@@ -21,8 +21,6 @@ pub mod connections;
 pub mod db;
 /// Schools, monitored accounts and people.
 pub mod directory;
-/// Platform JSON made readable and storable alike on both backends (lone surrogates, NULs).
-pub mod json_text;
 /// Reading what webhooks do not carry from the platforms' APIs, and reconciliation.
 pub mod enrichment;
 /// HTTP errors.
@@ -41,6 +39,8 @@ pub mod identity;
 pub mod import;
 /// Durable, de-duplicated storage of accepted events.
 pub mod inbox;
+/// Platform JSON made readable and storable alike on both backends (lone surrogates, NULs).
+pub mod json_text;
 /// The platform-neutral meeting model.
 pub mod meeting;
 /// Request id, request span and log, and deadline for every HTTP request.

@@ -267,6 +267,17 @@ impl Dispatcher {
     /// What to do with a claimed delivery: send it (to this target, this message), hold it,
     /// or fail it because its recipient was removed.
     async fn compose(&self, claimed: &Claimed, now: DateTime<Utc>) -> Result<Turn, sqlx::Error> {
+        if claimed.kind == super::test_alert::KIND {
+            // A test from the console: no finding behind it, nothing to hold it back.
+            return Ok(
+                match super::test_alert::compose(&self.db.pool, claimed.id, &self.public_url)
+                    .await?
+                {
+                    Some((target, message)) => Turn::Send(target, Box::new(message)),
+                    None => Turn::RecipientGone,
+                },
+            );
+        }
         let finding = sqlx::query(
             "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name, \
                f.status, f.alert_round, f.resolution_note, \
@@ -452,7 +463,10 @@ fn still_due(
 fn claimed_from_row(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
     Ok(Claimed {
         id: row.try_get("id")?,
-        finding_id: row.try_get("finding_id")?,
+        // A test alert has no finding.
+        finding_id: row
+            .try_get::<Option<i64>, _>("finding_id")?
+            .unwrap_or_default(),
         alert_round: row.try_get("alert_round")?,
         answers_delivery_id: row.try_get("answers_delivery_id")?,
         channel: row.try_get("channel")?,

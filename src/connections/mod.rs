@@ -1,12 +1,16 @@
-//! Connections: one platform account (a Zoom account today) connected to one school, with an
-//! endpoint of its own (`POST /webhooks/{platform}/{endpoint_id}`) and its own webhook
-//! secrets, stored sealed. A connection is a row of `platform_accounts`.
+//! Connections: one platform account (a Zoom account, or a Google Workspace for Meet)
+//! connected to one school, with an endpoint of its own
+//! (`POST /webhooks/{platform}/{endpoint_id}`) and its own secrets, stored sealed. A
+//! connection is a row of `platform_accounts`; [`setup`] is the one way one is added or
+//! its secrets set, by an import or from the console.
 //!
 //! Looked up on every delivery, so found connections are cached briefly
 //! (`server.connection_cache_ms`); a delivery whose signature does not match a cached
 //! connection reads it again once, so a secret added by an import is honoured at once.
 
 pub mod google;
+pub mod setup;
+pub mod status;
 pub mod store;
 
 use std::collections::HashMap;
@@ -151,11 +155,44 @@ impl Connections {
         }
         Ok(found)
     }
+
+    /// Drops the connection behind an endpoint id from this instance's cache, so that the next
+    /// delivery reads a change made here (a secret rotated or removed) at once. Other
+    /// instances see it within the cache's lifetime.
+    pub fn forget(&self, platform: Platform, endpoint_id: &str) {
+        self.cache
+            .write()
+            .expect("cache lock")
+            .remove(&(platform, endpoint_id.to_string()));
+    }
+
+    /// Notes that the platform validated connection `connection_id`'s endpoint, without
+    /// holding up the answer the platform waits for (Zoom allows three seconds): the note is
+    /// written on its own, and a failure to write it is logged, never answered.
+    pub fn note_url_validation(&self, connection_id: i64) {
+        let db = self.db.clone();
+        tokio::spawn(async move {
+            let noted = async {
+                let mut connection = db.pool.acquire().await?;
+                status::record_url_validation(&mut connection, connection_id, chrono::Utc::now())
+                    .await
+            };
+            if let Err(error) = noted.await {
+                tracing::warn!(connection_id, %error, "the endpoint's validation could not be noted");
+            }
+        });
+    }
 }
 
 /// The path a platform is told to deliver a connection's events to.
 pub fn endpoint_path(platform: Platform, endpoint_id: &str) -> String {
     format!("/webhooks/{}/{endpoint_id}", platform.as_str())
+}
+
+/// The address a platform is given for an endpoint path: the path behind the address people
+/// reach chaperone at (`server.public_url`).
+pub fn endpoint_url(public_url: &str, endpoint_path: &str) -> String {
+    format!("{}{endpoint_path}", public_url.trim_end_matches('/'))
 }
 
 /// A new unguessable endpoint id: 128 random bits.

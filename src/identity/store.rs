@@ -294,3 +294,138 @@ pub async fn principal_for_token(
         token: Some((token_id, row.try_get("name")?)),
     })))
 }
+
+/// A role held, with the id of its grant (to take it away again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct HeldGrant {
+    pub id: i64,
+    pub grant: Grant,
+}
+
+/// A user as the console lists them: who, how they sign in, and what they hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UserListing {
+    pub user: User,
+    /// Whether the user has a local password (else only the identity provider signs them in).
+    pub local_password: bool,
+    pub last_sign_in_at: Option<DateTime<Utc>>,
+    pub grants: Vec<HeldGrant>,
+}
+
+fn held_grant(row: &sqlx::any::AnyRow) -> Result<HeldGrant, IdentityError> {
+    let id: i64 = row.try_get("id")?;
+    let role: String = row.try_get("role")?;
+    Ok(HeldGrant {
+        id,
+        grant: Grant {
+            role: Role::parse(&role).ok_or(IdentityError::UnknownRole { id, value: role })?,
+            school_id: row.try_get("school_id")?,
+        },
+    })
+}
+
+fn user_listing(row: &sqlx::any::AnyRow) -> Result<UserListing, IdentityError> {
+    Ok(UserListing {
+        user: User {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            display_name: row.try_get("display_name")?,
+            person_id: row.try_get("person_id")?,
+            disabled: row.try_get::<i64, _>("disabled")? != 0,
+        },
+        local_password: row.try_get::<i64, _>("local_password")? != 0,
+        last_sign_in_at: row
+            .try_get::<Option<i64>, _>("last_sign_in_at")?
+            .map(from_millis),
+        grants: Vec::new(),
+    })
+}
+
+const LISTING_COLUMNS: &str = "id, email, display_name, person_id, disabled, last_sign_in_at, \
+     CAST(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS local_password";
+
+/// Every user with their roles, by name.
+pub async fn list_users(connection: &mut AnyConnection) -> Result<Vec<UserListing>, IdentityError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {LISTING_COLUMNS} FROM users ORDER BY display_name, id"
+    ))
+    .fetch_all(&mut *connection)
+    .await?;
+    let mut users = rows
+        .iter()
+        .map(user_listing)
+        .collect::<Result<Vec<_>, _>>()?;
+    let grants = sqlx::query("SELECT id, user_id, role, school_id FROM role_grants ORDER BY id")
+        .fetch_all(connection)
+        .await?;
+    for row in &grants {
+        let user_id: i64 = row.try_get("user_id")?;
+        let held = held_grant(row)?;
+        if let Some(listing) = users.iter_mut().find(|listing| listing.user.id == user_id) {
+            listing.grants.push(held);
+        }
+    }
+    Ok(users)
+}
+
+/// User `user_id` with their roles.
+pub async fn user_with_grants(
+    connection: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Option<UserListing>, IdentityError> {
+    let row = sqlx::query(&format!(
+        "SELECT {LISTING_COLUMNS} FROM users WHERE id = $1"
+    ))
+    .bind(user_id)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let mut listing = user_listing(&row)?;
+    listing.grants = held_grants(connection, user_id).await?;
+    Ok(Some(listing))
+}
+
+/// The roles `user_id` holds, with their grants' ids.
+pub async fn held_grants(
+    connection: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Vec<HeldGrant>, IdentityError> {
+    sqlx::query("SELECT id, role, school_id FROM role_grants WHERE user_id = $1 ORDER BY id")
+        .bind(user_id)
+        .fetch_all(connection)
+        .await?
+        .iter()
+        .map(held_grant)
+        .collect()
+}
+
+/// Takes grant `grant_id` away from `user_id`; returns whether it was theirs.
+pub async fn revoke_grant(
+    connection: &mut AnyConnection,
+    user_id: i64,
+    grant_id: i64,
+) -> Result<bool, IdentityError> {
+    let result = sqlx::query("DELETE FROM role_grants WHERE id = $1 AND user_id = $2")
+        .bind(grant_id)
+        .bind(user_id)
+        .execute(connection)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// Disables (or enables again) `user_id`: a disabled user's sessions and tokens stop working
+/// at their next request. Returns whether anything changed.
+pub async fn set_disabled(
+    connection: &mut AnyConnection,
+    user_id: i64,
+    disabled: bool,
+) -> Result<bool, IdentityError> {
+    let result = sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2 AND disabled <> $1")
+        .bind(i64::from(disabled))
+        .bind(user_id)
+        .execute(connection)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}

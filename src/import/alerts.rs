@@ -8,11 +8,10 @@ use sqlx::{AnyConnection, Row};
 
 use super::spec::{AlertsSpec, SchoolSpec};
 use super::ImportError;
+use crate::alerts::contacts::{self, ContactError, ContactInput};
 use crate::directory::settings::{self, AlertSettings};
-use crate::directory::{people, PersonKind};
 use crate::evaluation::queue;
 use crate::policy::Severity;
-use crate::timetable::person_by_ref;
 
 /// Applies the school's settings and alert recipients; returns whether anything changed.
 pub async fn sync(
@@ -66,16 +65,6 @@ fn alert_settings(slug: &str, spec: &AlertsSpec) -> Result<AlertSettings, Import
 /// `digest_hour = -1`: no daily digest.
 const NO_DIGEST: i64 = -1;
 
-#[derive(Debug, PartialEq, Eq)]
-struct ContactRow {
-    person_id: i64,
-    name: String,
-    min_severity: String,
-    email: Option<String>,
-    teams_url: Option<String>,
-    slack_url: Option<String>,
-}
-
 fn from_environment(slug: &str, owner: &str, variable: &str) -> Result<String, ImportError> {
     std::env::var(variable)
         .ok()
@@ -87,6 +76,8 @@ fn from_environment(slug: &str, owner: &str, variable: &str) -> Result<String, I
         })
 }
 
+/// The file's contacts, checked the way the console checks one, then stored in the file's
+/// order.
 async fn sync_contacts(
     connection: &mut AnyConnection,
     school_id: i64,
@@ -96,95 +87,30 @@ async fn sync_contacts(
     let mut desired = Vec::with_capacity(alerts.contacts.len());
     for contact in &alerts.contacts {
         let owner = format!("alert contact {}", contact.person);
-        let person_id = person_by_ref(
-            connection,
-            school_id,
-            &contact.person,
-            Some(PersonKind::Staff),
-        )
-        .await
-        .map_err(|error| ImportError::Rejected(format!("school {slug}, {owner}: {error}")))?;
-        let stored = people::by_id(&mut *connection, person_id)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound)?;
-        let email = if contact.email.unwrap_or(true) {
-            let found = people::first_email(&mut *connection, person_id).await?;
-            Some(found.ok_or_else(|| {
-                ImportError::Rejected(format!(
-                    "school {slug}, {owner}: has no email address in the directory"
-                ))
-            })?)
-        } else {
-            None
-        };
         let env = |variable: &Option<String>| -> Result<Option<String>, ImportError> {
             variable
                 .as_deref()
                 .map(|v| from_environment(slug, &owner, v))
                 .transpose()
         };
-        desired.push(ContactRow {
-            person_id,
-            name: stored.display_name,
-            min_severity: contact
-                .min_severity
-                .unwrap_or(Severity::Low)
-                .as_str()
-                .to_string(),
-            email,
-            teams_url: env(&contact.teams_url_env)?,
-            slack_url: env(&contact.slack_url_env)?,
-        });
+        let teams_url = env(&contact.teams_url_env)?;
+        let slack_url = env(&contact.slack_url_env)?;
+        let input = ContactInput {
+            person: &contact.person,
+            min_severity: contact.min_severity.unwrap_or(Severity::Low),
+            email: contact.email.unwrap_or(true),
+            teams_url: teams_url.as_deref(),
+            slack_url: slack_url.as_deref(),
+        };
+        let checked = contacts::check_contact(connection, school_id, &input)
+            .await
+            .map_err(|error| match error {
+                ContactError::Database(error) => ImportError::Database(error),
+                other => ImportError::Rejected(format!("school {slug}, {owner}: {other}")),
+            })?;
+        desired.push(checked);
     }
-    let existing_rows = sqlx::query(
-        "SELECT position, person_id, name, min_severity, email, teams_url, slack_url FROM alert_contacts \
-         WHERE school_id = $1 ORDER BY position",
-    )
-    .bind(school_id)
-    .fetch_all(&mut *connection)
-    .await?;
-    let mut existing = Vec::new();
-    for row in &existing_rows {
-        existing.push(ContactRow {
-            person_id: row
-                .try_get::<Option<i64>, _>("person_id")?
-                .unwrap_or_default(),
-            name: row.try_get("name")?,
-            min_severity: row.try_get("min_severity")?,
-            email: row.try_get("email")?,
-            teams_url: row.try_get("teams_url")?,
-            slack_url: row.try_get("slack_url")?,
-        });
-    }
-    if existing == desired {
-        return Ok(false);
-    }
-    // Positions are rewritten in place, so deliveries keep pointing at a contact row.
-    for (position, contact) in desired.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO alert_contacts (school_id, position, person_id, name, min_severity, email, teams_url, slack_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (school_id, position) DO UPDATE SET person_id = excluded.person_id, name = excluded.name, \
-               min_severity = excluded.min_severity, email = excluded.email, teams_url = excluded.teams_url, \
-               slack_url = excluded.slack_url",
-        )
-        .bind(school_id)
-        .bind(position as i64)
-        .bind(contact.person_id)
-        .bind(&contact.name)
-        .bind(&contact.min_severity)
-        .bind(contact.email.as_deref())
-        .bind(contact.teams_url.as_deref())
-        .bind(contact.slack_url.as_deref())
-        .execute(&mut *connection)
-        .await?;
-    }
-    sqlx::query("DELETE FROM alert_contacts WHERE school_id = $1 AND position >= $2")
-        .bind(school_id)
-        .bind(desired.len() as i64)
-        .execute(&mut *connection)
-        .await?;
-    Ok(true)
+    Ok(contacts::replace_contacts(connection, school_id, &desired).await?)
 }
 
 async fn sync_webhooks(

@@ -2,6 +2,10 @@
 //! TOML file (which may point at a CSV of people) or a CSV on its own. Importing the same
 //! file twice changes nothing; people missing from a later file are kept, since the
 //! register still refers to them.
+//!
+//! The console's directory upload goes through the same reading, checks and writes
+//! ([`parse_people_csv`], [`write_people`]): a file is refused with every problem it has,
+//! by CSV row and `ref`, and a preview is the import itself, rolled back.
 
 mod alerts;
 mod connections;
@@ -11,8 +15,11 @@ mod store;
 
 use std::path::Path;
 
-pub use spec::{ImportFile, PersonSpec, SchoolSpec};
-pub use store::ImportReport;
+pub use people_csv::{parse as parse_people_csv, PeopleCsv};
+pub use spec::{ImportFile, PersonSpec, Problem, SchoolSpec};
+pub use store::{
+    preview_people, write_people, Change, ImportReport, Outcome, PeopleWritten, PersonOutcome,
+};
 
 use crate::db::Db;
 use crate::secrets::SecretKeys;
@@ -28,6 +35,12 @@ pub enum ImportError {
     Invalid { path: String, detail: String },
     #[error("{0}")]
     Rejected(String),
+    /// The people of a school, with every problem found (never naming a person but by `ref`).
+    #[error("school {school}: {}", list(problems))]
+    People {
+        school: String,
+        problems: Vec<Problem>,
+    },
     #[error("the database refused the import: {0}")]
     Database(#[from] sqlx::Error),
 }
@@ -48,10 +61,23 @@ pub async fn import_path(
                 "a CSV of people needs --school SLUG to say which school it belongs to".into(),
             )
         })?;
-        let people = people_csv::read(path)?;
-        store::import_people_only(db, slug, &people).await
+        let csv = people_csv::read(path)?;
+        store::import_people_only(db, slug, &csv).await
     } else {
         let file = spec::read(path)?;
         store::import(db, keys, &file).await
     }
+}
+
+/// Problems one to a line, after how many there are.
+fn list(problems: &[Problem]) -> String {
+    let count = match problems.len() {
+        1 => "1 problem".to_string(),
+        n => format!("{n} problems"),
+    };
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|problem| format!("\n  {problem}"))
+        .collect();
+    format!("{count} with its people:{}", lines.concat())
 }

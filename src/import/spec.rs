@@ -1,16 +1,17 @@
 //! The documented import file (see config/example-school.toml), read and checked before
-//! anything is written.
+//! anything is written; and the check of a school's people that the console's upload shares.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
-use chrono_tz::Tz;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{people_csv, ImportError};
 use crate::connections::google::MonitoredStaff;
 use crate::directory::{PersonKind, StaffRole};
 use crate::policy::calendar::CalendarSpec;
+use crate::policy::edit;
 use crate::policy::settings::PolicyChoice;
 use crate::policy::Severity;
 
@@ -41,6 +42,9 @@ pub struct SchoolSpec {
     /// A CSV of people beside the TOML file (relative paths are from the TOML file's folder).
     #[serde(default)]
     pub people_csv: Option<PathBuf>,
+    /// What was wrong with rows of `people_csv`, reported with the people's own problems.
+    #[serde(skip)]
+    pub people_csv_problems: Vec<Problem>,
     /// The policy: a preset and the rules the school overrides. Default: remote-send-pastoral.
     #[serde(default)]
     pub policy: Option<PolicyChoice>,
@@ -198,11 +202,15 @@ pub struct PersonSpec {
     /// For parents and carers: the `ref`s of their children.
     #[serde(default)]
     pub children: Vec<String>,
+    /// The CSV line the person was read from (the header is line 1); none in a TOML file.
+    #[serde(skip)]
+    pub row: Option<u64>,
 }
 
 /// A person after checking: kinds and roles parsed, emails lower-cased.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedPerson {
+    pub row: Option<u64>,
     pub reference: String,
     pub kind: PersonKind,
     pub role: Option<StaffRole>,
@@ -230,7 +238,9 @@ pub fn read(path: &Path) -> Result<ImportFile, ImportError> {
             } else {
                 csv
             };
-            school.people.extend(people_csv::read(&csv)?);
+            let read = people_csv::read(&csv)?;
+            school.people.extend(read.people);
+            school.people_csv_problems.extend(read.problems);
         }
     }
     Ok(file)
@@ -239,12 +249,12 @@ pub fn read(path: &Path) -> Result<ImportFile, ImportError> {
 /// Checks the policy resolves and the calendar is valid, naming the school on failure.
 pub fn check_settings(school: &SchoolSpec) -> Result<(), ImportError> {
     if let Some(policy) = &school.policy {
-        policy.resolve().map_err(|error| {
+        edit::resolve_policy(policy).map_err(|error| {
             ImportError::Rejected(format!("school {}: policy: {error}", school.slug))
         })?;
     }
     if let Some(calendar) = &school.calendar {
-        crate::policy::calendar::validate(calendar).map_err(|error| {
+        edit::check_calendar(calendar).map_err(|error| {
             ImportError::Rejected(format!("school {}: calendar: {error}", school.slug))
         })?;
     }
@@ -252,102 +262,291 @@ pub fn check_settings(school: &SchoolSpec) -> Result<(), ImportError> {
 }
 
 pub fn check_timezone(school: &SchoolSpec) -> Result<(), ImportError> {
-    school.timezone.parse::<Tz>().map(|_| ()).map_err(|_| {
-        ImportError::Rejected(format!(
-            "school {}: timezone {:?} is not an IANA timezone such as Europe/London",
-            school.slug, school.timezone
-        ))
-    })
+    edit::parse_timezone(&school.timezone)
+        .map(|_| ())
+        .map_err(|error| ImportError::Rejected(format!("school {}: {error}", school.slug)))
 }
 
-/// Checks every person; errors name the person by `ref`, never by name or email.
-pub fn check_people(
-    school_slug: &str,
-    people: &[PersonSpec],
-) -> Result<Vec<CheckedPerson>, ImportError> {
-    let reject = |reference: &str, problem: String| {
-        ImportError::Rejected(format!(
-            "school {school_slug}, person {reference}: {problem}"
-        ))
-    };
-    let mut seen_refs = HashSet::new();
-    let mut seen_emails = HashSet::new();
+/// Something wrong with one person (or the file), named by CSV row and `ref` and never by
+/// the person's name or email: messages go to the terminal and the console, and from there
+/// into logs and tickets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The CSV line (the header is line 1); none for a person in a TOML file.
+    pub row: Option<u64>,
+    #[serde(rename = "ref")]
+    pub reference: Option<String>,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(row: Option<u64>, reference: Option<&str>, message: impl Into<String>) -> Self {
+        Problem {
+            row,
+            reference: reference
+                .map(str::trim)
+                .filter(|reference| !reference.is_empty())
+                .map(String::from),
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.row, &self.reference) {
+            (Some(row), Some(reference)) => write!(f, "row {row}, ref {reference}: ")?,
+            (Some(row), None) => write!(f, "row {row}: ")?,
+            (None, Some(reference)) => write!(f, "ref {reference}: ")?,
+            (None, None) => {}
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Where a value was first seen in the file, to name it in a later row's problem.
+fn first_seen(row: Option<u64>, reference: &str) -> String {
+    match row {
+        Some(row) if reference.is_empty() => format!("row {row}"),
+        Some(row) => format!("row {row} (ref {reference})"),
+        None => format!("ref {reference}"),
+    }
+}
+
+/// Checks every person, reporting every problem rather than the first; a person with a
+/// problem is left out of what is returned. Values from the file are never quoted back
+/// (a shifted column puts a name where a kind should be), only the `ref`.
+pub fn check_people(people: &[PersonSpec]) -> (Vec<CheckedPerson>, Vec<Problem>) {
+    let mut seen_refs: HashMap<String, Option<u64>> = HashMap::new();
+    let mut seen_emails: HashMap<String, (Option<u64>, String)> = HashMap::new();
+    let mut seen_zoom_ids: HashMap<String, (Option<u64>, String)> = HashMap::new();
     let mut checked = Vec::with_capacity(people.len());
+    let mut problems = Vec::new();
     for person in people {
+        let row = person.row;
         let reference = person.reference.trim().to_string();
-        if reference.is_empty() {
-            return Err(ImportError::Rejected(format!(
-                "school {school_slug}: a person has an empty ref"
-            )));
-        }
-        if !seen_refs.insert(reference.clone()) {
-            return Err(reject(&reference, "appears more than once".into()));
-        }
-        let kind = PersonKind::parse(&person.kind).ok_or_else(|| {
-            reject(
-                &reference,
-                format!(
-                    "kind {:?} is not staff, pupil, parent or external_adult",
-                    person.kind
-                ),
-            )
-        })?;
-        let role = match (kind, person.role.as_deref()) {
-            (PersonKind::Staff, role) => {
-                Some(StaffRole::parse(role.unwrap_or("staff")).ok_or_else(|| {
-                    reject(
-                        &reference,
-                        "role must be staff, dsl, deputy_dsl or senior_leader".into(),
-                    )
-                })?)
-            }
-            (_, None) | (_, Some("")) => None,
-            (_, Some(_)) => return Err(reject(&reference, "only staff have a role".into())),
+        let before = problems.len();
+        let mut problem = |message: String| {
+            problems.push(Problem::new(row, Some(&reference), message));
         };
-        if person.name.trim().is_empty() {
-            return Err(reject(&reference, "has no name".into()));
+        if reference.is_empty() {
+            problem("the ref is empty".into());
+        } else if let Some(first) = seen_refs.get(&reference) {
+            problem(match first {
+                Some(first) => format!("the ref appears more than once (first on row {first})"),
+                None => "the ref appears more than once".into(),
+            });
+        } else {
+            seen_refs.insert(reference.clone(), row);
         }
-        let mut emails = Vec::new();
+        let kind = PersonKind::parse(&person.kind);
+        if kind.is_none() {
+            problem(if person.kind.trim().is_empty() {
+                "the kind is empty (staff, pupil, parent or external_adult)".into()
+            } else {
+                "the kind is not staff, pupil, parent or external_adult".into()
+            });
+        }
+        let given_role = person.role.as_deref().map(str::trim).unwrap_or_default();
+        let role = match kind {
+            Some(PersonKind::Staff) => {
+                let role = StaffRole::parse(given_role);
+                if role.is_none() {
+                    problem("the role is not staff, dsl, deputy_dsl or senior_leader".into());
+                }
+                role
+            }
+            Some(_) if !given_role.is_empty() => {
+                problem("only staff have a role".into());
+                None
+            }
+            _ => None,
+        };
+        let name = person.name.trim().to_string();
+        if name.is_empty() {
+            problem("the name is empty".into());
+        }
+        let mut emails: Vec<String> = Vec::new();
         for email in &person.emails {
             let email = email.trim().to_lowercase();
-            if email.is_empty() {
+            if email.is_empty() || emails.contains(&email) {
                 continue;
             }
             if !email.contains('@') {
-                return Err(reject(&reference, "has an email address without @".into()));
-            }
-            if !seen_emails.insert(email.clone()) {
-                return Err(reject(
-                    &reference,
-                    "shares an email address with another person in this file".into(),
+                problem("an email address has no @".into());
+            } else if let Some((first_row, first_ref)) = seen_emails.get(&email) {
+                problem(format!(
+                    "shares an email address with {}",
+                    first_seen(*first_row, first_ref)
                 ));
+            } else {
+                seen_emails.insert(email.clone(), (row, reference.clone()));
             }
             emails.push(email);
         }
-        if kind != PersonKind::Parent && !person.children.is_empty() {
-            return Err(reject(
-                &reference,
-                "only parents and carers have children".into(),
-            ));
+        let mut zoom_user_ids: Vec<String> = Vec::new();
+        for id in &person.zoom_user_ids {
+            let id = id.trim().to_string();
+            if id.is_empty() || zoom_user_ids.contains(&id) {
+                continue;
+            }
+            if let Some((first_row, first_ref)) = seen_zoom_ids.get(&id) {
+                problem(format!(
+                    "shares a Zoom user id with {}",
+                    first_seen(*first_row, first_ref)
+                ));
+            } else {
+                seen_zoom_ids.insert(id.clone(), (row, reference.clone()));
+            }
+            zoom_user_ids.push(id);
         }
+        let mut children: Vec<String> = Vec::new();
+        for child in &person.children {
+            let child = child.trim().to_string();
+            if !child.is_empty() && !children.contains(&child) {
+                children.push(child);
+            }
+        }
+        if !children.is_empty() && kind.is_some_and(|kind| kind != PersonKind::Parent) {
+            problem("only parents and carers have children".into());
+        }
+        let texts = [&reference, &name]
+            .into_iter()
+            .chain(&emails)
+            .chain(&zoom_user_ids)
+            .chain(&children);
+        if texts
+            .into_iter()
+            .any(|text| text.chars().any(char::is_control))
+        {
+            problem("a cell holds a control character (a tab, a line break or worse)".into());
+        }
+        if problems.len() > before {
+            continue;
+        }
+        let Some(kind) = kind else { continue };
         checked.push(CheckedPerson {
+            row,
             reference,
             kind,
             role,
-            name: person.name.trim().to_string(),
+            name,
             emails,
-            zoom_user_ids: person
-                .zoom_user_ids
-                .iter()
-                .map(|id| id.trim().to_string())
-                .filter(|id| !id.is_empty())
-                .collect(),
-            children: person
-                .children
-                .iter()
-                .map(|c| c.trim().to_string())
-                .collect(),
+            zoom_user_ids,
+            children,
         });
     }
-    Ok(checked)
+    (checked, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(row: u64, reference: &str, kind: &str, name: &str, emails: &[&str]) -> PersonSpec {
+        PersonSpec {
+            reference: reference.into(),
+            kind: kind.into(),
+            role: None,
+            name: name.into(),
+            emails: emails.iter().map(|email| email.to_string()).collect(),
+            zoom_user_ids: Vec::new(),
+            children: Vec::new(),
+            row: Some(row),
+        }
+    }
+
+    #[test]
+    fn the_import_refuses_what_the_console_refuses() {
+        let file: ImportFile = toml::from_str(
+            r#"
+[[school]]
+slug = "greenfield"
+name = "Greenfield"
+timezone = "Europe/London"
+[school.policy]
+preset = "two-staff-code-of-conduct"
+[school.policy.overrides.two_adults]
+min_staff = 0
+"#,
+        )
+        .unwrap();
+        let refused = check_settings(&file.schools[0]).unwrap_err().to_string();
+        assert!(
+            refused.contains("greenfield") && refused.contains("min_staff"),
+            "{refused}"
+        );
+        let mut file = file;
+        file.schools[0].timezone = "Europe/Londres".into();
+        assert!(check_timezone(&file.schools[0]).is_err());
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_row_and_ref_without_names_or_emails() {
+        let people = [
+            person(2, "P-1", "pupil", "Ada Hill", &["ada@school.example"]),
+            person(3, "P-2", "teacher", "", &["ADA@school.example"]),
+            person(4, "P-1", "pupil", "Bo Hill", &["bo-at-school.example"]),
+            person(5, "P-3", "pupil", "Cy Hill", &[]),
+        ];
+        let (checked, problems) = check_people(&people);
+        assert_eq!(
+            checked
+                .iter()
+                .map(|p| p.reference.as_str())
+                .collect::<Vec<_>>(),
+            ["P-1", "P-3"]
+        );
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "row 3, ref P-2: the kind is not staff, pupil, parent or external_adult",
+                "row 3, ref P-2: the name is empty",
+                "row 3, ref P-2: shares an email address with row 2 (ref P-1)",
+                "row 4, ref P-1: the ref appears more than once (first on row 2)",
+                "row 4, ref P-1: an email address has no @",
+            ]
+        );
+        for line in &said {
+            assert!(!line.contains("ada@") && !line.contains("Hill"), "{line}");
+        }
+    }
+
+    #[test]
+    fn roles_belong_to_staff_and_children_to_parents() {
+        let mut staff = person(2, "S-1", "staff", "Ravi Patel", &[]);
+        staff.role = Some("head".into());
+        let mut pupil = person(3, "P-1", "pupil", "Ada Hill", &[]);
+        pupil.role = Some("dsl".into());
+        pupil.children = vec!["P-2".into()];
+        let mut dsl = person(4, "S-2", "staff", "Morgan Shaw", &[]);
+        dsl.role = Some("Deputy DSL".into());
+        let (checked, problems) = check_people(&[staff, pupil, dsl]);
+        let said: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            said,
+            [
+                "row 2, ref S-1: the role is not staff, dsl, deputy_dsl or senior_leader",
+                "row 3, ref P-1: only staff have a role",
+                "row 3, ref P-1: only parents and carers have children",
+            ]
+        );
+        assert_eq!(checked.len(), 1);
+        assert_eq!(checked[0].role, Some(StaffRole::DeputyDsl));
+    }
+
+    #[test]
+    fn a_person_may_list_the_same_address_twice() {
+        let people = [person(
+            2,
+            "P-1",
+            "pupil",
+            "Ada Hill",
+            &["a@x.example", "A@x.example"],
+        )];
+        let (checked, problems) = check_people(&people);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(checked[0].emails, ["a@x.example"]);
+    }
 }

@@ -2,6 +2,7 @@
 //! checks a meeting against them.
 
 pub mod calendar;
+pub mod edit;
 pub mod engine;
 pub mod finding;
 pub mod identity;

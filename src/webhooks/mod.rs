@@ -190,10 +190,13 @@ async fn pipeline<S: Source>(
         })?;
     let arrival = match envelope {
         Envelope::Challenge(answer) => {
+            if let Sender::Connection { id, .. } = &sender {
+                state.connections.note_url_validation(*id);
+            }
             return Ok((
                 WebhookOutcome::UrlValidation,
                 (StatusCode::OK, Json(answer)).into_response(),
-            ))
+            ));
         }
         Envelope::Ignored { event_type } => {
             tracing::debug!(event = %event_type, "event type not used; acknowledged");
