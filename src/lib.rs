@@ -3,14 +3,13 @@
 //! school's safeguarding policy.
 //!
 //! The modules follow the data flow:
-//! platform delivery (`zoom`, `google`) → `webhooks` → `inbox` → `processor` → meeting state →
-//! `evaluation` (`policy`) → `findings` → `alerts`; `enrichment` reads what deliveries do not
-//! carry from the platforms' APIs; `register` and `api` serve people.
+//! platform delivery (`zoom`, `google`) → `http::webhooks` → `inbox` → `processor` → meeting
+//! state → `evaluation` (`policy`) → `findings` → `alerts`; `enrichment` reads what deliveries
+//! do not carry from the platforms' APIs; `register`, `http::api` and the console
+//! (`http::ui`) serve people, who are known through `identity`.
 
 /// Alerts to the DSL: messages and channels.
 pub mod alerts;
-/// The JSON admin/DSL API.
-pub mod api;
 /// The append-only, hash-chained audit log of changes and views, and its verification.
 pub mod audit;
 /// Layered, typed settings.
@@ -31,7 +30,7 @@ pub mod evaluation;
 pub mod findings;
 /// Google Meet: Pub/Sub pushes, their translation, Google's APIs, subscriptions and bookings.
 pub mod google;
-/// The surfaces people use in a browser: the console's pages and the acknowledgement from an alert.
+/// Every HTTP surface: webhooks, the API, the console, acknowledgement and operations.
 pub mod http;
 /// Who is asking and what they may do: users, roles, API tokens.
 pub mod identity;
@@ -43,10 +42,6 @@ pub mod inbox;
 pub mod json_text;
 /// The platform-neutral meeting model.
 pub mod meeting;
-/// Request id, request span and log, and deadline for every HTTP request.
-pub mod middleware;
-/// Health, readiness and metrics endpoints.
-pub mod ops;
 /// The school's policy, calendar and the pure policy engine.
 pub mod policy;
 /// Applies inbox events to the meeting state.
@@ -73,8 +68,6 @@ pub mod telemetry;
 pub mod timers;
 /// Planned sessions, parental consent and outcomes.
 pub mod timetable;
-/// The map of platform webhook endpoints.
-pub mod webhooks;
 /// One runner for the background workers, and the wake-ups that pass work between them.
 pub mod worker;
 /// Zoom's signatures, payloads and webhook endpoint.

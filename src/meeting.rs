@@ -319,7 +319,7 @@ impl AcceptedEvent {
         school_id: i64,
         connection_id: i64,
         account_id: String,
-        arrival: crate::webhooks::source::Arrival,
+        arrival: crate::http::webhooks::source::Arrival,
     ) -> Self {
         AcceptedEvent {
             platform,

@@ -6,8 +6,6 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::DefaultBodyLimit;
-use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
@@ -25,9 +23,7 @@ use crate::evaluation::Evaluator;
 use crate::google::api::{GoogleApi, GoogleApiSettings};
 use crate::google::fetcher::GoogleFetcher;
 use crate::google::push_token::GoogleKeys;
-use crate::http::{acknowledge, ui};
 use crate::inbox::writer::{InboxWriter, WriterLoop};
-use crate::middleware::{add_request_layers, add_security_headers};
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
@@ -38,23 +34,7 @@ use crate::telemetry::metrics::Metrics;
 use crate::worker::{Cadence, Wakeups, Worker};
 use crate::zoom::api::{ZoomApi, ZoomApiSettings};
 use crate::zoom::enrich::ZoomFetcher;
-use crate::{api, ops, timers, webhooks, worker};
-
-/// The whole HTTP surface: webhooks, the admin API and the operations endpoints, each
-/// request with an id, a span, a completion event and a deadline, and every answer with the
-/// security headers.
-pub fn router(state: AppState) -> Router {
-    let server = &state.settings.server;
-    let routes = Router::new()
-        .merge(webhooks::router())
-        .merge(api::router(state.clone()))
-        .merge(ops::router())
-        .merge(acknowledge::router())
-        .merge(ui::router(state.clone()))
-        .layer(DefaultBodyLimit::max(server.max_body_bytes));
-    let routes = add_request_layers(routes, server.request_timeout);
-    add_security_headers(routes, &server.public_url).with_state(state)
-}
+use crate::{http, timers, worker};
 
 pub struct Application {
     listener: Option<TcpListener>,
@@ -272,7 +252,7 @@ impl Application {
                 if let Ok(address) = listener.local_addr() {
                     tracing::info!(%address, "listening");
                 }
-                axum::serve(listener, router(self.state))
+                axum::serve(listener, http::router(self.state))
                     .with_graceful_shutdown(stopped(stop.clone()))
                     .await
                     .context("the HTTP server failed")

@@ -39,8 +39,8 @@ pub struct Connection {
 
 impl Connection {
     /// What deliveries to this connection are checked against.
-    pub fn expected(&self) -> crate::webhooks::source::Expected<'_> {
-        crate::webhooks::source::Expected {
+    pub fn expected(&self) -> crate::http::webhooks::source::Expected<'_> {
+        crate::http::webhooks::source::Expected {
             secrets: &self.webhook_secrets,
             google: self.google.as_ref(),
         }

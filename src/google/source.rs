@@ -16,8 +16,8 @@ use super::push_message;
 use super::push_token::{GoogleKeys, PushTokenVerifier};
 use super::store::subscription_name;
 use crate::config::GoogleSettings as GoogleEndpoints;
+use crate::http::webhooks::source::{Arrival, Envelope, Expected, Malformed, Source, Unverified};
 use crate::meeting::{instance_ref, Platform};
-use crate::webhooks::source::{Arrival, Envelope, Expected, Malformed, Source, Unverified};
 
 pub struct GoogleSource {
     keys: GoogleKeys,

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use super::payload::{self, PayloadError, ZoomDelivery};
 use super::signature::{self, TimestampWindow};
 use crate::config::ZoomSettings;
+use crate::http::webhooks::source::{Arrival, Envelope, Expected, Malformed, Source, Unverified};
 use crate::meeting::{MeetingEvent, Platform};
-use crate::webhooks::source::{Arrival, Envelope, Expected, Malformed, Source, Unverified};
 
 pub struct ZoomSource {
     pub window: TimestampWindow,

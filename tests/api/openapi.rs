@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp, ADMIN_TOKEN};
 
-const ROUTER_SOURCE: &str = include_str!("../../src/api/mod.rs");
+const ROUTER_SOURCE: &str = include_str!("../../src/http/api/mod.rs");
 
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 

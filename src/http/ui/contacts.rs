@@ -21,8 +21,8 @@ use crate::alerts::contacts::{
     self, CheckedContact, ContactError, ContactInput, Direction, StoredContact,
 };
 use crate::alerts::test_alert::{self, TestDelivery, TestRecipient};
-use crate::api::audited::{self, Change};
 use crate::directory::{self, settings, School};
+use crate::http::api::audited::{self, Change};
 use crate::identity::Capability;
 use crate::policy::Severity;
 use crate::state::AppState;

@@ -22,9 +22,9 @@ use sqlx::{AnyConnection, Row};
 
 use super::console::Console;
 use super::error::PageError;
-use crate::api::audited;
 use crate::db::time::to_millis;
 use crate::directory::{PersonKind, StaffRole};
+use crate::http::api::audited;
 use crate::identity::Capability;
 use crate::import::{self, ImportError, Outcome, PeopleWritten};
 use crate::state::AppState;

@@ -15,12 +15,12 @@ use sqlx::AnyConnection;
 
 use super::error::PageError;
 use super::Console;
-use crate::api::audited::{self, Change};
 use crate::db::is_unique_violation;
 use crate::db::time::to_millis;
 use crate::directory::{self, settings, School};
 use crate::error::ApiError;
 use crate::evaluation::queue;
+use crate::http::api::audited::{self, Change};
 use crate::identity::{Capability, Reach};
 use crate::policy::calendar::{CalendarSpec, Nation};
 use crate::policy::edit;

@@ -17,9 +17,9 @@ use sqlx::AnyConnection;
 
 use super::error::PageError;
 use super::Console;
-use crate::api::audited::{self, Change};
 use crate::config::Secret;
 use crate::directory::{self, School};
+use crate::http::api::audited::{self, Change};
 use crate::identity::passwords::{self, PasswordError};
 use crate::identity::store::{self, HeldGrant, IdentityError, UserListing};
 use crate::identity::{Capability, Grant, Reach, Role};

@@ -141,7 +141,6 @@ impl<'a> Browser<'a> {
 
     /// Uploads `bytes` as file field `field` of a multipart form (with the token in the
     /// address, as the page's form does), with the other `fields`.
-    #[allow(dead_code)] // until the directory page's tests
     pub async fn upload(
         &mut self,
         path: &str,
@@ -206,7 +205,6 @@ pub async fn signed_in<'a>(app: &'a TestApp, email: &str, roles: Value) -> Brows
 }
 
 /// The id of the school with `slug`.
-#[allow(dead_code)] // until the page tests
 pub async fn school_id(app: &TestApp, slug: &str) -> i64 {
     use sqlx::Row;
     sqlx::query("SELECT id FROM schools WHERE slug = $1")

@@ -12,13 +12,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{audit, schools_in_reach, SchoolFilter};
-use crate::api::audited::Change;
 use crate::config::Secret;
 use crate::connections::google::{GoogleSettings, MonitoredStaff};
 use crate::connections::setup::{
     self, ApiCredentials, IfConnected, NewConnection, SecretChanges, SetupError,
 };
 use crate::connections::{endpoint_path, WebhookSecrets};
+use crate::http::api::audited::Change;
 use crate::http::ui::error::PageError;
 use crate::http::ui::Console;
 use crate::identity::Capability;

@@ -12,10 +12,10 @@ use serde_json::json;
 
 use super::add::{api_credentials, sentence};
 use super::{audit, owned, render_connection, Owned};
-use crate::api::audited::Change;
 use crate::config::Secret;
 use crate::connections::setup::{self, SecretChanges, SetupError};
 use crate::connections::store::secrets_of;
+use crate::http::api::audited::Change;
 use crate::http::ui::error::PageError;
 use crate::http::ui::Console;
 use crate::meeting::Platform;
