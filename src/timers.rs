@@ -22,6 +22,8 @@ pub enum Timer {
     /// monitored staff, renewed, reactivated, made again), and checks it against the
     /// platform's own list on start and daily.
     PlatformUpkeep,
+    /// Deletes MIS files uploaded in the console and never applied, once past their expiry.
+    UploadExpiry,
 }
 
 impl Timer {
@@ -33,6 +35,7 @@ impl Timer {
             Timer::DailyDigests => "daily_digests",
             Timer::Escalation => "escalation",
             Timer::PlatformUpkeep => "platform_upkeep",
+            Timer::UploadExpiry => "upload_expiry",
         }
     }
 }
@@ -46,6 +49,8 @@ pub struct Scheduled {
 
 /// Processed events are purged this often; retention is counted in days, so hourly is ample.
 const INBOX_RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Uploads expire after half an hour; a few minutes more is as long as one may outlive it.
+const UPLOAD_EXPIRY_EVERY: Duration = Duration::from_secs(300);
 /// Digests are due at a minute of the school's day: checking each minute sends them on time.
 const DAILY_DIGESTS_EVERY: Duration = Duration::from_secs(60);
 /// An expired or failed subscription is made again within this long: monitoring is blind
@@ -61,6 +66,13 @@ pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
             Scheduled {
                 timer: Timer::InboxRetention { keep },
                 every: INBOX_RETENTION_EVERY,
+            },
+        ),
+        (
+            Role::Processor,
+            Scheduled {
+                timer: Timer::UploadExpiry,
+                every: UPLOAD_EXPIRY_EVERY,
             },
         ),
         (
@@ -120,7 +132,7 @@ mod tests {
             assert_eq!(runners, 1, "{}", scheduled.timer.name());
         }
         let run = |role| of(role, &settings).len();
-        assert_eq!(run(Role::Processor), 1);
+        assert_eq!(run(Role::Processor), 2);
         assert_eq!(run(Role::Enricher), 2);
         assert_eq!(run(Role::Dispatcher), 2);
         assert_eq!(run(Role::Evaluator), 0);

@@ -12,6 +12,7 @@ mod connections;
 mod people_csv;
 mod spec;
 mod store;
+pub mod uploads;
 
 use std::path::Path;
 

@@ -253,8 +253,15 @@ impl Worker for Processor {
     }
 
     async fn run_timer(&self, timer: Timer, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
-        if let Timer::InboxRetention { keep } = timer {
-            self.purge(keep, now).await?;
+        match timer {
+            Timer::InboxRetention { keep } => self.purge(keep, now).await?,
+            Timer::UploadExpiry => {
+                let purged = crate::import::uploads::purge_expired(&self.db, now).await?;
+                if purged > 0 {
+                    tracing::info!(purged, "deleted MIS uploads past their expiry");
+                }
+            }
+            _ => {}
         }
         Ok(Pass::Idle)
     }

@@ -594,3 +594,49 @@ async fn the_cli_import_of_a_bad_csv_lists_every_problem_and_changes_nothing() {
         .unwrap();
     assert_eq!(people, 8, "the good row was not imported either");
 }
+
+/// An upload nobody applies holds personal data: the processor's timer deletes it once past
+/// its expiry, whether or not anyone uploads again, and keeps one still in time.
+#[tokio::test]
+async fn an_upload_never_applied_is_deleted_once_past_its_expiry() {
+    use chaperone::timers::Timer;
+    use chaperone::worker::Worker;
+
+    let app = spawn_app().await;
+    let greenfield = school_id(&app, "greenfield").await;
+    let mut browser = signed_in(
+        &app,
+        "admin@school.test",
+        json!([{"role": "school_admin", "school_id": greenfield}]),
+    )
+    .await;
+    browser
+        .get(&format!("/admin/directory?school={greenfield}"))
+        .await;
+    let preview = upload(&mut browser, greenfield, &changes_csv()).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert_eq!(
+        count_rows(&app, "SELECT COUNT(*) FROM directory_uploads").await,
+        1
+    );
+
+    let now = chrono::Utc::now();
+    app.processor
+        .run_timer(Timer::UploadExpiry, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&app, "SELECT COUNT(*) FROM directory_uploads").await,
+        1,
+        "still in time"
+    );
+
+    app.processor
+        .run_timer(Timer::UploadExpiry, now + chrono::Duration::minutes(31))
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&app, "SELECT COUNT(*) FROM directory_uploads").await,
+        0
+    );
+}
