@@ -122,19 +122,25 @@ impl Console {
 
     /// The sections this person may open, in the order the layout lists them.
     fn navigation(&self) -> Vec<NavItem> {
-        let sections = [
-            ("/", "Overview", Capability::SeeSchools),
-            ("/admin/schools", "Schools", Capability::Configure),
-            ("/admin/connections", "Connections", Capability::Configure),
-            ("/admin/directory", "Directory", Capability::Configure),
-            ("/admin/policy", "Policy", Capability::Configure),
-            ("/admin/contacts", "Alert contacts", Capability::Configure),
-            ("/admin/users", "Users and tokens", Capability::Configure),
-            ("/admin/audit", "Audit log", Capability::Configure),
+        use Capability::{Configure, SeeSafeguarding, SeeSchools};
+        let sections: [(&str, &str, &[Capability]); 8] = [
+            ("/", "Overview", &[SeeSchools]),
+            ("/admin/schools", "Schools", &[Configure]),
+            ("/admin/connections", "Connections", &[Configure]),
+            ("/admin/directory", "Directory", &[Configure]),
+            ("/admin/policy", "Policy", &[Configure]),
+            ("/admin/contacts", "Alert contacts", &[Configure]),
+            ("/admin/users", "Users and tokens", &[Configure]),
+            // The DSLs read the log of what was done about their schools, as in the API.
+            ("/admin/audit", "Audit log", &[Configure, SeeSafeguarding]),
         ];
         sections
             .into_iter()
-            .filter(|(_, _, capability)| !self.principal.reach(*capability).is_nowhere())
+            .filter(|(_, _, needs)| {
+                needs
+                    .iter()
+                    .any(|capability| !self.principal.reach(*capability).is_nowhere())
+            })
             .map(|(href, label, _)| NavItem { href, label })
             .collect()
     }

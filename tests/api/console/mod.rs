@@ -6,6 +6,7 @@ mod connections_page;
 mod contacts_page;
 mod directory_page;
 mod policy_page;
+mod role_matrix;
 mod schools_page;
 mod sign_in;
 mod users_page;
