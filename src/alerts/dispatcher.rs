@@ -83,6 +83,8 @@ struct Claimed {
     contact_id: Option<i64>,
     webhook_id: Option<i64>,
     attempts: i64,
+    /// The message as sent on the first attempt (JSON), if there was one.
+    first_composed: Option<String>,
 }
 
 impl Dispatcher {
@@ -112,7 +114,10 @@ impl Dispatcher {
         };
         let channel = channel_label(&claimed.channel);
         let outcome = match self.compose(&claimed, now).await? {
-            Turn::Send(target, message) => self.channels.deliver(&target, &message).await,
+            Turn::Send(target, message) => {
+                let message = self.as_first_composed(&claimed, *message).await?;
+                self.channels.deliver(&target, &message).await
+            }
             Turn::RecipientGone => Err(DeliveryError::Permanent {
                 reason: "the recipient is no longer configured".into(),
             }),
@@ -253,7 +258,7 @@ impl Dispatcher {
             self.db.backend,
             "lease_until = $2, attempts = attempts + 1",
             "id, finding_id, alert_round, answers_delivery_id, channel, kind, escalation_level, \
-             contact_id, webhook_id, attempts",
+             contact_id, webhook_id, attempts, first_composed",
         );
         let lease_until = now + chrono::Duration::from_std(LEASE).expect("lease fits");
         let row = sqlx::query(&sql)
@@ -262,6 +267,35 @@ impl Dispatcher {
             .fetch_optional(&self.db.pool)
             .await?;
         row.as_ref().map(claimed_from_row).transpose()
+    }
+
+    /// The message a retry sends: the first attempt's, unchanged (its id, its acknowledge
+    /// link, its words), even if the finding has moved on since; on the first attempt,
+    /// `composed` with an id of its own, kept for the retries.
+    async fn as_first_composed(
+        &self,
+        claimed: &Claimed,
+        composed: AlertMessage,
+    ) -> Result<AlertMessage, sqlx::Error> {
+        if let Some(first) = claimed
+            .first_composed
+            .as_deref()
+            .and_then(|text| serde_json::from_str(text).ok())
+        {
+            return Ok(first);
+        }
+        let message = AlertMessage {
+            message_id: delivery_message_id(),
+            ..composed
+        };
+        let json = serde_json::to_string(&message)
+            .map_err(|error| sqlx::Error::Encode(Box::new(error)))?;
+        sqlx::query("UPDATE alert_deliveries SET first_composed = $1 WHERE id = $2")
+            .bind(json)
+            .bind(claimed.id)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(message)
     }
 
     /// What to do with a claimed delivery: send it (to this target, this message), hold it,
@@ -363,7 +397,8 @@ impl Dispatcher {
             contact_id: claimed.contact_id.unwrap_or(0),
         };
         let message = AlertMessage {
-            message_id: format!("chaperone-delivery-{}", claimed.id),
+            // Given once, on the first attempt (`as_first_composed`).
+            message_id: String::new(),
             finding_id: claimed.finding_id,
             school_name: finding.try_get("school_name")?,
             platform: finding
@@ -402,7 +437,8 @@ impl Dispatcher {
                 "escalation" => "escalation",
                 CLOSED_KIND => CLOSED_KIND,
                 _ => "alert",
-            },
+            }
+            .to_string(),
         };
         Ok(Turn::Send(target, Box::new(message)))
     }
@@ -460,6 +496,14 @@ fn still_due(
     }
 }
 
+/// An id no other delivery has, in this installation or another, now or later: 128 random
+/// bits (a row id would repeat in a new database).
+fn delivery_message_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::getrandom(&mut bytes).expect("the operating system provides random bytes");
+    format!("msg_{}", hex::encode(bytes))
+}
+
 fn claimed_from_row(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
     Ok(Claimed {
         id: row.try_get("id")?,
@@ -475,6 +519,7 @@ fn claimed_from_row(row: &AnyRow) -> Result<Claimed, sqlx::Error> {
         contact_id: row.try_get("contact_id")?,
         webhook_id: row.try_get("webhook_id")?,
         attempts: row.try_get("attempts")?,
+        first_composed: row.try_get("first_composed")?,
     })
 }
 

@@ -2,13 +2,14 @@
 //! personal data beyond what the finding names).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::policy::Severity;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AlertMessage {
-    /// Unique per delivery attempt's logical message; receivers de-duplicate on it.
+    /// Unique to the delivery, across installations and time, and the same on each of its
+    /// retries: receivers de-duplicate on it (`webhook-id`, the email's `Message-ID`).
     pub message_id: String,
     pub finding_id: i64,
     pub school_name: String,
@@ -32,7 +33,7 @@ pub struct AlertMessage {
     /// 0 for the first contact, 1 for the next after an escalation, ...
     pub escalation_level: u32,
     /// "alert", "escalation", "closed" or "digest".
-    pub kind: &'static str,
+    pub kind: String,
     /// For a "closed" notice: why the finding closed by itself.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_because: Option<String>,

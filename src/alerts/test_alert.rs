@@ -169,7 +169,6 @@ pub async fn compose(
         return Ok(None);
     };
     let message = message(
-        delivery_id,
         school_id,
         delivery.try_get("school_name")?,
         from_millis(delivery.try_get("created_at")?),
@@ -181,7 +180,6 @@ pub async fn compose(
 /// What a test alert says: that it is a test, of which school, and that there is nothing to
 /// do. Its links lead to the console's contacts page, never to a finding.
 fn message(
-    delivery_id: i64,
     school_id: i64,
     school_name: String,
     queued_at: DateTime<Utc>,
@@ -192,7 +190,8 @@ fn message(
         public_url.trim_end_matches('/')
     );
     AlertMessage {
-        message_id: format!("chaperone-delivery-{delivery_id}"),
+        // Given once, on the first attempt, by the dispatcher.
+        message_id: String::new(),
         finding_id: 0,
         school_name,
         platform: None,
@@ -207,7 +206,7 @@ fn message(
         join_url: None,
         acknowledge_url: contacts_page,
         escalation_level: 0,
-        kind: KIND,
+        kind: KIND.into(),
         closed_because: None,
     }
 }
@@ -219,7 +218,6 @@ mod tests {
     #[test]
     fn a_test_alert_says_it_is_a_test_and_links_only_to_the_console() {
         let message = message(
-            7,
             3,
             "Greenfield Academy".into(),
             Utc::now(),
@@ -233,7 +231,6 @@ mod tests {
             "https://chaperone.example/admin/contacts?school=3"
         );
         assert_eq!(message.acknowledge_url, message.finding_url);
-        assert_eq!(message.message_id, "chaperone-delivery-7");
         assert_eq!(message.join_url, None);
     }
 

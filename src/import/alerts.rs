@@ -133,6 +133,13 @@ async fn sync_webhooks(
             &format!("webhook {}", webhook.url),
             &webhook.secret_env,
         )?;
+        crate::alerts::channels::check_webhook_secret(&crate::config::Secret::new(secret.clone()))
+            .map_err(|error| {
+                ImportError::Rejected(format!(
+                    "school {slug}, webhook {}: {error} (make one with `echo whsec_$(openssl rand -base64 32)`)",
+                    webhook.url
+                ))
+            })?;
         let severity = webhook.min_severity.unwrap_or(Severity::Low).as_str();
         let existing = sqlx::query(
             "SELECT secret, min_severity FROM alert_webhooks WHERE school_id = $1 AND url = $2",

@@ -31,12 +31,20 @@ const DEPUTY_EMAIL: &str = "m.shaw@greenfield.sch.example";
 pub(crate) struct Receiver {
     pub(crate) received: Arc<Mutex<Vec<serde_json::Value>>>,
     attempts: Arc<AtomicUsize>,
+    /// Every attempt's `webhook-id` and body, refused or not.
+    tries: Arc<Mutex<Vec<(String, Bytes)>>>,
     fail_first: usize,
     retry_after: Option<&'static str>,
 }
 
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
     let attempt = receiver.attempts.fetch_add(1, Ordering::SeqCst);
+    let id = headers
+        .get("webhook-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    receiver.tries.lock().unwrap().push((id, body.clone()));
     if attempt < receiver.fail_first {
         return match receiver.retry_after {
             Some(retry_after) => {
@@ -67,6 +75,7 @@ async fn start_receiver(
     let receiver = Receiver {
         received: Arc::default(),
         attempts: Arc::default(),
+        tries: Arc::default(),
         fail_first,
         retry_after,
     };
@@ -254,6 +263,18 @@ async fn a_pupil_alone_with_one_adult_reaches_the_dsl_by_email_and_the_case_syst
     let mail = smtp.wait_for_mail(1, Duration::from_secs(5)).await;
     assert_eq!(mail.len(), 1);
     assert_eq!(mail[0].recipients, vec![DSL_EMAIL.to_string()]);
+    // The delivery's own id at the sender's domain, not the machine's name.
+    let message_id = mail[0].header("Message-ID").unwrap();
+    let sender_domain = mail[0].header("From").unwrap();
+    let sender_domain = sender_domain
+        .trim_end_matches('>')
+        .rsplit('@')
+        .next()
+        .unwrap();
+    assert!(
+        message_id.starts_with("<msg_") && message_id.ends_with(&format!("@{sender_domain}>")),
+        "{message_id}"
+    );
     assert!(
         mail[0].subject().unwrap().contains("CRITICAL"),
         "{:?}",
@@ -303,6 +324,20 @@ async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_on
     let webhook = webhook_delivery(&app).await;
     assert_eq!(webhook["status"], "sent");
     assert_eq!(webhook["attempts"], 4);
+    // Each retry is the first attempt again, byte for byte, under one id that no other
+    // delivery (here or in another installation) has: a receiver de-duplicating by
+    // `webhook-id`, as Standard Webhooks advises, keeps exactly this alert.
+    let tries = receiver.tries.lock().unwrap().clone();
+    assert_eq!(tries.len(), 4);
+    let (first_id, first_body) = &tries[0];
+    assert!(
+        first_id.starts_with("msg_") && first_id.len() == 36,
+        "{first_id}"
+    );
+    for (id, body) in &tries[1..] {
+        assert_eq!(id, first_id);
+        assert_eq!(body, first_body);
+    }
 }
 
 #[tokio::test]

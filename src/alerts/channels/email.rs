@@ -131,11 +131,14 @@ fn mailbox(address: &str) -> Result<Mailbox, DeliveryError> {
 }
 
 fn compose(from: Mailbox, to: Mailbox, message: &AlertMessage) -> Result<Message, DeliveryError> {
+    // The delivery's own id at the sender's domain (not the machine's name): the same on
+    // every retry, so a mail system that sees it twice keeps one.
+    let message_id = format!("<{}@{}>", message.message_id, from.email.domain());
     Message::builder()
         .from(from)
         .to(to)
         .subject(format!("{SUBJECT_PREFIX} {}", headline(message)))
-        .message_id(None)
+        .message_id(Some(message_id))
         // RFC 3834: out-of-office replies must not answer an automatic alert.
         .raw_header(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),

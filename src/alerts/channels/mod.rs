@@ -19,9 +19,9 @@ use crate::config::Secret;
 
 pub use email::{SmtpSecurity, SmtpSettings};
 pub use webhook::{
-    standard_webhook_signature, verify_standard_webhook, InvalidWebhookSecret, WebhookVerifyError,
-    SIGNATURE_TOLERANCE_SECS, WEBHOOK_ID_HEADER, WEBHOOK_SIGNATURE_HEADER,
-    WEBHOOK_TIMESTAMP_HEADER,
+    check_secret as check_webhook_secret, standard_webhook_signature, verify_standard_webhook,
+    InvalidWebhookSecret, WebhookVerifyError, SIGNATURE_TOLERANCE_SECS, WEBHOOK_ID_HEADER,
+    WEBHOOK_SIGNATURE_HEADER, WEBHOOK_TIMESTAMP_HEADER,
 };
 
 /// Where one alert goes. The URLs of Teams and Slack webhooks are bearer secrets and an email
@@ -269,7 +269,7 @@ pub(crate) mod test_support {
             join_url: Some("https://zoom.us/j/123456789".into()),
             acknowledge_url: ACKNOWLEDGE_URL.into(),
             escalation_level: 0,
-            kind: "alert",
+            kind: "alert".into(),
             closed_because: None,
         }
     }
@@ -278,7 +278,7 @@ pub(crate) mod test_support {
 
     pub fn closure() -> AlertMessage {
         AlertMessage {
-            kind: "closed",
+            kind: "closed".into(),
             closed_because: Some(CLOSED_BECAUSE.into()),
             ..alert()
         }
@@ -301,7 +301,7 @@ mod tests {
     #[test]
     fn an_escalation_says_so_in_the_headline() {
         let message = AlertMessage {
-            kind: "escalation",
+            kind: "escalation".into(),
             escalation_level: 1,
             ..alert()
         };

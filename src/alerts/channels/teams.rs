@@ -173,7 +173,7 @@ mod tests {
     #[test]
     fn an_escalation_card_says_it_is_unacknowledged_and_a_call_without_a_link_has_no_join() {
         let message = AlertMessage {
-            kind: "escalation",
+            kind: "escalation".into(),
             escalation_level: 1,
             join_url: None,
             ..alert()

@@ -28,7 +28,7 @@ const SIGNATURE_VERSION: &str = "v1";
 pub enum InvalidWebhookSecret {
     #[error("the webhook secret is empty")]
     Empty,
-    #[error("the webhook secret is not valid base64 after \"whsec_\"")]
+    #[error("the webhook secret is not base64 (with or without \"whsec_\" before it), as Standard Webhooks secrets are")]
     NotBase64,
 }
 
@@ -148,19 +148,25 @@ pub(crate) fn payload(message: &AlertMessage) -> Vec<u8> {
     serde_json::to_vec(&value).expect("a JSON value serializes")
 }
 
-/// `whsec_<base64>` is decoded; a secret without the prefix is used as its raw bytes.
+/// The key a secret stands for, read as the Standard Webhooks libraries read it: base64,
+/// after a `whsec_` prefix if there is one. (Its raw bytes would sign what no receiver using
+/// those libraries can verify.)
 fn key(secret: &Secret) -> Result<Vec<u8>, InvalidWebhookSecret> {
     let text = secret.expose();
     if text.is_empty() {
         return Err(InvalidWebhookSecret::Empty);
     }
-    match text.strip_prefix(SECRET_PREFIX) {
-        Some(encoded) => match BASE64.decode(encoded) {
-            Ok(key) if !key.is_empty() => Ok(key),
-            _ => Err(InvalidWebhookSecret::NotBase64),
-        },
-        None => Ok(text.as_bytes().to_vec()),
+    let encoded = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
+    match BASE64.decode(encoded) {
+        Ok(key) if !key.is_empty() => Ok(key),
+        _ => Err(InvalidWebhookSecret::NotBase64),
     }
+}
+
+/// Checks that `secret` can sign deliveries, for the import and the console to refuse one
+/// that cannot, with the reason, before any alert depends on it.
+pub fn check_secret(secret: &Secret) -> Result<(), InvalidWebhookSecret> {
+    key(secret).map(|_| ())
 }
 
 fn signed(key: &[u8], msg_id: &str, timestamp: i64, body: &[u8]) -> HmacSha256 {
@@ -238,10 +244,14 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_without_the_prefix_is_used_as_raw_bytes() {
-        let raw = standard_webhook_signature(&Secret::new("abc"), "id", 1, b"{}").unwrap();
+    fn a_secret_without_the_prefix_is_read_as_base64_as_the_libraries_read_it() {
+        let bare = standard_webhook_signature(&Secret::new("YWJj"), "id", 1, b"{}").unwrap();
         let prefixed = standard_webhook_signature(&Secret::new("whsec_YWJj"), "id", 1, b"{}");
-        assert_eq!(Ok(raw), prefixed);
+        assert_eq!(Ok(bare), prefixed);
+        assert_eq!(
+            check_secret(&Secret::new("a raw passphrase")),
+            Err(InvalidWebhookSecret::NotBase64)
+        );
     }
 
     #[test]
@@ -364,7 +374,7 @@ mod tests {
         let delivered = channels.deliver(&target, &alert()).await;
         let wrong_secret = ChannelTarget::Webhook {
             url,
-            secret: Secret::new("another-secret"),
+            secret: Secret::new("whsec_YW5vdGhlci1zZWNyZXQ="),
         };
         let refused = channels.deliver(&wrong_secret, &alert()).await;
         server.abort();
