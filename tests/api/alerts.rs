@@ -31,20 +31,19 @@ const DEPUTY_EMAIL: &str = "m.shaw@greenfield.sch.example";
 pub(crate) struct Receiver {
     pub(crate) received: Arc<Mutex<Vec<serde_json::Value>>>,
     attempts: Arc<AtomicUsize>,
-    /// Every attempt's `webhook-id` and body, refused or not.
-    tries: Arc<Mutex<Vec<(String, Bytes)>>>,
+    /// Every attempt's headers and body, refused or not.
+    tries: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
     fail_first: usize,
     retry_after: Option<&'static str>,
 }
 
 async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes) -> Response {
     let attempt = receiver.attempts.fetch_add(1, Ordering::SeqCst);
-    let id = headers
-        .get("webhook-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
-    receiver.tries.lock().unwrap().push((id, body.clone()));
+    receiver
+        .tries
+        .lock()
+        .unwrap()
+        .push((headers.clone(), body.clone()));
     if attempt < receiver.fail_first {
         return match receiver.retry_after {
             Some(retry_after) => {
@@ -329,13 +328,15 @@ async fn a_channel_that_fails_three_times_and_recovers_gets_the_alert_exactly_on
     // `webhook-id`, as Standard Webhooks advises, keeps exactly this alert.
     let tries = receiver.tries.lock().unwrap().clone();
     assert_eq!(tries.len(), 4);
-    let (first_id, first_body) = &tries[0];
+    let id_of = |headers: &HeaderMap| headers["webhook-id"].to_str().unwrap().to_string();
+    let (first_headers, first_body) = &tries[0];
+    let first_id = &id_of(first_headers);
     assert!(
         first_id.starts_with("msg_") && first_id.len() == 36,
         "{first_id}"
     );
-    for (id, body) in &tries[1..] {
-        assert_eq!(id, first_id);
+    for (headers, body) in &tries[1..] {
+        assert_eq!(&id_of(headers), first_id);
         assert_eq!(body, first_body);
     }
 }
@@ -817,3 +818,68 @@ async fn two_dispatchers_draining_one_outbox_send_each_alert_once() {
     ids.dedup();
     assert_eq!(ids.len(), findings, "no finding alerted twice");
 }
+
+/// What a receiver using the official Standard Webhooks library (PyPI `standardwebhooks`,
+/// installed by `.ci/run`) makes of a delivery: it verifies, with the secret written as
+/// chaperone's import reads it.
+#[tokio::test]
+async fn a_delivery_verifies_with_the_official_standard_webhooks_library() {
+    let Scenario { app, receiver, .. } = scenario(&["two_adults"], 0).await;
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.settle_at(Utc::now()).await;
+    let (headers, body) = receiver.tries.lock().unwrap()[0].clone();
+    let header = |name: &str| headers[name].to_str().unwrap().to_string();
+    let delivery = serde_json::json!({
+        "secret": WEBHOOK_SECRET,
+        "headers": {
+            "webhook-id": header("webhook-id"),
+            "webhook-timestamp": header("webhook-timestamp"),
+            "webhook-signature": header("webhook-signature"),
+        },
+        "body": String::from_utf8(body.to_vec()).unwrap(),
+    });
+    let verify = |delivery: &serde_json::Value| {
+        let mut child = std::process::Command::new("python3")
+            .args(["-c", OFFICIAL_VERIFIER])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the official verifier");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(delivery.to_string().as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+
+    let output = verify(&delivery);
+    let said = String::from_utf8_lossy(&output.stdout).to_string()
+        + &String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !said.contains("No module named"),
+        "the official library is missing: pip install standardwebhooks ({said})"
+    );
+    assert!(output.status.success(), "{said}");
+    assert_eq!(said.trim(), "verified two_adults");
+
+    // The same delivery with one byte of its body changed does not verify.
+    let mut altered = delivery.clone();
+    altered["body"] = serde_json::Value::String(delivery["body"].as_str().unwrap().replacen(
+        "two_adults",
+        "two_adultz",
+        1,
+    ));
+    assert!(!verify(&altered).status.success());
+}
+
+const OFFICIAL_VERIFIER: &str = r#"
+import json, sys
+from standardwebhooks import Webhook
+delivery = json.load(sys.stdin)
+payload = Webhook(delivery["secret"]).verify(delivery["body"], delivery["headers"])
+print("verified", payload["rule"])
+"#;

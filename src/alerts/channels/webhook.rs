@@ -3,7 +3,9 @@
 //! `webhook-timestamp` and `webhook-signature: v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">`.
 //! Signing for delivery, and verifying for the receivers our tests (and integrators) run.
 
-use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::alphabet;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD as BASE64};
+use base64::engine::DecodePaddingMode;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -22,6 +24,11 @@ pub const WEBHOOK_SIGNATURE_HEADER: &str = "webhook-signature";
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 5 * 60;
 const SECRET_PREFIX: &str = "whsec_";
 const SIGNATURE_VERSION: &str = "v1";
+/// Secrets are read with or without their `=` padding, as the Standard Webhooks libraries read them.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// The webhook secret cannot be used as a key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -157,7 +164,7 @@ fn key(secret: &Secret) -> Result<Vec<u8>, InvalidWebhookSecret> {
         return Err(InvalidWebhookSecret::Empty);
     }
     let encoded = text.strip_prefix(SECRET_PREFIX).unwrap_or(text);
-    match BASE64.decode(encoded) {
+    match SECRET_BASE64.decode(encoded) {
         Ok(key) if !key.is_empty() => Ok(key),
         _ => Err(InvalidWebhookSecret::NotBase64),
     }
@@ -248,6 +255,9 @@ mod tests {
         let bare = standard_webhook_signature(&Secret::new("YWJj"), "id", 1, b"{}").unwrap();
         let prefixed = standard_webhook_signature(&Secret::new("whsec_YWJj"), "id", 1, b"{}");
         assert_eq!(Ok(bare), prefixed);
+        let padded = standard_webhook_signature(&Secret::new("whsec_YWI="), "id", 1, b"{}");
+        let unpadded = standard_webhook_signature(&Secret::new("whsec_YWI"), "id", 1, b"{}");
+        assert_eq!(padded, unpadded);
         assert_eq!(
             check_secret(&Secret::new("a raw passphrase")),
             Err(InvalidWebhookSecret::NotBase64)
