@@ -130,6 +130,26 @@ pub struct DatabaseSettings {
     /// Wait for a connection or a lock at most this long.
     #[serde(rename = "acquire_timeout_secs", deserialize_with = "secs")]
     pub acquire_timeout: Duration,
+    /// SQLite only: `full` (every commit on disk before it returns, so "accepted" survives a
+    /// power cut) or `normal` (safe from a crash of the process, not of the machine).
+    pub sqlite_synchronous: SqliteSynchronous,
+}
+
+/// How SQLite makes a commit durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    Full,
+    Normal,
+}
+
+impl SqliteSynchronous {
+    pub fn pragma_value(self) -> &'static str {
+        match self {
+            SqliteSynchronous::Full => "FULL",
+            SqliteSynchronous::Normal => "NORMAL",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -114,15 +114,17 @@ impl Db {
             Backend::Sqlite => {
                 let url = prepare_sqlite_url(url)?;
                 let busy_timeout_ms = settings.acquire_timeout.as_millis();
+                let synchronous = settings.sqlite_synchronous.pragma_value();
                 options
                     .after_connect(move |connection, _meta| {
                         Box::pin(async move {
-                            // WAL lets readers run beside the single writer; NORMAL sync keeps every
-                            // commit safe from a process crash (the WAL is fsynced at checkpoints).
+                            // WAL lets readers run beside the single writer; FULL fsyncs the WAL
+                            // at every commit, so what was acknowledged is on disk (NORMAL would
+                            // leave it to the next checkpoint: safe from a crash, not a power cut).
                             connection
                                 .execute(
                                     format!(
-                                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {synchronous}; \
                                          PRAGMA foreign_keys = ON; PRAGMA busy_timeout = {busy_timeout_ms};"
                                     )
                                     .as_str(),

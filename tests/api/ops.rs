@@ -81,3 +81,28 @@ async fn a_database_that_cannot_be_reached_is_a_503_with_retry_after() {
     let body: serde_json::Value = answer.json().await.unwrap();
     assert_eq!(body["code"], "unavailable");
 }
+
+/// "Accepted" means on disk: SQLite fsyncs every commit (`synchronous = FULL`, not the
+/// crash-safe-only NORMAL), and PostgreSQL waits for its WAL flush (`synchronous_commit = on`).
+#[tokio::test]
+async fn an_acknowledged_commit_is_on_disk_on_either_backend() {
+    use sqlx::Row;
+    let app = spawn_app().await;
+    let mut connection = app.db.pool.acquire().await.unwrap();
+    match app.db.backend {
+        chaperone::db::Backend::Sqlite => {
+            let row = sqlx::query("PRAGMA synchronous")
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+            assert_eq!(row.try_get::<i64, _>(0).unwrap(), 2, "2 is FULL");
+        }
+        chaperone::db::Backend::Postgres => {
+            let row = sqlx::query("SHOW synchronous_commit")
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+            assert_eq!(row.try_get::<String, _>(0).unwrap(), "on");
+        }
+    }
+}
