@@ -47,8 +47,11 @@ pub enum DispatchStep {
     Empty,
 }
 
-/// A lease long enough for any one send to finish (HTTP and SMTP time out well before).
-const LEASE: Duration = Duration::from_secs(120);
+/// How long a claimed delivery is another instance's to leave alone: short, so that a delivery
+/// whose instance died is sent again within seconds, and renewed every [`RENEW_EVERY`] while
+/// its send runs, so that a slow receiver does not get the alert twice.
+pub const LEASE: Duration = Duration::from_secs(15);
+const RENEW_EVERY: Duration = Duration::from_secs(5);
 
 /// Deliveries waiting and due, earliest first, unless another sender holds them.
 const DUE_DELIVERIES: Queue = Queue {
@@ -116,7 +119,8 @@ impl Dispatcher {
         let outcome = match self.compose(&claimed, now).await? {
             Turn::Send(target, message) => {
                 let message = self.as_first_composed(&claimed, *message).await?;
-                self.channels.deliver(&target, &message).await
+                self.while_leased(claimed.id, now, self.channels.deliver(&target, &message))
+                    .await
             }
             Turn::RecipientGone => Err(DeliveryError::Permanent {
                 reason: "the recipient is no longer configured".into(),
@@ -267,6 +271,38 @@ impl Dispatcher {
             .fetch_optional(&self.db.pool)
             .await?;
         row.as_ref().map(claimed_from_row).transpose()
+    }
+
+    /// Runs `send`, extending the delivery's lease every [`RENEW_EVERY`] until it ends.
+    async fn while_leased<T>(
+        &self,
+        id: i64,
+        claimed_at: DateTime<Utc>,
+        send: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = tokio::time::Instant::now();
+        let mut renew = tokio::time::interval_at(started + RENEW_EVERY, RENEW_EVERY);
+        tokio::pin!(send);
+        loop {
+            tokio::select! {
+                sent = &mut send => return sent,
+                _ = renew.tick() => {
+                    let until = claimed_at
+                        + chrono::Duration::from_std(started.elapsed() + LEASE)
+                            .unwrap_or(chrono::Duration::MAX);
+                    let renewed = sqlx::query(
+                        "UPDATE alert_deliveries SET lease_until = $1 WHERE id = $2 AND status = 'pending'",
+                    )
+                    .bind(to_millis(until))
+                    .bind(id)
+                    .execute(&self.db.pool)
+                    .await;
+                    if let Err(error) = renewed {
+                        tracing::warn!(delivery_id = id, %error, "could not renew a delivery's lease");
+                    }
+                }
+            }
+        }
     }
 
     /// The message a retry sends: the first attempt's, unchanged (its id, its acknowledge

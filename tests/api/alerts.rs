@@ -33,6 +33,8 @@ pub(crate) struct Receiver {
     attempts: Arc<AtomicUsize>,
     /// Every attempt's headers and body, refused or not.
     tries: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+    /// How long it takes to answer, as a slow receiver would.
+    delay_ms: Arc<std::sync::atomic::AtomicU64>,
     fail_first: usize,
     retry_after: Option<&'static str>,
 }
@@ -44,6 +46,10 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Byt
         .lock()
         .unwrap()
         .push((headers.clone(), body.clone()));
+    let delay = receiver.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
     if attempt < receiver.fail_first {
         return match receiver.retry_after {
             Some(retry_after) => {
@@ -75,6 +81,7 @@ async fn start_receiver(
         received: Arc::default(),
         attempts: Arc::default(),
         tries: Arc::default(),
+        delay_ms: Arc::default(),
         fail_first,
         retry_after,
     };
@@ -883,3 +890,45 @@ delivery = json.load(sys.stdin)
 payload = Webhook(delivery["secret"]).verify(delivery["body"], delivery["headers"])
 print("verified", payload["rule"])
 "#;
+
+/// Two instances sending: a receiver slower than the lease keeps the delivery with the
+/// instance that is sending it (the lease is renewed while the send runs), so the alert goes
+/// once; the lease itself is short, so a dead instance's delivery is taken over in seconds.
+#[tokio::test]
+async fn a_send_slower_than_the_lease_is_not_taken_over_by_another_instance() {
+    let Scenario {
+        app,
+        receiver,
+        smtp,
+    } = scenario(&["two_adults"], 0).await;
+    receiver.delay_ms.store(7_000, Ordering::SeqCst);
+    app.deliver(&pupil_alone_with_one_adult()).await;
+    app.drain().await;
+    let now = Utc::now();
+    app.enricher.drain(now).await.unwrap();
+    app.evaluator.drain(now).await.unwrap();
+
+    let started = Utc::now();
+    let lease = chaperone::alerts::dispatcher::LEASE;
+    let one = app.dispatcher.drain(started);
+    // The other instance looks after the first one's lease would have run out.
+    let other = async {
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        app.dispatcher
+            .drain(
+                started + chrono::Duration::from_std(lease).unwrap() + chrono::Duration::seconds(1),
+            )
+            .await
+    };
+    let (one, other) = tokio::join!(one, other);
+    one.unwrap();
+    other.unwrap();
+
+    assert_eq!(receiver.attempts.load(Ordering::SeqCst), 1, "sent once");
+    assert_eq!(webhook_delivery(&app).await["status"], "sent");
+    assert_eq!(smtp.wait_for_mail(1, Duration::from_secs(5)).await.len(), 1);
+    assert!(
+        lease <= Duration::from_secs(30),
+        "a dead instance's delivery waits at most {lease:?}"
+    );
+}
