@@ -118,6 +118,13 @@ pub struct ServerSettings {
     /// removed secret is refused at most this long after the change.
     #[serde(rename = "connection_cache_ms", deserialize_with = "millis")]
     pub connection_cache: Duration,
+    /// A connection that has not sent a whole request head within this is closed: a client
+    /// that sends half a request and waits holds nothing for long.
+    #[serde(rename = "header_read_timeout_ms", deserialize_with = "millis")]
+    pub header_read_timeout: Duration,
+    /// Webhook requests whose bodies are read at once; more are answered 503 with
+    /// `Retry-After` before their bodies are read, so slow uploads cannot fill the memory.
+    pub max_concurrent_webhooks: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

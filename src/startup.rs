@@ -252,10 +252,15 @@ impl Application {
                 if let Ok(address) = listener.local_addr() {
                     tracing::info!(%address, "listening");
                 }
-                axum::serve(listener, http::router(self.state))
-                    .with_graceful_shutdown(stopped(stop.clone()))
-                    .await
-                    .context("the HTTP server failed")
+                let header_read_timeout = self.state.settings.server.header_read_timeout;
+                http::serve::serve(
+                    listener,
+                    http::router(self.state),
+                    header_read_timeout,
+                    stopped(stop.clone()),
+                )
+                .await;
+                Ok(())
             }
             None => {
                 drop(self.state);

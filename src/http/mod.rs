@@ -8,6 +8,7 @@ pub mod acknowledge;
 pub mod api;
 pub mod middleware;
 pub mod ops;
+pub mod serve;
 pub mod ui;
 pub mod webhooks;
 
@@ -22,7 +23,7 @@ use middleware::{add_request_layers, add_security_headers};
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
     let routes = Router::new()
-        .merge(webhooks::router())
+        .merge(webhooks::router(server.max_concurrent_webhooks))
         .merge(api::router(state.clone()))
         .merge(ops::router())
         .merge(acknowledge::router())

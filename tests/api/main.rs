@@ -31,6 +31,7 @@ mod retranslation;
 mod roles;
 mod schema_agreement;
 mod security_headers;
+mod slow_clients;
 mod smtp_sink;
 mod supervision;
 mod upgrade;

@@ -9,6 +9,7 @@
 
 pub mod source;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::rejection::BytesRejection;
@@ -20,6 +21,7 @@ use axum::{Json, Router};
 use bytes::Bytes;
 use chrono::Utc;
 use serde_json::json;
+use tokio::sync::Semaphore;
 
 use self::source::{Arrival, Envelope, Expected, Source};
 use crate::connections::google::GoogleSettings;
@@ -33,13 +35,37 @@ use crate::state::AppState;
 use crate::telemetry::metrics::WebhookOutcome;
 use crate::zoom::source::ZoomSource;
 
-pub fn router() -> Router<AppState> {
+/// The webhook routes, reading at most `max_concurrent` bodies at once.
+pub fn router(max_concurrent: usize) -> Router<AppState> {
+    let reading = Arc::new(Semaphore::new(max_concurrent.max(1)));
     Router::new()
         .route("/webhooks/zoom", post(shared_zoom_endpoint))
         .route(
             "/webhooks/{platform}/{endpoint_id}",
             post(connection_endpoint),
         )
+        .route_layer(axum::middleware::from_fn(move |request, next| {
+            within_capacity(Arc::clone(&reading), request, next)
+        }))
+}
+
+/// Lets a delivery's body be read only while fewer than the limit are being read: anyone may
+/// post to a webhook endpoint, and each body may be up to `max_body_bytes`, so the bodies held
+/// at once are bounded. One over the limit is answered 503 with `Retry-After` (platforms
+/// retry) before its body is read, and nothing is stored.
+async fn within_capacity(
+    reading: Arc<Semaphore>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match reading.try_acquire_owned() {
+        Ok(_permit) => next.run(request).await,
+        Err(_) => {
+            tracing::warn!("webhook deliveries over the concurrent limit: answered 503");
+            ApiError::Unavailable("too many deliveries at once; try again shortly".into())
+                .into_response()
+        }
+    }
 }
 
 /// Which endpoint a delivery came to, and so how it is verified and attributed.
