@@ -122,9 +122,10 @@ pub struct ServerSettings {
     /// that sends half a request and waits holds nothing for long.
     #[serde(rename = "header_read_timeout_ms", deserialize_with = "millis")]
     pub header_read_timeout: Duration,
-    /// Webhook requests whose bodies are read at once; more are answered 503 with
-    /// `Retry-After` before their bodies are read, so slow uploads cannot fill the memory.
-    pub max_concurrent_webhooks: usize,
+    /// The bytes of webhook bodies read at once (each counted by its `Content-Length`, or as
+    /// `max_body_bytes` without one); a delivery that would go over is answered 503 with
+    /// `Retry-After` before its body is read, so slow uploads cannot fill the memory.
+    pub webhook_body_budget_bytes: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

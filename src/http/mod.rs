@@ -23,7 +23,10 @@ use middleware::{add_request_layers, add_security_headers};
 pub fn router(state: AppState) -> Router {
     let server = &state.settings.server;
     let routes = Router::new()
-        .merge(webhooks::router(server.max_concurrent_webhooks))
+        .merge(webhooks::router(
+            server.webhook_body_budget_bytes,
+            server.max_body_bytes,
+        ))
         .merge(api::router(state.clone()))
         .merge(ops::router())
         .merge(acknowledge::router())

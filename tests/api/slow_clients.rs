@@ -1,6 +1,7 @@
 //! Slow and half-sent requests hold nothing for long: a request head not finished in time
-//! closes its connection, a body not finished in time is answered and dropped, and bodies read
-//! at once are capped, the one over the cap refused with 503 and `Retry-After` before it is read.
+//! closes its connection, a body not finished in time is answered and dropped, and the bytes of
+//! bodies read at once are capped, one over the cap refused with 503 and `Retry-After` before it
+//! is read.
 
 use std::time::{Duration, Instant};
 
@@ -58,8 +59,9 @@ async fn a_body_not_finished_in_time_is_answered_and_nothing_is_stored() {
 }
 
 #[tokio::test]
-async fn bodies_over_the_concurrent_cap_are_refused_before_they_are_read() {
-    let app = spawn_app_with(&[("CHAPERONE__SERVER__MAX_CONCURRENT_WEBHOOKS", "2")]).await;
+async fn bodies_over_the_budget_are_refused_before_they_are_read() {
+    // Room for two 100 kB bodies and a little more.
+    let app = spawn_app_with(&[("CHAPERONE__SERVER__WEBHOOK_BODY_BUDGET_BYTES", "215000")]).await;
     let mut slow = Vec::new();
     for _ in 0..2 {
         let mut stream = connect(&app).await;
@@ -74,14 +76,18 @@ async fn bodies_over_the_concurrent_cap_are_refused_before_they_are_read() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let refused = app.post_zoom_raw(b"{}".to_vec(), &[]).await;
+    // A small delivery still fits; a 20 kB one does not.
+    let small = app.post_zoom_raw(b"{}".to_vec(), &[]).await;
+    assert_eq!(small.status(), 401, "read, and unsigned");
+    let large = format!("{{\"padding\":\"{}\"}}", "x".repeat(20_000)).into_bytes();
+    let refused = app.post_zoom_raw(large.clone(), &[]).await;
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().contains_key("retry-after"));
 
     // The slow ones gone, a delivery is read again (and, unsigned, refused for that).
     drop(slow);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let read = app.post_zoom_raw(b"{}".to_vec(), &[]).await;
+    let read = app.post_zoom_raw(large, &[]).await;
     assert_eq!(read.status(), 401);
     assert_eq!(app.inbox_count().await, 0);
 }

@@ -35,9 +35,12 @@ use crate::state::AppState;
 use crate::telemetry::metrics::WebhookOutcome;
 use crate::zoom::source::ZoomSource;
 
-/// The webhook routes, reading at most `max_concurrent` bodies at once.
-pub fn router(max_concurrent: usize) -> Router<AppState> {
-    let reading = Arc::new(Semaphore::new(max_concurrent.max(1)));
+/// The webhook routes, reading at most `budget_bytes` of bodies at once.
+pub fn router(budget_bytes: usize, max_body_bytes: usize) -> Router<AppState> {
+    let budget = BodyBudget {
+        kib: Arc::new(Semaphore::new((budget_bytes / 1024).max(1))),
+        max_body_kib: max_body_bytes.div_ceil(1024).max(1),
+    };
     Router::new()
         .route("/webhooks/zoom", post(shared_zoom_endpoint))
         .route(
@@ -45,20 +48,38 @@ pub fn router(max_concurrent: usize) -> Router<AppState> {
             post(connection_endpoint),
         )
         .route_layer(axum::middleware::from_fn(move |request, next| {
-            within_capacity(Arc::clone(&reading), request, next)
+            within_budget(budget.clone(), request, next)
         }))
 }
 
-/// Lets a delivery's body be read only while fewer than the limit are being read: anyone may
-/// post to a webhook endpoint, and each body may be up to `max_body_bytes`, so the bodies held
-/// at once are bounded. One over the limit is answered 503 with `Retry-After` (platforms
-/// retry) before its body is read, and nothing is stored.
-async fn within_capacity(
-    reading: Arc<Semaphore>,
+/// What may be read at once, in KiB.
+#[derive(Clone)]
+struct BodyBudget {
+    kib: Arc<Semaphore>,
+    /// What a body without a `Content-Length` is counted as.
+    max_body_kib: usize,
+}
+
+/// Lets a delivery's body be read only within the budget: anyone may post to a webhook
+/// endpoint, and each body may be up to `max_body_bytes`, so the bytes held at once are
+/// bounded. One that would go over is answered 503 with `Retry-After` (platforms retry) before
+/// its body is read, and nothing is stored.
+async fn within_budget(
+    budget: BodyBudget,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match reading.try_acquire_owned() {
+    let declared_kib = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<usize>().ok())
+        .map(|bytes| bytes.div_ceil(1024).max(1));
+    let kib = declared_kib
+        .unwrap_or(budget.max_body_kib)
+        .min(budget.max_body_kib);
+    let kib = u32::try_from(kib).unwrap_or(u32::MAX);
+    match budget.kib.try_acquire_many_owned(kib) {
         Ok(_permit) => next.run(request).await,
         Err(_) => {
             tracing::warn!("webhook deliveries over the concurrent limit: answered 503");
