@@ -21,6 +21,8 @@ pub struct AuditFilter {
     /// Entries written at or after `from` and before `to`.
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Entries older than this one (its id): the next page.
+    pub before: Option<i64>,
     pub limit: i64,
 }
 
@@ -55,6 +57,7 @@ pub async fn list(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRecord>, sql
          WHERE ($1 IS NULL OR school_id = $1) AND ($2 IS NULL OR actor_kind = $2) \
          AND ($3 IS NULL OR actor_id = $3) AND ($4 IS NULL OR action = $4) \
          AND ($5 IS NULL OR at >= $5) AND ($6 IS NULL OR at < $6) \
+         AND ($8 IS NULL OR id < $8) \
          ORDER BY id DESC LIMIT $7",
     )
     .bind(filter.school_id)
@@ -64,6 +67,7 @@ pub async fn list(db: &Db, filter: &AuditFilter) -> Result<Vec<AuditRecord>, sql
     .bind(filter.from.map(to_millis))
     .bind(filter.to.map(to_millis))
     .bind(filter.limit)
+    .bind(filter.before)
     .fetch_all(&db.pool)
     .await?;
     rows.iter().map(record).collect()

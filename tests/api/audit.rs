@@ -461,3 +461,75 @@ async fn the_verify_command_passes_a_sound_chain_and_names_a_tampered_entry() {
     assert!(said.contains("hash does not match"), "{said}");
     assert!(!said.contains("Someone Else"), "no personal data: {said}");
 }
+
+/// A page of the log holds as many entries as were asked for whenever as many are there to
+/// show: entries of a school out of the reader's reach are left out before the page is cut,
+/// not after.
+#[tokio::test]
+async fn a_page_of_the_log_is_full_even_when_the_newest_entries_are_another_schools() {
+    let app = crate::helpers::spawn_app().await;
+    app.import_toml(
+        "[[school]]\nslug = \"hillside\"\nname = \"Hillside Primary\"\ntimezone = \"Europe/London\"\n",
+    )
+    .await;
+    let ours = append_several(&app.db, 3).await;
+    for subject in 1..=5 {
+        let mut tx = app.db.pool.begin().await.unwrap();
+        audit::record(
+            &mut tx,
+            app.db.backend,
+            &Entry {
+                actor: &person(),
+                school_id: Some(2),
+                action: "finding.acknowledged",
+                subject_kind: "finding",
+                subject_id: &subject.to_string(),
+                before: None,
+                after: None,
+            },
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let created = app
+        .post_json(
+            "/api/v1/users",
+            json!({"email": "admin@greenfield.test", "name": "Admin", "password": "a long enough passphrase",
+                   "roles": [{"role": "school_admin", "school_id": 1}]}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let session: serde_json::Value = app
+        .client
+        .post(format!("{}/api/v1/sign-in", app.address))
+        .json(&json!({"email": "admin@greenfield.test", "password": "a long enough passphrase"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let page: Vec<serde_json::Value> = app
+        .client
+        .get(format!(
+            "{}/api/v1/audit?limit=3&action=finding.acknowledged",
+            app.address
+        ))
+        .bearer_auth(session["session"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<i64> = page
+        .iter()
+        .map(|entry| entry["id"].as_i64().unwrap())
+        .collect();
+    let mut newest_first = ours.clone();
+    newest_first.reverse();
+    assert_eq!(ids, newest_first, "{page:#?}");
+}
