@@ -6,6 +6,7 @@
 
 pub mod acknowledge;
 pub mod api;
+pub mod cookies;
 pub mod middleware;
 pub mod ops;
 pub mod serve;

@@ -96,6 +96,20 @@ pub enum Capability {
     Configure,
 }
 
+impl Capability {
+    /// Who has it, in the words a refusal uses.
+    pub fn held_by(self) -> &'static str {
+        match self {
+            Capability::SeeSchools => "a role at the school",
+            Capability::SeeSafeguarding | Capability::ActOnSafeguarding => {
+                "the DSL or deputy DSL role at the school"
+            }
+            Capability::RecordSessions => "a staff, DSL or deputy DSL role at the school",
+            Capability::Configure => "the school or trust admin role",
+        }
+    }
+}
+
 /// A role held at a school (`None`: at every school).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Grant {

@@ -64,14 +64,7 @@ pub fn bearer_token(headers: &axum::http::HeaderMap) -> Option<&str> {
 
 /// The session secret in the `chaperone_session` cookie, if there is one.
 fn session_cookie(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == identity::oidc::SESSION_COOKIE)
-        .map(|(_, secret)| secret.to_string())
+    crate::http::cookies::read(headers, identity::oidc::SESSION_COOKIE)
         .filter(|secret| secret.starts_with(sessions::PREFIX))
 }
 
@@ -114,15 +107,7 @@ pub fn schools_to_show(
 }
 
 fn forbidden(capability: Capability) -> ApiError {
-    let needed = match capability {
-        Capability::SeeSchools => "a role at the school",
-        Capability::SeeSafeguarding | Capability::ActOnSafeguarding => {
-            "the DSL or deputy DSL role at the school"
-        }
-        Capability::RecordSessions => "a staff, DSL or deputy DSL role at the school",
-        Capability::Configure => "the school or trust admin role",
-    };
-    ApiError::Forbidden(format!("this needs {needed}"))
+    ApiError::Forbidden(format!("this needs {}", capability.held_by()))
 }
 
 /// Compares digests so that neither the length nor the content leaks through timing.

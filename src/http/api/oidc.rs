@@ -6,7 +6,7 @@
 //! session. The flow itself is `identity::oidc`.
 
 use axum::extract::{Query, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, MethodRouter};
@@ -92,7 +92,7 @@ pub async fn finish_sign_in(
         error: query.error,
         iss: query.iss,
     };
-    let browser_state = cookie_value(&headers, BROWSER_STATE_COOKIE);
+    let browser_state = crate::http::cookies::read(&headers, BROWSER_STATE_COOKIE);
     let cleared = cookie(settings, BROWSER_STATE_COOKIE, "", SIGN_IN_PATH, 0);
     match oidc
         .finish(
@@ -134,18 +134,6 @@ fn cookie(
         ""
     };
     format!("{name}={value}; HttpOnly; SameSite=Lax; Path={path}; Max-Age={max_age_secs}{secure}")
-}
-
-/// The value of cookie `name` in the request's `Cookie` headers.
-fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
-        .map(|(_, value)| value.to_string())
 }
 
 fn redirect(location: &str, cookies: &[String]) -> Response {

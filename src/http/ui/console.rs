@@ -15,9 +15,9 @@ use chrono::Utc;
 use minijinja::{context, Value};
 use serde::{Deserialize, Serialize};
 
-use super::cookies;
 use super::error::PageError;
 use super::templates;
+use crate::http::cookies;
 use crate::identity::oidc::SESSION_COOKIE;
 use crate::identity::{sessions, Capability, Principal, Reach, SignedIn};
 use crate::state::AppState;
@@ -340,15 +340,7 @@ pub fn append_cookie(response: &mut Response, cookie: &str) {
 }
 
 fn needed(capability: Capability) -> String {
-    let role = match capability {
-        Capability::SeeSchools => "a role at the school",
-        Capability::SeeSafeguarding | Capability::ActOnSafeguarding => {
-            "the DSL or deputy DSL role at the school"
-        }
-        Capability::RecordSessions => "a staff, DSL or deputy DSL role at the school",
-        Capability::Configure => "the school or trust admin role",
-    };
-    format!("This page needs {role}.")
+    format!("This page needs {}.", capability.held_by())
 }
 
 /// `text` as a query value: every byte but the unreserved ones percent-encoded.

@@ -623,7 +623,7 @@ async fn people_page(
 }
 
 /// Keeps an uploaded file for its uploader to apply, in place of any they uploaded to the
-/// school before; files past their time are removed on the way.
+/// school before (files past their time go with the processor's `UploadExpiry` timer).
 async fn keep_upload(
     state: &AppState,
     school_id: i64,
@@ -634,14 +634,11 @@ async fn keep_upload(
 ) -> Result<i64, PageError> {
     let now = Utc::now();
     let mut tx = state.db.pool.begin().await?;
-    sqlx::query(
-        "DELETE FROM directory_uploads WHERE expires_at <= $1 OR (user_id = $2 AND school_id = $3)",
-    )
-    .bind(to_millis(now))
-    .bind(user_id)
-    .bind(school_id)
-    .execute(&mut *tx)
-    .await?;
+    sqlx::query("DELETE FROM directory_uploads WHERE user_id = $1 AND school_id = $2")
+        .bind(user_id)
+        .bind(school_id)
+        .execute(&mut *tx)
+        .await?;
     let id: i64 = sqlx::query(
         "INSERT INTO directory_uploads \
          (school_id, user_id, file_name, content, preview_digest, created_at, expires_at) \

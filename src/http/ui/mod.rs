@@ -13,7 +13,6 @@ mod audit;
 mod connections;
 pub(in crate::http) mod console;
 mod contacts;
-mod cookies;
 mod directory;
 mod error;
 mod home;

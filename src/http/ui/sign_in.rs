@@ -12,11 +12,11 @@ use minijinja::context;
 use serde::Deserialize;
 
 use super::console::{append_cookie, html_response, percent_encode};
-use super::cookies;
 use super::error::PageError;
 use super::templates;
 use super::Console;
 use crate::config::Secret;
+use crate::http::cookies;
 use crate::identity::oidc::{local_path, SESSION_COOKIE};
 use crate::identity::sessions::{self, SignInError, ABSOLUTE_TIMEOUT};
 use crate::identity::tokens;

@@ -1,4 +1,4 @@
-//! The console's cookies: never readable by scripts, `SameSite=Lax`, and `Secure` when
+//! The cookies of browser sessions (the console's, and the identity provider's sign-in): never readable by scripts, `SameSite=Lax`, and `Secure` when
 //! chaperone is reached over HTTPS.
 
 use axum::http::header::COOKIE;
