@@ -22,6 +22,8 @@ pub struct DayInReview {
     pub raised_by_severity: Vec<(String, i64, i64)>,
     /// Open from any day.
     pub open_in_total: i64,
+    /// The school's findings inbox in the console.
+    pub inbox_url: String,
 }
 
 impl DayInReview {
@@ -54,7 +56,7 @@ impl DayInReview {
         }
         lines.push(format!("Findings open in total: {}", self.open_in_total));
         lines.push(String::new());
-        lines.push("Open chaperone to review and acknowledge them.".into());
+        lines.push(format!("Review and acknowledge them: {}", self.inbox_url));
         lines.join("\n")
     }
 }
@@ -63,6 +65,7 @@ impl DayInReview {
 pub async fn send_due(
     db: &Db,
     channels: &Channels,
+    public_url: &str,
     now: DateTime<Utc>,
 ) -> Result<usize, sqlx::Error> {
     let mut sent = 0;
@@ -99,7 +102,15 @@ pub async fn send_due(
         if !claimed {
             continue;
         }
-        let review = review(&mut connection, school.id, &school.name, tz, date).await?;
+        let inbox_url = format!("{public_url}/findings?school={}", school.id);
+        let review = review(
+            &mut connection,
+            (school.id, &school.name),
+            tz,
+            date,
+            inbox_url,
+        )
+        .await?;
         let recipients = sqlx::query("SELECT id, email FROM alert_contacts WHERE school_id = $1 AND email IS NOT NULL ORDER BY position")
             .bind(school.id)
             .fetch_all(&mut *connection)
@@ -128,10 +139,10 @@ pub async fn send_due(
 /// The day `date` (local to `tz`) at one school.
 pub async fn review(
     connection: &mut AnyConnection,
-    school_id: i64,
-    school_name: &str,
+    (school_id, school_name): (i64, &str),
     tz: Tz,
     date: NaiveDate,
+    inbox_url: String,
 ) -> Result<DayInReview, sqlx::Error> {
     let start = local_midnight(tz, date);
     let end = local_midnight(tz, date + Duration::days(1));
@@ -177,6 +188,7 @@ pub async fn review(
         calls_held: calls.try_get("n")?,
         raised_by_severity,
         open_in_total: open.try_get("n")?,
+        inbox_url,
     })
 }
 

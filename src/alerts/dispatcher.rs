@@ -26,6 +26,7 @@ use crate::config::Secret;
 use crate::db::claim::Queue;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::Db;
+use crate::findings::query::CALL_JOINS;
 use crate::findings::reason_closed;
 use crate::meeting::Platform;
 use crate::policy::Severity;
@@ -223,7 +224,7 @@ impl Dispatcher {
 
     /// Sends the daily digests due at `now`; returns how many emails went out.
     pub async fn send_digests(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
-        super::digest::send_due(&self.db, &self.channels, now).await
+        super::digest::send_due(&self.db, &self.channels, &self.public_url, now).await
     }
 
     /// Records that a delivery will not be sent, and why; the claim was no attempt.
@@ -348,19 +349,14 @@ impl Dispatcher {
                 },
             );
         }
-        let finding = sqlx::query(
+        let finding = sqlx::query(&format!(
             "SELECT f.id, f.rule, f.severity, f.title, f.summary, f.occurred_at, s.name AS school_name, \
                f.status, f.alert_round, f.resolution_note, \
                COALESCE(direct.join_url, via_call.join_url) AS join_url, i.ended_at, \
                COALESCE(i.platform, direct.platform, account.platform) AS platform \
-             FROM findings f JOIN schools s ON s.id = f.school_id \
-             LEFT JOIN scheduled_meetings direct ON direct.id = f.scheduled_meeting_id \
-             LEFT JOIN meeting_instances i ON i.id = f.meeting_instance_id \
-             LEFT JOIN platform_accounts account ON account.id = f.platform_account_id \
-             LEFT JOIN scheduled_meetings via_call ON via_call.platform = i.platform \
-               AND via_call.platform_meeting_id = i.platform_meeting_id \
+             FROM findings f JOIN schools s ON s.id = f.school_id {CALL_JOINS} \
              WHERE f.id = $1",
-        )
+        ))
         .bind(claimed.finding_id)
         .fetch_one(&self.db.pool)
         .await?;
@@ -455,7 +451,8 @@ impl Dispatcher {
             title: finding.try_get("title")?,
             summary: finding.try_get("summary")?,
             occurred_at: from_millis(finding.try_get("occurred_at")?),
-            finding_url: format!("{}/api/v1/findings/{}", self.public_url, claimed.finding_id),
+            // The finding's page in the console, behind sign-in (which comes back to it).
+            finding_url: format!("{}/findings/{}", self.public_url, claimed.finding_id),
             // Offered while the call can still be joined (before it, or while it runs) and
             // there is still something to act on.
             join_url: if !closure && finding.try_get::<Option<i64>, _>("ended_at")?.is_none() {

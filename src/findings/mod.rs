@@ -2,6 +2,7 @@
 //! changes, resolved automatically when it no longer finds them (or by a person), and never
 //! deleted. Every change is appended to the finding's history.
 
+pub mod access;
 mod closure;
 pub mod query;
 mod reconcile;

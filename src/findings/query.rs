@@ -12,10 +12,18 @@ use crate::db::Db;
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
     pub school_id: Option<i64>,
-    pub status: Option<String>,
+    /// Only these schools (the reader's reach); `None`: every school.
+    pub within_schools: Option<Vec<i64>>,
+    /// One status, or several (`open` and `acknowledged`: what still needs someone).
+    pub statuses: Vec<String>,
     pub severities: Vec<String>,
+    pub rule: Option<String>,
+    /// `zoom`, `google_meet`.
+    pub platform: Option<String>,
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
+    /// Findings listed before this one (newest first): the next page.
+    pub before: Option<(DateTime<Utc>, i64)>,
     pub limit: i64,
 }
 
@@ -64,40 +72,104 @@ pub struct HistoryEntry {
 
 const COLUMNS: &str = "id, school_id, rule, scope, scheduled_meeting_id, meeting_instance_id, subject, severity, \
     status, title, summary, clause, people, occurred_at, opened_at, updated_at, acknowledged_at, acknowledged_by, \
-    resolved_at, resolved_by, resolution_note, version, alert_level, \
-    COALESCE((SELECT platform FROM meeting_instances WHERE id = findings.meeting_instance_id), \
-      (SELECT platform FROM scheduled_meetings WHERE id = findings.scheduled_meeting_id), \
-      (SELECT platform FROM platform_accounts WHERE id = findings.platform_account_id)) AS platform";
+    resolved_at, resolved_by, resolution_note, version, alert_level";
 
+/// The platform of a finding's call, schedule or account.
+const PLATFORM: &str =
+    "COALESCE((SELECT platform FROM meeting_instances WHERE id = findings.meeting_instance_id), \
+      (SELECT platform FROM scheduled_meetings WHERE id = findings.scheduled_meeting_id), \
+      (SELECT platform FROM platform_accounts WHERE id = findings.platform_account_id))";
+
+/// A value bound to the query being built.
+enum Bound {
+    Int(i64),
+    Text(String),
+}
+
+/// The findings `filter` selects, newest first.
 pub async fn list(db: &Db, filter: &FindingFilter) -> Result<Vec<FindingRecord>, sqlx::Error> {
-    // Severities come from a fixed vocabulary (checked by the caller), so they can be inlined.
-    let severity_clause = if filter.severities.is_empty() {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<Bound> = Vec::new();
+    let bind = |values: &mut Vec<Bound>, value: Bound| {
+        values.push(value);
+        format!("${}", values.len())
+    };
+    if let Some(school_id) = filter.school_id {
+        conditions.push(format!(
+            "school_id = {}",
+            bind(&mut values, Bound::Int(school_id))
+        ));
+    }
+    if let Some(schools) = &filter.within_schools {
+        if schools.is_empty() {
+            conditions.push("1 = 0".into());
+        } else {
+            let placeholders: Vec<String> = schools
+                .iter()
+                .map(|id| bind(&mut values, Bound::Int(*id)))
+                .collect();
+            conditions.push(format!("school_id IN ({})", placeholders.join(", ")));
+        }
+    }
+    let mut one_of = |column: &str, choices: &[String], values: &mut Vec<Bound>| {
+        if !choices.is_empty() {
+            let placeholders: Vec<String> = choices
+                .iter()
+                .map(|choice| bind(values, Bound::Text(choice.clone())))
+                .collect();
+            conditions.push(format!("{column} IN ({})", placeholders.join(", ")));
+        }
+    };
+    one_of("status", &filter.statuses, &mut values);
+    one_of("severity", &filter.severities, &mut values);
+    one_of("rule", filter.rule.as_slice(), &mut values);
+    one_of(PLATFORM, filter.platform.as_slice(), &mut values);
+    if let Some(from) = filter.from {
+        conditions.push(format!(
+            "occurred_at >= {}",
+            bind(&mut values, Bound::Int(to_millis(from)))
+        ));
+    }
+    if let Some(to) = filter.to {
+        conditions.push(format!(
+            "occurred_at < {}",
+            bind(&mut values, Bound::Int(to_millis(to)))
+        ));
+    }
+    if let Some((at, id)) = filter.before {
+        let at = bind(&mut values, Bound::Int(to_millis(at)));
+        let id = bind(&mut values, Bound::Int(id));
+        conditions.push(format!(
+            "(occurred_at < {at} OR (occurred_at = {at} AND id < {id}))"
+        ));
+    }
+    let limit = bind(&mut values, Bound::Int(filter.limit));
+    let condition = if conditions.is_empty() {
         String::new()
     } else {
-        let list: Vec<String> = filter.severities.iter().map(|s| format!("'{s}'")).collect();
-        format!(" AND severity IN ({})", list.join(", "))
+        format!(" WHERE {}", conditions.join(" AND "))
     };
     let sql = format!(
-        "SELECT {COLUMNS} FROM findings WHERE ($1 IS NULL OR school_id = $1) AND ($2 IS NULL OR status = $2) \
-         AND ($3 IS NULL OR occurred_at >= $3) AND ($4 IS NULL OR occurred_at < $4){severity_clause} \
-         ORDER BY occurred_at DESC, id DESC LIMIT $5"
+        "SELECT {COLUMNS}, {PLATFORM} AS platform FROM findings{condition} ORDER BY occurred_at DESC, id DESC LIMIT {limit}"
     );
-    let rows = sqlx::query(&sql)
-        .bind(filter.school_id)
-        .bind(filter.status.as_deref())
-        .bind(filter.from.map(to_millis))
-        .bind(filter.to.map(to_millis))
-        .bind(filter.limit)
-        .fetch_all(&db.pool)
-        .await?;
+    let mut query = sqlx::query(&sql);
+    for value in values {
+        query = match value {
+            Bound::Int(value) => query.bind(value),
+            Bound::Text(value) => query.bind(value),
+        };
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     rows.iter().map(record).collect()
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<FindingRecord>, sqlx::Error> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM findings WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?;
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS}, {PLATFORM} AS platform FROM findings WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
     row.as_ref().map(record).transpose()
 }
 
@@ -119,6 +191,114 @@ pub async fn history(db: &Db, id: i64) -> Result<Vec<HistoryEntry>, sqlx::Error>
                 snapshot: serde_json::from_str(&row.try_get::<String, _>("snapshot")?)
                     .unwrap_or_default(),
             })
+        })
+        .collect()
+}
+
+/// One alert sent (or being sent, or skipped) about a finding.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub channel: String,
+    pub kind: String,
+    pub escalation_level: i64,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// For a skipped delivery: why it was not sent.
+    pub skipped_because: Option<String>,
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Every alert delivery about finding `id`, in the order they were queued.
+pub async fn deliveries(db: &Db, id: i64) -> Result<Vec<Delivery>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, skipped_because, sent_at \
+         FROM alert_deliveries WHERE finding_id = $1 ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Delivery {
+                channel: row.try_get("channel")?,
+                kind: row.try_get("kind")?,
+                escalation_level: row.try_get("escalation_level")?,
+                recipient: row.try_get("recipient")?,
+                status: row.try_get("status")?,
+                attempts: row.try_get("attempts")?,
+                last_error: row.try_get("last_error")?,
+                skipped_because: row.try_get("skipped_because")?,
+                sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
+            })
+        })
+        .collect()
+}
+
+/// How a finding's call is reached: through its scheduled meeting, or through the call it is
+/// about and the schedule of that call (aliases `direct`, `i`, `account`, `via_call`).
+pub const CALL_JOINS: &str =
+    "LEFT JOIN scheduled_meetings direct ON direct.id = f.scheduled_meeting_id \
+     LEFT JOIN meeting_instances i ON i.id = f.meeting_instance_id \
+     LEFT JOIN platform_accounts account ON account.id = f.platform_account_id \
+     LEFT JOIN scheduled_meetings via_call ON via_call.platform = i.platform \
+       AND via_call.platform_meeting_id = i.platform_meeting_id";
+
+/// The link to join finding `id`'s call, while it can still be joined (before it, or while
+/// it runs) and the finding is not resolved.
+pub async fn join_url(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    let row = sqlx::query(&format!(
+        "SELECT COALESCE(direct.join_url, via_call.join_url) AS join_url, i.ended_at, f.status \
+         FROM findings f {CALL_JOINS} WHERE f.id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let ended = row.try_get::<Option<i64>, _>("ended_at")?.is_some();
+    let resolved = row.try_get::<String, _>("status")? == "resolved";
+    if ended || resolved {
+        return Ok(None);
+    }
+    row.try_get("join_url")
+}
+
+/// The ids and people of the findings in `schools` (`None`: every school): the open ones
+/// (`open_only`), or the newest `limit` of any status, newest first.
+pub async fn people_of(
+    db: &Db,
+    schools: Option<&[i64]>,
+    open_only: bool,
+    limit: i64,
+) -> Result<Vec<(i64, serde_json::Value)>, sqlx::Error> {
+    let mut conditions = vec!["1 = 1".to_string()];
+    match schools {
+        None => {}
+        Some([]) => conditions.push("1 = 0".into()),
+        Some(ids) => {
+            // Ids are integers read from the database, never text from a request.
+            let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+            conditions.push(format!("school_id IN ({})", list.join(", ")));
+        }
+    }
+    if open_only {
+        conditions.push("status = 'open'".into());
+    }
+    let rows = sqlx::query(&format!(
+        "SELECT id, people FROM findings WHERE {} ORDER BY id DESC LIMIT $1",
+        conditions.join(" AND ")
+    ))
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.iter()
+        .map(|row| {
+            let people: String = row.try_get("people")?;
+            Ok((
+                row.try_get("id")?,
+                serde_json::from_str(&people).unwrap_or_default(),
+            ))
         })
         .collect()
 }

@@ -62,10 +62,11 @@ where
         .layer(middleware::from_fn(assign_request_id))
 }
 
-/// No script at all, styles and images only from chaperone itself, forms only back to it,
-/// never in a frame. The acknowledgement pages need no more than this.
-const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self'; \
-    img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Scripts, styles and images only from chaperone itself (no inline script), requests only
+/// back to it, forms only back to it, never in a frame.
+const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
 
 /// A year: browsers that have once reached chaperone over HTTPS never try plain HTTP again.
 const STRICT_TRANSPORT_SECURITY_VALUE: &str = "max-age=31536000";

@@ -166,6 +166,14 @@ impl Reach {
     pub fn is_nowhere(&self) -> bool {
         matches!(self, Reach::Schools(schools) if schools.is_empty())
     }
+
+    /// The schools as a list for a query (`None`: every school).
+    pub fn school_ids(&self) -> Option<Vec<i64>> {
+        match self {
+            Reach::Everywhere => None,
+            Reach::Schools(schools) => Some(schools.iter().copied().collect()),
+        }
+    }
 }
 
 impl Principal {

@@ -40,6 +40,43 @@ impl RuleId {
             RuleId::Coverage => "coverage",
         }
     }
+
+    pub const ALL: [RuleId; 12] = [
+        RuleId::SchoolAccount,
+        RuleId::DslInvited,
+        RuleId::ChatDisabled,
+        RuleId::SchoolHours,
+        RuleId::TwoAdults,
+        RuleId::ApprovedInAdvance,
+        RuleId::Recording,
+        RuleId::ParentalConsent,
+        RuleId::InviteViaParent,
+        RuleId::UnknownParticipant,
+        RuleId::OutcomeLogged,
+        RuleId::Coverage,
+    ];
+
+    pub fn parse(text: &str) -> Option<RuleId> {
+        RuleId::ALL.into_iter().find(|rule| rule.as_str() == text)
+    }
+
+    /// The rule's name as a DSL knows it.
+    pub fn title(self) -> &'static str {
+        match self {
+            RuleId::SchoolAccount => "School accounts",
+            RuleId::DslInvited => "DSL invited",
+            RuleId::ChatDisabled => "Chat off",
+            RuleId::SchoolHours => "Within school hours",
+            RuleId::TwoAdults => "Two adults",
+            RuleId::ApprovedInAdvance => "Planned in advance",
+            RuleId::Recording => "Recording",
+            RuleId::ParentalConsent => "Parental consent",
+            RuleId::InviteViaParent => "Invited through a parent",
+            RuleId::UnknownParticipant => "Only expected people",
+            RuleId::OutcomeLogged => "Outcome logged",
+            RuleId::Coverage => "Monitoring gap",
+        }
+    }
 }
 
 /// Whether a finding is about the meeting as scheduled (found before the call) or about

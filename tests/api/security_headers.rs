@@ -20,8 +20,9 @@ use crate::alerts::{findings, pupil_alone_with_one_adult, scenario, Scenario};
 use crate::helpers::{spawn_app, spawn_app_on, spawn_app_with, TestApp, SECRETS_KEY};
 use crate::zoom_events::started;
 
-const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; style-src 'self'; \
-    img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
 const ANOTHER_ADMIN_TOKEN: &str = "another-admin-token-fedcba9876543210fedc";
 
 fn assert_security_headers(what: &str, response: &reqwest::Response) {

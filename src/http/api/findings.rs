@@ -4,16 +4,13 @@ use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
 
 use super::auth;
 use super::json::JsonBody;
 use super::params::parse_time;
-use crate::audit;
-use crate::db::time::from_millis;
 use crate::error::ApiError;
-use crate::findings::query::{self, FindingFilter, FindingRecord, HistoryEntry};
-use crate::findings::{self, FindingError, Status};
+use crate::findings::query::{self, Delivery, FindingFilter, FindingRecord, HistoryEntry};
+use crate::findings::{access, FindingError, Status};
 use crate::identity::{Capability, Principal};
 use crate::policy::Severity;
 use crate::state::AppState;
@@ -55,76 +52,21 @@ pub async fn list_findings(
     }
     let filter = FindingFilter {
         school_id: query.school_id,
-        status: query.status,
+        within_schools: schools.school_ids(),
+        statuses: query.status.into_iter().collect(),
         severities,
         from: query.from.as_deref().map(parse_time).transpose()?,
         to: query.to.as_deref().map(parse_time).transpose()?,
         limit: query.limit.unwrap_or(500).clamp(1, 5000),
+        ..FindingFilter::default()
     };
     let shown: Vec<FindingRecord> = query::list(&db, &filter)
         .await?
         .into_iter()
-        .filter(|finding| schools.includes(finding.school_id) && !hidden_from(&principal, finding))
+        .filter(|finding| !access::hidden_from(&principal, finding))
         .collect();
-    record_views(&db, &principal, &shown, "findings.listed").await?;
+    access::record_views(&db, &principal, &shown, "findings.listed").await?;
     Ok(Json(shown))
-}
-
-/// Records that the principal saw the restricted ones among `findings`, one entry per school.
-async fn record_views(
-    db: &crate::db::Db,
-    principal: &Principal,
-    findings: &[FindingRecord],
-    action: &str,
-) -> Result<(), ApiError> {
-    let mut by_school: std::collections::BTreeMap<i64, Vec<i64>> = Default::default();
-    for finding in findings.iter().filter(|finding| finding.restricted) {
-        by_school
-            .entry(finding.school_id)
-            .or_default()
-            .push(finding.id);
-    }
-    if by_school.is_empty() {
-        return Ok(());
-    }
-    let actor = principal.audit_actor();
-    let mut tx = db.pool.begin().await?;
-    for (school_id, ids) in by_school {
-        let seen = serde_json::json!({ "finding_ids": ids });
-        let subject_id = match ids.as_slice() {
-            [one] => one.to_string(),
-            _ => "several".to_string(),
-        };
-        audit::record(
-            &mut tx,
-            db.backend,
-            &audit::Entry {
-                actor: &actor,
-                school_id: Some(school_id),
-                action,
-                subject_kind: "finding",
-                subject_id: &subject_id,
-                before: None,
-                after: Some(&seen),
-            },
-            Utc::now(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(())
-}
-
-/// A finding about the principal themselves (a member of staff it names) is not theirs to
-/// see: an allegation in the making is for the DSL, the deputies and the trust's lead.
-fn hidden_from(principal: &Principal, finding: &FindingRecord) -> bool {
-    let Some(person_id) = principal.person_id() else {
-        return false;
-    };
-    finding
-        .people
-        .as_array()
-        .is_some_and(|people| people.iter().any(|person| person["person_id"] == person_id))
 }
 
 /// The finding `id` if the principal may `capability` it (404 for one about themselves, so
@@ -139,24 +81,10 @@ async fn finding_for(
         .await?
         .ok_or(ApiError::NotFound("finding"))?;
     auth::require(principal, capability, finding.school_id)?;
-    if hidden_from(principal, &finding) {
+    if access::hidden_from(principal, &finding) {
         return Err(ApiError::NotFound("finding"));
     }
     Ok(finding)
-}
-
-#[derive(Debug, Serialize)]
-pub struct Delivery {
-    channel: String,
-    kind: String,
-    escalation_level: i64,
-    recipient: String,
-    status: String,
-    attempts: i64,
-    last_error: Option<String>,
-    /// For a skipped delivery: why it was not sent.
-    skipped_because: Option<String>,
-    sent_at: Option<chrono::DateTime<Utc>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -175,7 +103,7 @@ pub async fn get_finding(
     Path(id): Path<i64>,
 ) -> Result<Json<FindingDetail>, ApiError> {
     let finding = finding_for(&db, &principal, Capability::SeeSafeguarding, id).await?;
-    record_views(
+    access::record_views(
         &db,
         &principal,
         std::slice::from_ref(&finding),
@@ -183,29 +111,7 @@ pub async fn get_finding(
     )
     .await?;
     let history = query::history(&db, id).await?;
-    let rows = sqlx::query(
-        "SELECT channel, kind, escalation_level, recipient, status, attempts, last_error, skipped_because, sent_at \
-         FROM alert_deliveries WHERE finding_id = $1 ORDER BY id",
-    )
-    .bind(id)
-    .fetch_all(&db.pool)
-    .await?;
-    let deliveries = rows
-        .iter()
-        .map(|row| {
-            Ok(Delivery {
-                channel: row.try_get("channel")?,
-                kind: row.try_get("kind")?,
-                escalation_level: row.try_get("escalation_level")?,
-                recipient: row.try_get("recipient")?,
-                status: row.try_get("status")?,
-                attempts: row.try_get("attempts")?,
-                last_error: row.try_get("last_error")?,
-                skipped_because: row.try_get("skipped_because")?,
-                sent_at: row.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
-            })
-        })
-        .collect::<Result<_, sqlx::Error>>()?;
+    let deliveries = query::deliveries(&db, id).await?;
     Ok(Json(FindingDetail {
         finding,
         history,
@@ -261,47 +167,19 @@ async fn change_status(
 ) -> Result<Json<FindingRecord>, ApiError> {
     let before = finding_for(db, principal, Capability::ActOnSafeguarding, id).await?;
     let actor = actor(principal, &change)?;
-    let note = change.note.as_deref();
-    let now = Utc::now();
-    let mut tx = db.pool.begin().await?;
-    findings::change_status(&mut tx, id, status, &actor, note, now)
-        .await
-        .map_err(finding_error)?;
-    let action = match status {
-        Status::Acknowledged => "finding.acknowledged",
-        _ => "finding.resolved",
-    };
-    audit::record(
-        &mut tx,
-        db.backend,
-        &audit::Entry {
-            actor: &principal.audit_actor(),
-            school_id: Some(before.school_id),
-            action,
-            subject_kind: "finding",
-            subject_id: &id.to_string(),
-            before: Some(&status_of(&before)),
-            after: Some(&serde_json::json!({
-                "status": status.as_str(),
-                "by": actor,
-                "note": note,
-            })),
-        },
-        now,
+    access::change_status_recorded(
+        db,
+        principal,
+        &before,
+        status,
+        &actor,
+        change.note.as_deref(),
+        Utc::now(),
     )
-    .await?;
-    tx.commit().await?;
+    .await
+    .map_err(finding_error)?;
     let record = query::find(db, id).await?;
     Ok(Json(record.ok_or(ApiError::NotFound("finding"))?))
-}
-
-/// A finding's status as the audit log keeps it before a change.
-fn status_of(finding: &FindingRecord) -> serde_json::Value {
-    serde_json::json!({
-        "status": finding.status,
-        "acknowledged_by": finding.acknowledged_by,
-        "resolved_by": finding.resolved_by,
-    })
 }
 
 /// Who is recorded as acting: a user by their own name; the bootstrap token by the name it

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::PageError;
 use super::templates;
+use crate::findings::{self, access::Attention};
 use crate::http::cookies;
 use crate::identity::oidc::SESSION_COOKIE;
 use crate::identity::{sessions, Capability, Principal, Reach, SignedIn};
@@ -36,6 +37,8 @@ pub struct Console {
     secure_cookies: bool,
     /// The request's path, to mark the section it belongs to.
     path: String,
+    /// For those who see findings: how many wait for someone, always in the header.
+    attention: Option<Attention>,
 }
 
 impl Console {
@@ -117,14 +120,16 @@ impl Console {
             active => self.active_section(),
             csrf => self.csrf.clone(),
             notice => self.notice.clone(),
+            attention => self.attention,
         }
     }
 
     /// The sections this person may open, in the order the layout lists them.
     fn navigation(&self) -> Vec<NavItem> {
         use Capability::{Configure, SeeSafeguarding, SeeSchools};
-        let sections: [(&str, &str, &[Capability]); 8] = [
+        let sections: [(&str, &str, &[Capability]); 9] = [
             ("/", "Overview", &[SeeSchools]),
+            ("/findings", "Findings", &[SeeSafeguarding]),
             ("/admin/schools", "Schools", &[Configure]),
             ("/admin/connections", "Connections", &[Configure]),
             ("/admin/directory", "Directory", &[Configure]),
@@ -212,6 +217,16 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, Response> 
         Err(error) => return Err(error.into_response()),
     };
     let csrf = state.links.form_token(&secret);
+    let safeguarded = principal.reach(Capability::SeeSafeguarding);
+    let attention = if safeguarded.is_nowhere() {
+        None
+    } else {
+        let schools = safeguarded.school_ids();
+        match findings::access::attention(&state.db, &principal, schools.as_deref()).await {
+            Ok(attention) => Some(attention),
+            Err(error) => return Err(PageError::from(error).into_response()),
+        }
+    };
     let notice = cookies::read(request.headers(), NOTICE_COOKIE)
         .and_then(|encoded| URL_SAFE_NO_PAD.decode(encoded).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok());
@@ -222,6 +237,7 @@ async fn admit(state: &AppState, request: Request) -> Result<Request, Response> 
         notice,
         secure_cookies,
         path: request.uri().path().to_string(),
+        attention,
     };
     let mut request = if changes_something(request.method()) {
         check_csrf(state, &console, request).await?

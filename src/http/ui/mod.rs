@@ -1,6 +1,7 @@
 //! The console: the pages a school's admins (and, later, its DSL) use in a browser.
 //! Server-rendered from templates that escape by default, with one stylesheet embedded in
-//! the binary and no script, so it works on a phone and from the keyboard alike.
+//! the binary and no script but one small one of its own that a page works without, so it
+//! works on a phone and from the keyboard alike.
 //!
 //! Every page but signing in sits behind [`console::guard`]: a live session from the
 //! `chaperone_session` cookie, or a redirect to the sign-in page that comes back afterwards;
@@ -15,10 +16,12 @@ pub(in crate::http) mod console;
 mod contacts;
 mod directory;
 mod error;
+mod findings;
 mod home;
 mod policy;
 mod schools;
 mod sign_in;
+mod time_view;
 pub(in crate::http) mod templates;
 mod users;
 
@@ -34,6 +37,7 @@ pub fn router(state: AppState) -> Router<AppState> {
     let signed_in = Router::new()
         .route("/", get(home::show_home))
         .route("/sign-out", post(sign_in::sign_out))
+        .merge(findings::routes())
         .merge(schools::routes())
         .merge(connections::routes())
         .merge(directory::routes())
@@ -49,4 +53,5 @@ pub fn router(state: AppState) -> Router<AppState> {
             get(sign_in::show_sign_in).post(sign_in::sign_in_with_password),
         )
         .route(assets::STYLESHEET_PATH, get(assets::stylesheet))
+        .route(assets::FINDINGS_SCRIPT_PATH, get(assets::findings_script))
 }

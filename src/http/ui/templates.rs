@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use minijinja::{Environment, UndefinedBehavior};
 
 /// Each page module's templates, by name.
-const TEMPLATE_SETS: [&[(&str, &str)]; 11] = [
+const TEMPLATE_SETS: [&[(&str, &str)]; 12] = [
     COMMON,
     super::sign_in::TEMPLATES,
     super::home::TEMPLATES,
@@ -19,6 +19,7 @@ const TEMPLATE_SETS: [&[(&str, &str)]; 11] = [
     super::contacts::TEMPLATES,
     super::users::TEMPLATES,
     super::audit::TEMPLATES,
+    super::findings::TEMPLATES,
     crate::http::acknowledge::TEMPLATES,
 ];
 

@@ -5,6 +5,7 @@ mod audit_page;
 mod connections_page;
 mod contacts_page;
 mod directory_page;
+mod findings_page;
 mod policy_page;
 mod role_matrix;
 mod schools_page;

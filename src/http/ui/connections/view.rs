@@ -8,6 +8,7 @@ use chrono_tz::Tz;
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use super::super::time_view::TimeView;
 use crate::connections::google::GoogleSettings;
 use crate::connections::status::{self, ApiStatus};
 use crate::connections::store::ConnectionSummary;
@@ -78,29 +79,6 @@ pub struct GapView {
     pub title: String,
     pub status: String,
     pub since: TimeView,
-}
-
-/// A time for a `<time>` element: machine-readable, and as the school reads it.
-#[derive(Debug, Clone, Serialize)]
-pub struct TimeView {
-    pub iso: String,
-    pub local: String,
-}
-
-impl TimeView {
-    pub fn new(at: DateTime<Utc>, timezone: Option<Tz>) -> Self {
-        let local = match timezone {
-            Some(timezone) => at
-                .with_timezone(&timezone)
-                .format("%-d %b %Y, %H:%M %Z")
-                .to_string(),
-            None => at.format("%-d %b %Y, %H:%M UTC").to_string(),
-        };
-        TimeView {
-            iso: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            local,
-        }
-    }
 }
 
 /// The view of `summary`, with its status read now; `with_subscriptions` lists a Google
