@@ -267,6 +267,9 @@ pub struct SmtpSettings {
     pub from: String,
     #[serde(rename = "timeout_secs", deserialize_with = "secs")]
     pub timeout: Duration,
+    /// A PEM file of CA certificates trusted for the relay besides the public roots (a relay
+    /// signed by the school's own CA); empty: the public roots only.
+    pub ca_file: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -510,6 +513,14 @@ impl Settings {
                     "must be starttls, tls or none (got {:?})",
                     self.smtp.security
                 ),
+            });
+        }
+        if self.smtp.security == "none" && !self.smtp.ca_file.trim().is_empty() {
+            return Err(ConfigError::Rule {
+                setting: "CHAPERONE__SMTP__CA_FILE",
+                problem: "trusts a CA for TLS, but CHAPERONE__SMTP__SECURITY is none: set it to \
+                          starttls or tls, or leave the CA file empty"
+                    .into(),
             });
         }
         if !(self.server.public_url.starts_with("http://")

@@ -123,6 +123,7 @@ impl Application {
             metrics: Arc::new(Metrics::default()),
             inbox,
             roles,
+            bank_holidays: bank_holidays.clone(),
         };
         Ok(Application {
             listener,
@@ -445,6 +446,7 @@ fn smtp_settings(settings: &Settings) -> Option<SmtpSettings> {
         password: (!smtp.password.is_empty()).then(|| smtp.password.clone()),
         from: smtp.from.clone(),
         timeout: smtp.timeout,
+        ca_file: (!smtp.ca_file.trim().is_empty()).then(|| smtp.ca_file.trim().into()),
     })
 }
 

@@ -9,6 +9,7 @@ use crate::db::Db;
 use crate::directory::accounts::MonitoredAccounts;
 use crate::google::push_token::GoogleKeys;
 use crate::inbox::writer::InboxWriter;
+use crate::policy::calendar::BankHolidays;
 use crate::secrets::SecretKeys;
 use crate::supervision::Roles;
 use crate::telemetry::metrics::Metrics;
@@ -31,4 +32,6 @@ pub struct AppState {
     pub roles: Roles,
     /// Google's push token keys, fetched once for every Google connection.
     pub google_keys: GoogleKeys,
+    /// The bank holidays school calendars leave out, for pages that show school hours.
+    pub bank_holidays: Arc<BankHolidays>,
 }

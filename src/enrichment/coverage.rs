@@ -164,6 +164,7 @@ pub async fn evaluate_account(
         clause: COVERAGE_CLAUSE.to_string(),
         people: Vec::new(),
         occurred_at: at,
+        windows: Vec::new(),
     };
     let mut found = Vec::new();
     if let Some(since) = row.try_get::<Option<i64>, _>("api_failing_since")? {

@@ -8,10 +8,13 @@ use sqlx::Row;
 
 use crate::db::time::{from_millis, to_millis};
 use crate::db::Db;
+use crate::policy::finding::Window;
 
 #[derive(Debug, Clone, Default)]
 pub struct FindingFilter {
     pub school_id: Option<i64>,
+    /// The findings about one call (its register record).
+    pub meeting_instance_id: Option<i64>,
     /// Only these schools (the reader's reach); `None`: every school.
     pub within_schools: Option<Vec<i64>>,
     /// One status, or several (`open` and `acknowledged`: what still needs someone).
@@ -58,6 +61,8 @@ pub struct FindingRecord {
     pub resolution_note: Option<String>,
     pub version: i64,
     pub alert_level: i64,
+    /// When the breach held, for a rule that knows (`until` null while it still holds).
+    pub windows: Vec<Window>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,7 +77,7 @@ pub struct HistoryEntry {
 
 const COLUMNS: &str = "id, school_id, rule, scope, scheduled_meeting_id, meeting_instance_id, subject, severity, \
     status, title, summary, clause, people, occurred_at, opened_at, updated_at, acknowledged_at, acknowledged_by, \
-    resolved_at, resolved_by, resolution_note, version, alert_level";
+    resolved_at, resolved_by, resolution_note, version, alert_level, windows";
 
 /// The platform of a finding's call, schedule or account.
 const PLATFORM: &str =
@@ -98,6 +103,12 @@ pub async fn list(db: &Db, filter: &FindingFilter) -> Result<Vec<FindingRecord>,
         conditions.push(format!(
             "school_id = {}",
             bind(&mut values, Bound::Int(school_id))
+        ));
+    }
+    if let Some(call) = filter.meeting_instance_id {
+        conditions.push(format!(
+            "meeting_instance_id = {}",
+            bind(&mut values, Bound::Int(call))
         ));
     }
     if let Some(schools) = &filter.within_schools {
@@ -348,5 +359,6 @@ fn record(row: &AnyRow) -> Result<FindingRecord, sqlx::Error> {
         resolution_note: row.try_get("resolution_note")?,
         version: row.try_get("version")?,
         alert_level: row.try_get("alert_level")?,
+        windows: serde_json::from_str(&row.try_get::<String, _>("windows")?).unwrap_or_default(),
     })
 }

@@ -89,6 +89,7 @@ struct Stored {
     severity: String,
     summary: String,
     people: String,
+    windows: String,
 }
 
 pub async fn apply_evaluation(
@@ -105,7 +106,7 @@ pub async fn apply_evaluation(
     };
     let scope_name = scope_name(owned_scope);
     let rows = sqlx::query(&format!(
-        "SELECT id, finding_key, rule, status, resolved_by, version, alert_round, severity, summary, people \
+        "SELECT id, finding_key, rule, status, resolved_by, version, alert_round, severity, summary, people, windows \
          FROM findings WHERE {column} = $1 AND scope = $2"
     ))
     .bind(owned_id)
@@ -126,6 +127,7 @@ pub async fn apply_evaluation(
                 severity: row.try_get("severity")?,
                 summary: row.try_get("summary")?,
                 people: row.try_get("people")?,
+                windows: row.try_get("windows")?,
             },
         );
     }
@@ -134,9 +136,14 @@ pub async fn apply_evaluation(
     for finding in findings.iter().filter(|f| f.scope == owned_scope) {
         let key = scope.key(finding);
         let people = serde_json::to_string(&finding.people).expect("people serialise");
+        let windows = serde_json::to_string(&finding.windows).expect("windows serialise");
+        let written = Written {
+            people: &people,
+            windows: &windows,
+        };
         match stored.remove(&key) {
             None => {
-                let id = insert(connection, scope, finding, &key, &people, now).await?;
+                let id = insert(connection, scope, finding, &key, written, now).await?;
                 record_history(connection, id, 1, now, "opened", ENGINE_ACTOR, None).await?;
                 opened.push(Opened {
                     finding_id: id,
@@ -155,7 +162,7 @@ pub async fn apply_evaluation(
                         connection,
                         existing.id,
                         finding,
-                        &people,
+                        written,
                         version,
                         now,
                         Some(round),
@@ -182,14 +189,15 @@ pub async fn apply_evaluation(
             Some(existing) => {
                 let changed = existing.summary != finding.summary
                     || existing.severity != finding.severity.as_str()
-                    || existing.people != people;
+                    || existing.people != people
+                    || existing.windows != windows;
                 if changed {
                     let version = existing.version + 1;
                     update(
                         connection,
                         existing.id,
                         finding,
-                        &people,
+                        written,
                         version,
                         now,
                         None,
@@ -246,19 +254,26 @@ pub async fn apply_evaluation(
     Ok(Applied { opened, closed })
 }
 
+/// A finding's people and windows, as stored (JSON).
+#[derive(Clone, Copy)]
+struct Written<'a> {
+    people: &'a str,
+    windows: &'a str,
+}
+
 async fn insert(
     connection: &mut AnyConnection,
     scope: &EvaluatedScope,
     finding: &Finding,
     key: &str,
-    people: &str,
+    written: Written<'_>,
     now: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO findings (school_id, finding_key, rule, scope, scheduled_meeting_id, meeting_instance_id, \
            subject, severity, status, title, summary, clause, people, occurred_at, opened_at, updated_at, version, \
-           platform_account_id) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $14, 1, $15) RETURNING id",
+           platform_account_id, windows) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'open', $9, $10, $11, $12, $13, $14, $14, 1, $15, $16) RETURNING id",
     )
     .bind(scope.school_id)
     .bind(key)
@@ -271,10 +286,11 @@ async fn insert(
     .bind(&finding.title)
     .bind(&finding.summary)
     .bind(&finding.clause)
-    .bind(people)
+    .bind(written.people)
     .bind(to_millis(finding.occurred_at))
     .bind(to_millis(now))
     .bind(scope.platform_account_id)
+    .bind(written.windows)
     .fetch_one(&mut *connection)
     .await?;
     row.try_get("id")
@@ -285,23 +301,24 @@ async fn update(
     connection: &mut AnyConnection,
     id: i64,
     finding: &Finding,
-    people: &str,
+    written: Written<'_>,
     version: i64,
     now: DateTime<Utc>,
     reopen_round: Option<i64>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE findings SET severity = $1, title = $2, summary = $3, people = $4, occurred_at = $5, \
-           version = $6, updated_at = $7 WHERE id = $8",
+           version = $6, updated_at = $7, windows = $9 WHERE id = $8",
     )
     .bind(finding.severity.as_str())
     .bind(&finding.title)
     .bind(&finding.summary)
-    .bind(people)
+    .bind(written.people)
     .bind(to_millis(finding.occurred_at))
     .bind(version)
     .bind(to_millis(now))
     .bind(id)
+    .bind(written.windows)
     .execute(&mut *connection)
     .await?;
     if let Some(round) = reopen_round {

@@ -158,7 +158,8 @@ impl Context<'_> {
         self.setting(rule).0
     }
 
-    /// Records a finding for an enabled rule.
+    /// Records a finding for an enabled rule; the finding, to add what only some rules know
+    /// (its windows), or `None` for a rule switched off.
     #[allow(clippy::too_many_arguments)]
     pub fn find(
         &mut self,
@@ -169,10 +170,10 @@ impl Context<'_> {
         summary: String,
         people: Vec<Involved>,
         occurred_at: DateTime<Utc>,
-    ) {
+    ) -> Option<&mut Finding> {
         let (enabled, severity, clause) = self.setting(rule);
         if !enabled {
-            return;
+            return None;
         }
         let finding = Finding {
             rule,
@@ -184,8 +185,10 @@ impl Context<'_> {
             clause: clause.to_string(),
             people,
             occurred_at,
+            windows: Vec::new(),
         };
         self.findings.push(finding);
+        self.findings.last_mut()
     }
 
     /// Asks to be evaluated again at `at` (the earliest request wins).

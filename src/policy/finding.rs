@@ -116,6 +116,15 @@ pub struct Finding {
     pub people: Vec<Involved>,
     /// When the breach began (or, before the call, when the call is planned for).
     pub occurred_at: DateTime<Utc>,
+    /// For a breach that lasts (a pupil without two staff): each time it held, in order.
+    pub windows: Vec<Window>,
+}
+
+/// A time a breach held: from `from` until `until`, or still (`None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Window {
+    pub from: DateTime<Utc>,
+    pub until: Option<DateTime<Utc>>,
 }
 
 /// The engine's answer for one meeting.

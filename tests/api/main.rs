@@ -33,6 +33,7 @@ mod schema_agreement;
 mod security_headers;
 mod slow_clients;
 mod smtp_sink;
+mod smtp_tls;
 mod supervision;
 mod upgrade;
 mod zoom_api;

@@ -2,11 +2,13 @@
 //! alternative. lettre encodes non-ASCII names and subjects (RFC 2047) and bodies
 //! (quoted-printable or base64), so the message is 7-bit clean for any relay.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use lettre::message::header::{HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::{headline, notice, occurred_at_text, offers_acknowledge, ChannelsError, DeliveryError};
@@ -27,6 +29,9 @@ pub struct SmtpSettings {
     pub from: String,
     /// Longest wait for any one SMTP command.
     pub timeout: Duration,
+    /// A PEM file of CA certificates trusted for the relay besides the public roots, for a
+    /// relay signed by the school's own CA. `None`: the public roots only.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// How the connection to the relay is protected.
@@ -56,12 +61,16 @@ impl Mailer {
             SmtpSecurity::None => {
                 AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
             }
+            // Required, not opportunistic: a relay that does not offer STARTTLS (or a
+            // connection stripped of it on the way) gets nothing, not the alert in clear.
             SmtpSecurity::StartTls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&settings.host)
-                    .map_err(ChannelsError::SmtpTls)?
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+                    .tls(Tls::Required(tls_parameters(&settings)?))
             }
-            SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&settings.host)
-                .map_err(ChannelsError::SmtpTls)?,
+            SmtpSecurity::Tls => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&settings.host)
+                    .tls(Tls::Wrapper(tls_parameters(&settings)?))
+            }
         }
         .port(settings.port)
         .timeout(Some(settings.timeout));
@@ -122,6 +131,45 @@ impl Mailer {
             .map(|_| ())
             .map_err(smtp_error)
     }
+}
+
+/// Certificate checks for the relay's name (a DNS name or an IP address): the public roots,
+/// plus the CAs of `ca_file`. Nothing here can turn the checks off.
+fn tls_parameters(settings: &SmtpSettings) -> Result<TlsParameters, ChannelsError> {
+    let mut builder = TlsParameters::builder(settings.host.clone());
+    if let Some(path) = &settings.ca_file {
+        builder = builder.add_root_certificate(extra_roots(path)?);
+    }
+    builder.build().map_err(|error| match &settings.ca_file {
+        // All the file adds is its certificates to the trust store, which fails on a PEM
+        // block that is not a certificate.
+        Some(path) => ChannelsError::InvalidCaFile {
+            path: path.display().to_string(),
+            problem: error.to_string(),
+        },
+        None => ChannelsError::SmtpTls(error),
+    })
+}
+
+/// The CA certificates of a PEM file. lettre reads a file without any PEM block as no
+/// certificate at all, which would leave the setting silently doing nothing: refused here.
+fn extra_roots(path: &std::path::Path) -> Result<Certificate, ChannelsError> {
+    let path_text = || path.display().to_string();
+    let pem = std::fs::read(path).map_err(|source| ChannelsError::UnreadableCaFile {
+        path: path_text(),
+        source,
+    })?;
+    let holds_a_certificate = String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----");
+    if !holds_a_certificate {
+        return Err(ChannelsError::InvalidCaFile {
+            path: path_text(),
+            problem: "it holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
+        });
+    }
+    Certificate::from_pem(&pem).map_err(|error| ChannelsError::InvalidCaFile {
+        path: path_text(),
+        problem: error.to_string(),
+    })
 }
 
 fn mailbox(address: &str) -> Result<Mailbox, DeliveryError> {
@@ -240,6 +288,10 @@ fn smtp_error(error: lettre::transport::smtp::Error) -> DeliveryError {
     }
     if error.is_timeout() {
         DeliveryError::retryable("the SMTP server did not answer in time")
+    } else if let Some(reason) = tls_refusal(&error.to_string()) {
+        // Retried: a certificate being renewed, or STARTTLS stripped by something on the
+        // way, may be put right before the alert is due again; until then nothing is sent.
+        DeliveryError::retryable(reason)
     } else if error.is_client() {
         // lettre's own fixed messages, e.g. no authentication mechanism in common.
         DeliveryError::permanent(format!("check the SMTP settings: {error}"))
@@ -249,9 +301,31 @@ fn smtp_error(error: lettre::transport::smtp::Error) -> DeliveryError {
     }
 }
 
+/// Why no secure connection was made, in words an administrator can act on. Read from the
+/// fixed texts of lettre and rustls, which name the relay's certificate, never a recipient.
+fn tls_refusal(error: &str) -> Option<String> {
+    if error.contains("STARTTLS is not supported") {
+        return Some(
+            "the SMTP server does not offer STARTTLS, which smtp.security = \"starttls\" \
+             requires; nothing was sent"
+                .into(),
+        );
+    }
+    let at = error.find("invalid peer certificate")?;
+    let hint = if error.contains("UnknownIssuer") {
+        " (not signed by a CA chaperone trusts: the public roots, and those in smtp.ca_file)"
+    } else {
+        ""
+    };
+    Some(format!(
+        "the SMTP server's certificate was refused, nothing was sent: {}{hint}",
+        &error[at..]
+    ))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::test_smtp::SmtpSink;
+    use super::super::test_smtp::{SinkSecurity, SmtpSink, TestCa};
     use super::*;
     use crate::alerts::channels::test_support::{alert, ACKNOWLEDGE_URL, SUMMARY};
     use crate::alerts::channels::{ChannelTarget, Channels};
@@ -268,6 +342,17 @@ mod tests {
             password: None,
             from: "chaperone <alerts@chaperone.example>".into(),
             timeout: WAIT,
+            ca_file: None,
+        }
+    }
+
+    /// The relay at `localhost:port`, trusted through the CA certificates in `ca_file`.
+    fn tls_settings(port: u16, security: SmtpSecurity, ca_file: &std::path::Path) -> SmtpSettings {
+        SmtpSettings {
+            host: "localhost".into(),
+            security,
+            ca_file: Some(ca_file.to_owned()),
+            ..settings(port)
         }
     }
 
@@ -393,6 +478,94 @@ mod tests {
         };
         for settings in [bad_from, no_password] {
             assert!(Channels::new(reqwest::Client::new(), Some(settings)).is_err());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_relay_signed_by_the_ca_in_the_ca_file_gets_the_email_over_starttls_or_tls() {
+        let school_ca = TestCa::new("Greenfield Academy CA");
+        let folder = tempfile::tempdir().unwrap();
+        let ca_file = folder.path().join("school-ca.pem");
+        std::fs::write(&ca_file, school_ca.pem()).unwrap();
+        let relay_tls = school_ca.relay_tls(&["localhost"]);
+        let modes = [
+            (
+                SmtpSecurity::StartTls,
+                SinkSecurity::StartTls(relay_tls.clone()),
+            ),
+            (SmtpSecurity::Tls, SinkSecurity::ImplicitTls(relay_tls)),
+        ];
+        for (security, relay_security) in modes {
+            let sink = SmtpSink::start_secured(relay_security).await;
+            let settings = tls_settings(sink.port(), security, &ca_file);
+            let channels = Channels::new(reqwest::Client::new(), Some(settings)).unwrap();
+
+            channels.deliver(&email_to(DSL), &alert()).await.unwrap();
+
+            let mail = sink.wait_for_mail(1, WAIT).await.remove(0);
+            assert!(mail.encrypted, "{security:?}: sent under TLS");
+            assert_eq!(mail.recipients, ["dsl@school.example"]);
+            let expected_in_clear: &[&str] = match security {
+                SmtpSecurity::StartTls => &["EHLO", "STARTTLS"],
+                _ => &[],
+            };
+            assert_eq!(sink.verbs_in_clear(), expected_in_clear);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_certificate_from_another_ca_is_refused_as_worth_retrying_and_says_so() {
+        let school_ca = TestCa::new("Greenfield Academy CA");
+        let folder = tempfile::tempdir().unwrap();
+        let ca_file = folder.path().join("school-ca.pem");
+        std::fs::write(&ca_file, school_ca.pem()).unwrap();
+        let impostor = TestCa::new("Someone Else CA").relay_tls(&["localhost"]);
+        let sink = SmtpSink::start_secured(SinkSecurity::ImplicitTls(impostor)).await;
+        let settings = tls_settings(sink.port(), SmtpSecurity::Tls, &ca_file);
+        let channels = Channels::new(reqwest::Client::new(), Some(settings)).unwrap();
+
+        let error = channels
+            .deliver(&email_to(DSL), &alert())
+            .await
+            .unwrap_err();
+
+        assert!(error.is_retryable(), "{error}");
+        let reason = error.to_string();
+        assert!(reason.contains("certificate was refused"), "{reason}");
+        assert!(reason.contains("UnknownIssuer"), "{reason}");
+        assert!(reason.contains("smtp.ca_file"), "{reason}");
+        assert!(!reason.contains("dsl@"), "{reason}");
+        sink.wait_for_failed_handshakes(1, WAIT).await;
+        assert!(sink.received().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_ca_file_that_cannot_be_read_or_holds_no_certificate_is_refused_at_start() {
+        let folder = tempfile::tempdir().unwrap();
+        let write = |name: &str, text: &str| {
+            let path = folder.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            path
+        };
+        let key =
+            "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n";
+        let not_a_certificate = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        let files = [
+            (folder.path().join("missing.pem"), "cannot read"),
+            (write("empty.pem", ""), "no PEM certificate"),
+            (write("key.pem", key), "no PEM certificate"),
+            (write("garbled.pem", not_a_certificate), "not a PEM file"),
+        ];
+        for (ca_file, problem) in files {
+            for security in [SmtpSecurity::StartTls, SmtpSecurity::Tls] {
+                let settings = tls_settings(25, security, &ca_file);
+                let error = Channels::new(reqwest::Client::new(), Some(settings))
+                    .err()
+                    .unwrap_or_else(|| panic!("{} accepted", ca_file.display()));
+                let message = error.to_string();
+                assert!(message.contains("CHAPERONE__SMTP__CA_FILE"), "{message}");
+                assert!(message.contains(problem), "{message}");
+            }
         }
     }
 

@@ -119,6 +119,14 @@ pub enum ChannelsError {
     UsernameWithoutPassword,
     #[error("cannot set up TLS for the SMTP relay: {0}")]
     SmtpTls(#[source] lettre::transport::smtp::Error),
+    #[error("cannot read the SMTP CA file {path} (CHAPERONE__SMTP__CA_FILE)")]
+    UnreadableCaFile {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the SMTP CA file {path} is not a PEM file of CA certificates (CHAPERONE__SMTP__CA_FILE): {problem}")]
+    InvalidCaFile { path: String, problem: String },
 }
 
 /// The outgoing channels: one shared HTTP client and, when email is configured, one pooled SMTP

@@ -1,9 +1,12 @@
 //! A small SMTP server on 127.0.0.1 standing in for the school's mail relay in tests. It speaks
 //! just enough RFC 5321 for lettre (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT), keeps what
 //! it receives, decodes it for assertions, and can refuse recipients to exercise failures.
+//! It can also protect its sessions as a real relay does: STARTTLS (RFC 3207) or TLS from the
+//! first byte (RFC 8314), with a certificate signed by a CA made in the test ([`TestCa`]).
 //!
 //! Shared by the channel unit tests and the API tests: `tests/api/smtp_sink.rs` includes this
-//! file with `#[path]`, so it uses nothing from the crate, only std, tokio and base64.
+//! file with `#[path]`, so it uses nothing from the crate, only std, tokio, base64, rcgen and
+//! tokio-rustls.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,13 +14,16 @@ use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
+use tokio_rustls::TlsAcceptor;
 
 /// A running sink; it stops listening when dropped.
 pub struct SmtpSink {
     address: SocketAddr,
-    received: Arc<Mutex<Vec<ReceivedMail>>>,
+    log: Arc<Mutex<SinkLog>>,
     server: tokio::task::JoinHandle<()>,
 }
 
@@ -27,30 +33,69 @@ pub struct ReceivedMail {
     pub mail_from: String,
     pub recipients: Vec<String>,
     pub data: String,
+    /// Whether the session was under TLS when the message was sent.
+    pub encrypted: bool,
+}
+
+/// How the sink protects its sessions.
+#[derive(Clone)]
+pub enum SinkSecurity {
+    /// Plain text throughout, STARTTLS not offered.
+    Plain,
+    /// Plain at first, offering STARTTLS in its EHLO reply and upgrading with this
+    /// certificate.
+    StartTls(Arc<ServerConfig>),
+    /// TLS from the first byte with this certificate.
+    ImplicitTls(Arc<ServerConfig>),
+}
+
+/// What happened on the sink, for assertions.
+#[derive(Default)]
+struct SinkLog {
+    received: Vec<ReceivedMail>,
+    /// Every command verb the client sent before its session was encrypted.
+    verbs_in_clear: Vec<String>,
+    /// TLS handshakes that did not complete: the client refused the certificate, say.
+    failed_handshakes: usize,
+}
+
+/// What every session of one sink does.
+struct SinkOptions {
+    security: SinkSecurity,
+    rcpt_reply: Option<String>,
 }
 
 impl SmtpSink {
-    /// A sink that accepts everything.
+    /// A plain sink that accepts everything.
     pub async fn start() -> SmtpSink {
-        Self::start_with(None).await
+        Self::start_with(SinkSecurity::Plain, None).await
     }
 
-    /// A sink that answers every RCPT with `reply`, e.g. `"451 4.3.0 Try again later"`.
+    /// A plain sink that answers every RCPT with `reply`, e.g. `"451 4.3.0 Try again later"`.
     pub async fn refusing_recipients(reply: &str) -> SmtpSink {
-        Self::start_with(Some(reply.to_owned())).await
+        Self::start_with(SinkSecurity::Plain, Some(reply.to_owned())).await
     }
 
-    async fn start_with(rcpt_reply: Option<String>) -> SmtpSink {
+    /// A sink that accepts everything, protected by `security`.
+    pub async fn start_secured(security: SinkSecurity) -> SmtpSink {
+        Self::start_with(security, None).await
+    }
+
+    async fn start_with(security: SinkSecurity, rcpt_reply: Option<String>) -> SmtpSink {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind the SMTP sink");
         let address = listener.local_addr().expect("the sink's address");
-        let received = Arc::<Mutex<Vec<ReceivedMail>>>::default();
+        let log = Arc::<Mutex<SinkLog>>::default();
+        let options = Arc::new(SinkOptions {
+            security,
+            rcpt_reply,
+        });
         let server = tokio::spawn({
-            let received = Arc::clone(&received);
+            let log = Arc::clone(&log);
             async move {
                 while let Ok((stream, _)) = listener.accept().await {
-                    let session = serve(stream, Arc::clone(&received), rcpt_reply.clone());
+                    let session = serve(stream, Arc::clone(&log), Arc::clone(&options));
                     tokio::spawn(async move {
                         let _ = session.await;
                     });
@@ -59,7 +104,7 @@ impl SmtpSink {
         });
         SmtpSink {
             address,
-            received,
+            log,
             server,
         }
     }
@@ -74,7 +119,29 @@ impl SmtpSink {
 
     /// Everything received so far.
     pub fn received(&self) -> Vec<ReceivedMail> {
-        self.received.lock().expect("sink lock").clone()
+        self.log.lock().expect("sink lock").received.clone()
+    }
+
+    /// The command verbs clients sent in clear, in order (`EHLO`, `STARTTLS`, ...).
+    pub fn verbs_in_clear(&self) -> Vec<String> {
+        self.log.lock().expect("sink lock").verbs_in_clear.clone()
+    }
+
+    /// Polls until clients broke off at least `count` TLS handshakes (the sink learns of it
+    /// a moment after the client gives up); panics after `timeout`.
+    pub async fn wait_for_failed_handshakes(&self, count: usize, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let failed = self.log.lock().expect("sink lock").failed_handshakes;
+            if failed >= count {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "expected {count} failed TLS handshakes within {timeout:?}, got {failed}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Polls until at least `count` messages arrived; panics after `timeout`.
@@ -101,19 +168,86 @@ impl Drop for SmtpSink {
     }
 }
 
+/// A certificate authority made for one test, like a school's own CA, and the relay
+/// certificates it signs.
+pub struct TestCa {
+    certificate: rcgen::Certificate,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(name: &str) -> TestCa {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::CrlSign,
+        ];
+        let key = rcgen::KeyPair::generate().expect("a CA key");
+        let certificate = params.self_signed(&key).expect("a CA certificate");
+        TestCa {
+            certificate,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// The CA certificate as a PEM file holds it.
+    pub fn pem(&self) -> String {
+        self.certificate.pem()
+    }
+
+    /// A relay's TLS setup presenting a certificate for `names` (DNS names or IP
+    /// addresses) signed by this CA, with the CA certificate in the chain as relays send it.
+    pub fn relay_tls(&self, names: &[&str]) -> Arc<ServerConfig> {
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        let mut params = rcgen::CertificateParams::new(names).expect("relay certificate params");
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "chaperone test relay");
+        params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+        let key = rcgen::KeyPair::generate().expect("a relay key");
+        let certificate = params
+            .signed_by(&key, &self.issuer)
+            .expect("a relay certificate");
+        let chain = vec![
+            certificate.der().clone(),
+            CertificateDer::from(self.certificate.der().to_vec()),
+        ];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        // ring, the tree's crypto provider, named rather than looked up process-wide.
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("the relay's certificate and key");
+        Arc::new(config)
+    }
+}
+
+/// Any byte stream a session runs over: the TCP connection, or TLS over it.
+trait SessionStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> SessionStream for T {}
+
+type Connection = BufReader<Box<dyn SessionStream>>;
+
 async fn serve(
     stream: TcpStream,
-    received: Arc<Mutex<Vec<ReceivedMail>>>,
-    rcpt_reply: Option<String>,
+    log: Arc<Mutex<SinkLog>>,
+    options: Arc<SinkOptions>,
 ) -> std::io::Result<()> {
-    let (reader, mut writer) = stream.into_split();
-    let mut reader = BufReader::new(reader);
-    writer
-        .write_all(b"220 chaperone-test-sink ESMTP\r\n")
-        .await?;
+    let (mut connection, mut encrypted) = match &options.security {
+        SinkSecurity::ImplicitTls(config) => (handshake(stream, config, &log).await?, true),
+        _ => (plain(stream), false),
+    };
+    reply(&mut connection, "220 chaperone-test-sink ESMTP").await?;
     let mut mail: Option<ReceivedMail> = None;
     loop {
-        let Some(command) = read_line(&mut reader).await? else {
+        let Some(command) = read_line(&mut connection).await? else {
             return Ok(());
         };
         let verb = command
@@ -121,17 +255,42 @@ async fn serve(
             .next()
             .unwrap_or_default()
             .to_ascii_uppercase();
-        let reply = match verb.as_str() {
+        if !encrypted {
+            log.lock()
+                .expect("sink lock")
+                .verbs_in_clear
+                .push(verb.clone());
+        }
+        let starttls = match &options.security {
+            SinkSecurity::StartTls(config) if !encrypted => Some(config),
+            _ => None,
+        };
+        let answer = match verb.as_str() {
+            "EHLO" if starttls.is_some() => "250-chaperone-test-sink\r\n250 STARTTLS".to_owned(),
             "EHLO" | "HELO" => "250 chaperone-test-sink".to_owned(),
+            "STARTTLS" => match starttls {
+                Some(config) => {
+                    reply(&mut connection, "220 2.0.0 Ready to start TLS").await?;
+                    // Whatever the client sent after STARTTLS in clear is dropped with the
+                    // buffer, and the session starts again (RFC 3207 §4.2).
+                    let stream = connection.into_inner();
+                    connection = handshake(stream, config, &log).await?;
+                    encrypted = true;
+                    mail = None;
+                    continue;
+                }
+                None => "502 5.5.1 STARTTLS not offered".to_owned(),
+            },
             "MAIL" => {
                 mail = Some(ReceivedMail {
                     mail_from: address_in(&command),
                     recipients: Vec::new(),
                     data: String::new(),
+                    encrypted,
                 });
                 "250 2.1.0 OK".to_owned()
             }
-            "RCPT" => match (&rcpt_reply, mail.as_mut()) {
+            "RCPT" => match (&options.rcpt_reply, mail.as_mut()) {
                 (Some(refusal), _) => refusal.clone(),
                 (None, Some(mail)) => {
                     mail.recipients.push(address_in(&command));
@@ -141,11 +300,9 @@ async fn serve(
             },
             "DATA" => match mail.take() {
                 Some(mut mail) if !mail.recipients.is_empty() => {
-                    writer
-                        .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
-                        .await?;
-                    mail.data = read_data(&mut reader).await?;
-                    received.lock().expect("sink lock").push(mail);
+                    reply(&mut connection, "354 End data with <CR><LF>.<CR><LF>").await?;
+                    mail.data = read_data(&mut connection).await?;
+                    log.lock().expect("sink lock").received.push(mail);
                     "250 2.0.0 queued".to_owned()
                 }
                 _ => "503 5.5.1 RCPT first".to_owned(),
@@ -156,21 +313,46 @@ async fn serve(
             }
             "NOOP" => "250 2.0.0 OK".to_owned(),
             "QUIT" => {
-                writer.write_all(b"221 2.0.0 bye\r\n").await?;
+                reply(&mut connection, "221 2.0.0 bye").await?;
                 return Ok(());
             }
             _ => "502 5.5.2 command not recognised".to_owned(),
         };
-        writer.write_all(format!("{reply}\r\n").as_bytes()).await?;
+        reply(&mut connection, &answer).await?;
     }
 }
 
+fn plain(stream: impl SessionStream + 'static) -> Connection {
+    BufReader::new(Box::new(stream))
+}
+
+/// The server side of a TLS handshake; one the client breaks off is counted.
+async fn handshake(
+    stream: impl SessionStream + 'static,
+    config: &Arc<ServerConfig>,
+    log: &Mutex<SinkLog>,
+) -> std::io::Result<Connection> {
+    match TlsAcceptor::from(Arc::clone(config)).accept(stream).await {
+        Ok(tls) => Ok(plain(tls)),
+        Err(error) => {
+            log.lock().expect("sink lock").failed_handshakes += 1;
+            Err(error)
+        }
+    }
+}
+
+/// Writes one reply and its CRLF, flushed: TLS holds written bytes until then.
+async fn reply(connection: &mut Connection, text: &str) -> std::io::Result<()> {
+    connection
+        .write_all(format!("{text}\r\n").as_bytes())
+        .await?;
+    connection.flush().await
+}
+
 /// One line without its CRLF; `None` at end of stream.
-async fn read_line(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> std::io::Result<Option<String>> {
+async fn read_line(connection: &mut Connection) -> std::io::Result<Option<String>> {
     let mut line = Vec::new();
-    if reader.read_until(b'\n', &mut line).await? == 0 {
+    if connection.read_until(b'\n', &mut line).await? == 0 {
         return Ok(None);
     }
     let line = String::from_utf8_lossy(&line);
@@ -178,11 +360,9 @@ async fn read_line(
 }
 
 /// The DATA lines up to the lone ".", with dot-stuffing undone (RFC 5321 §4.5.2).
-async fn read_data(
-    reader: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
-) -> std::io::Result<String> {
+async fn read_data(connection: &mut Connection) -> std::io::Result<String> {
     let mut lines = Vec::new();
-    while let Some(line) = read_line(reader).await? {
+    while let Some(line) = read_line(connection).await? {
         if line == "." {
             break;
         }
@@ -369,6 +549,7 @@ mod tests {
             mail_from: String::new(),
             recipients: Vec::new(),
             data,
+            encrypted: false,
         };
         assert_eq!(mail.subject().as_deref(), Some("[x] Zoë — ok done"));
         assert_eq!(mail.text(), "Zoë https://a.example/?t=1&f=2\n<p>Z</p>");

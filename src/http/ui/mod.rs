@@ -11,6 +11,7 @@
 
 mod assets;
 mod audit;
+mod calls;
 mod connections;
 pub(in crate::http) mod console;
 mod contacts;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/", get(home::show_home))
         .route("/sign-out", post(sign_in::sign_out))
         .merge(findings::routes())
+        .merge(calls::routes())
         .merge(schools::routes())
         .merge(connections::routes())
         .merge(directory::routes())

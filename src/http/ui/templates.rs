@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use minijinja::{Environment, UndefinedBehavior};
 
 /// Each page module's templates, by name.
-const TEMPLATE_SETS: [&[(&str, &str)]; 12] = [
+const TEMPLATE_SETS: [&[(&str, &str)]; 13] = [
     COMMON,
     super::sign_in::TEMPLATES,
     super::home::TEMPLATES,
@@ -20,6 +20,7 @@ const TEMPLATE_SETS: [&[(&str, &str)]; 12] = [
     super::users::TEMPLATES,
     super::audit::TEMPLATES,
     super::findings::TEMPLATES,
+    super::calls::TEMPLATES,
     crate::http::acknowledge::TEMPLATES,
 ];
 

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::directory::{name_key, PersonKind};
 use crate::policy::engine::{involved, participant, Context};
-use crate::policy::finding::{RuleId, Scope};
+use crate::policy::finding::{RuleId, Scope, Window};
 use crate::policy::identity::{describe, Identity, IdentityBasis};
 use crate::policy::rooms::{rooms, Room};
 use crate::policy::rules::schedule::capitalised;
@@ -183,7 +183,14 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, room: &Room, pupi
     );
     let mut people = vec![participant(pupil.identity, pupil.display_name)];
     people.extend(present.iter().map(|p| involved(p)));
-    context.find(
+    let windows: Vec<Window> = breaches
+        .iter()
+        .map(|&(from, until)| Window {
+            from,
+            until: (instance.ended_at.is_some() || until < now).then_some(until),
+        })
+        .collect();
+    if let Some(finding) = context.find(
         RuleId::TwoAdults,
         Scope::Instance,
         match &room.key {
@@ -194,7 +201,9 @@ fn check_pupil(context: &mut Context, instance: &InstanceView, room: &Room, pupi
         summary,
         people,
         from,
-    );
+    ) {
+        finding.windows = windows;
+    }
 }
 
 fn adult_noun(person: &PersonView) -> &'static str {

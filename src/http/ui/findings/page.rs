@@ -143,6 +143,7 @@ async fn render(
             resolved_by => finding.resolved_by.clone(),
             resolution_note => finding.resolution_note.clone(),
             join_url => query::join_url(&state.db, id).await?,
+            call_id => finding.meeting_record_id,
             history => history,
             deliveries => deliveries,
             may_act => may_act,
