@@ -12,6 +12,8 @@
 pub mod alerts;
 /// The append-only, hash-chained audit log of changes and views, and its verification.
 pub mod audit;
+/// Consistent copies of the SQLite database, taken while the service runs.
+pub mod backup;
 /// Layered, typed settings.
 pub mod config;
 /// Platform accounts connected to schools, with endpoints and sealed secrets of their own.
@@ -30,6 +32,8 @@ pub mod evaluation;
 pub mod findings;
 /// Google Meet: Pub/Sub pushes, their translation, Google's APIs, subscriptions and bookings.
 pub mod google;
+/// The container health check: the running service asked over loopback.
+pub mod healthcheck;
 /// Every HTTP surface: webhooks, the API, the console, acknowledgement and operations.
 pub mod http;
 /// Who is asking and what they may do: users, roles, API tokens.

@@ -10,7 +10,7 @@ use chaperone::config::Secret;
 use chaperone::config::Settings;
 use chaperone::identity::Role;
 use chaperone::startup::{open_database, shutdown_signal, Application};
-use chaperone::{audit, connections, identity, import, inbox, telemetry};
+use chaperone::{audit, backup, connections, healthcheck, identity, import, inbox, telemetry};
 
 /// chaperone watches online one-to-one calls between school staff and pupils, keeps the
 /// attendance register, and checks every call against the school's safeguarding policy.
@@ -66,6 +66,20 @@ enum Command {
     Users {
         #[command(subcommand)]
         command: UsersCommand,
+    },
+    /// Copy the SQLite database into a new file while the service runs (a consistent
+    /// snapshot). PostgreSQL is backed up with pg_dump instead.
+    Backup {
+        /// The file to write; it must not exist.
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Ask the service running on this machine (at CHAPERONE__SERVER__BIND) whether it is
+    /// alive: exits 0 when /healthz answers 200. For container health checks.
+    Healthcheck {
+        /// Ask /readyz instead: every role running and the database answering.
+        #[arg(long)]
+        ready: bool,
     },
 }
 
@@ -180,6 +194,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 password_env.as_deref(),
             )
             .await
+        }
+        Command::Backup { to } => {
+            settings.validate()?;
+            let report = backup::backup_sqlite(&settings.database, &to).await?;
+            let schema = report
+                .schema_version
+                .map_or_else(|| "none".to_string(), |version| version.to_string());
+            eprintln!(
+                "chaperone: backup written to {} ({} bytes, schema version {schema}, integrity ok); \
+                 the secrets key is not in it: back the key up as well",
+                report.path.display(),
+                report.bytes
+            );
+            Ok(())
+        }
+        Command::Healthcheck { ready } => {
+            let path = if ready { "/readyz" } else { "/healthz" };
+            healthcheck::check(healthcheck::local_address(settings.server.bind), path)?;
+            Ok(())
         }
         Command::Audit {
             command: AuditCommand::Verify,

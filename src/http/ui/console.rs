@@ -127,9 +127,10 @@ impl Console {
     /// The sections this person may open, in the order the layout lists them.
     fn navigation(&self) -> Vec<NavItem> {
         use Capability::{Configure, SeeSafeguarding, SeeSchools};
-        let sections: [(&str, &str, &[Capability]); 9] = [
+        let sections: [(&str, &str, &[Capability]); 10] = [
             ("/", "Overview", &[SeeSchools]),
             ("/findings", "Findings", &[SeeSafeguarding]),
+            ("/register", "Register", &[SeeSafeguarding]),
             ("/admin/schools", "Schools", &[Configure]),
             ("/admin/connections", "Connections", &[Configure]),
             ("/admin/directory", "Directory", &[Configure]),

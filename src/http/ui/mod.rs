@@ -20,10 +20,11 @@ mod error;
 mod findings;
 mod home;
 mod policy;
+mod register;
 mod schools;
 mod sign_in;
-mod time_view;
 pub(in crate::http) mod templates;
+mod time_view;
 mod users;
 
 use axum::routing::{get, post};
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/sign-out", post(sign_in::sign_out))
         .merge(findings::routes())
         .merge(calls::routes())
+        .merge(register::routes())
         .merge(schools::routes())
         .merge(connections::routes())
         .merge(directory::routes())

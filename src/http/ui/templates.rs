@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use minijinja::{Environment, UndefinedBehavior};
 
 /// Each page module's templates, by name.
-const TEMPLATE_SETS: [&[(&str, &str)]; 13] = [
+const TEMPLATE_SETS: [&[(&str, &str)]; 14] = [
     COMMON,
     super::sign_in::TEMPLATES,
     super::home::TEMPLATES,
@@ -21,6 +21,7 @@ const TEMPLATE_SETS: [&[(&str, &str)]; 13] = [
     super::audit::TEMPLATES,
     super::findings::TEMPLATES,
     super::calls::TEMPLATES,
+    super::register::TEMPLATES,
     crate::http::acknowledge::TEMPLATES,
 ];
 

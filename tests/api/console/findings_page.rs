@@ -126,7 +126,10 @@ async fn the_alerts_link_leads_through_sign_in_to_the_finding_which_the_dsl_ackn
         "the alert delivery is listed: {body}"
     );
     assert_eq!(unacknowledged_in_header(&page.body), 1);
-    assert!(body.contains("href=\"/findings\" aria-current=\"page\""), "the section");
+    assert!(
+        body.contains("href=\"/findings\" aria-current=\"page\""),
+        "the section"
+    );
 
     // Acknowledged in the signed-in DSL's name.
     let acknowledged = browser

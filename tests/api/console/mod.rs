@@ -8,6 +8,7 @@ mod contacts_page;
 mod directory_page;
 mod findings_page;
 mod policy_page;
+mod register_page;
 mod role_matrix;
 mod schools_page;
 mod sign_in;
