@@ -204,6 +204,14 @@ impl Db {
     pub async fn is_reachable(&self) -> bool {
         sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
     }
+
+    /// Whether the database answers a trivial query within `limit`: a server that is down
+    /// makes the pool wait its whole acquire timeout, longer than a probe waits.
+    pub async fn is_reachable_within(&self, limit: std::time::Duration) -> bool {
+        tokio::time::timeout(limit, self.is_reachable())
+            .await
+            .unwrap_or(false)
+    }
 }
 
 /// Makes sure the SQLite file can be created: its folder exists and the URL asks for creation.

@@ -120,12 +120,12 @@ impl Running {
         self.child.try_wait().expect("process state").is_none()
     }
 
-    /// The status of `GET /readyz`, or `None` when nothing answered. With the database down
-    /// the answer takes up to the pool's acquire timeout (database.acquire_timeout_secs).
+    /// The status of `GET /readyz`, or `None` when nothing answered within a probe's
+    /// patience (two seconds; readiness bounds its own wait for the database below one).
     pub async fn readiness(&self, client: &reqwest::Client) -> Option<u16> {
         client
             .get(format!("{}/readyz", self.base_url))
-            .timeout(Duration::from_secs(15))
+            .timeout(Duration::from_secs(2))
             .send()
             .await
             .ok()

@@ -107,8 +107,9 @@ async fn while_postgres_is_down_webhooks_get_503_and_readyz_is_not_ready_and_not
     assert!(
         readiness_while_down
             .iter()
-            .all(|status| *status != Some(200)),
-        "/readyz said ready while the database was down: {readiness_while_down:?}"
+            .all(|status| *status == Some(503)),
+        "/readyz did not answer 503 (within a probe's two seconds) while the database was down: \
+         {readiness_while_down:?}"
     );
     assert!(
         refused_with_retry_after,
