@@ -6,6 +6,7 @@
 
 pub mod acknowledge;
 pub mod api;
+pub mod calendar_feed;
 pub mod cookies;
 pub mod middleware;
 pub mod ops;
@@ -31,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::router(state.clone()))
         .merge(ops::router())
         .merge(acknowledge::router())
+        .merge(calendar_feed::router())
         .merge(ui::router(state.clone()))
         .layer(DefaultBodyLimit::max(server.max_body_bytes));
     let routes = add_request_layers(routes, server.request_timeout);

@@ -126,11 +126,13 @@ impl Console {
 
     /// The sections this person may open, in the order the layout lists them.
     fn navigation(&self) -> Vec<NavItem> {
-        use Capability::{Configure, SeeSafeguarding, SeeSchools};
-        let sections: [(&str, &str, &[Capability]); 10] = [
+        use Capability::{Configure, RecordSessions, SeeSafeguarding, SeeSchools};
+        let sections: [(&str, &str, &[Capability]); 12] = [
             ("/", "Overview", &[SeeSchools]),
             ("/findings", "Findings", &[SeeSafeguarding]),
             ("/register", "Register", &[SeeSafeguarding]),
+            ("/timetable", "Timetable", &[RecordSessions]),
+            ("/calendar", "My calendar", &[RecordSessions]),
             ("/admin/schools", "Schools", &[Configure]),
             ("/admin/connections", "Connections", &[Configure]),
             ("/admin/directory", "Directory", &[Configure]),

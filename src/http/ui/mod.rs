@@ -11,6 +11,7 @@
 
 mod assets;
 mod audit;
+mod calendar;
 mod calls;
 mod connections;
 pub(in crate::http) mod console;
@@ -21,8 +22,10 @@ mod findings;
 mod home;
 mod policy;
 mod register;
+mod reports;
 mod schools;
 mod sign_in;
+mod timetable;
 pub(in crate::http) mod templates;
 mod time_view;
 mod users;
@@ -42,6 +45,9 @@ pub fn router(state: AppState) -> Router<AppState> {
         .merge(findings::routes())
         .merge(calls::routes())
         .merge(register::routes())
+        .merge(timetable::routes())
+        .merge(reports::routes())
+        .merge(calendar::routes())
         .merge(schools::routes())
         .merge(connections::routes())
         .merge(directory::routes())

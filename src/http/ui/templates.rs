@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use minijinja::{Environment, UndefinedBehavior};
 
 /// Each page module's templates, by name.
-const TEMPLATE_SETS: [&[(&str, &str)]; 14] = [
+const TEMPLATE_SETS: [&[(&str, &str)]; 17] = [
     COMMON,
     super::sign_in::TEMPLATES,
     super::home::TEMPLATES,
@@ -22,6 +22,9 @@ const TEMPLATE_SETS: [&[(&str, &str)]; 14] = [
     super::findings::TEMPLATES,
     super::calls::TEMPLATES,
     super::register::TEMPLATES,
+    super::timetable::TEMPLATES,
+    super::reports::TEMPLATES,
+    super::calendar::TEMPLATES,
     crate::http::acknowledge::TEMPLATES,
 ];
 
