@@ -48,6 +48,8 @@ pub mod json_text;
 pub mod meeting;
 /// The school's policy, calendar and the pure policy engine.
 pub mod policy;
+/// The aggregate safeguarding reports: counts per school and month, never a name.
+pub mod reports;
 /// Applies inbox events to the meeting state.
 pub mod processor;
 /// The attendance register.

@@ -63,6 +63,10 @@ impl FromStr for Backend {
     }
 }
 
+/// How many ids one `IN (…)` list holds when a batch is read in one query per chunk: well
+/// under every backend's limit on a statement's size.
+pub const IDS_PER_QUERY: usize = 500;
+
 /// A cheap, cloneable handle on the pool and the backend behind it.
 #[derive(Debug, Clone)]
 pub struct Db {

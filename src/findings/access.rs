@@ -36,24 +36,14 @@ pub struct Attention {
 }
 
 /// Counts only what the principal may see in `schools` (`None`: every school): the
-/// findings about themselves are not even counted.
+/// findings about themselves are not even counted. Counted in the database: every page's
+/// header asks.
 pub async fn attention(
     db: &Db,
     principal: &Principal,
     schools: Option<&[i64]>,
 ) -> Result<Attention, sqlx::Error> {
-    /// A reader is named in only a few findings: the newest this many hold a visible one.
-    const NEWEST_LOOKED_AT: i64 = 50;
-    let open = query::people_of(db, schools, true, i64::MAX).await?;
-    let unacknowledged = open
-        .iter()
-        .filter(|(_, people)| !names_principal(principal, people))
-        .count() as i64;
-    let newest = query::people_of(db, schools, false, NEWEST_LOOKED_AT)
-        .await?
-        .into_iter()
-        .find(|(_, people)| !names_principal(principal, people))
-        .map_or(0, |(id, _)| id);
+    let (unacknowledged, newest) = query::attention(db, schools, principal.person_id()).await?;
     Ok(Attention {
         unacknowledged,
         newest,

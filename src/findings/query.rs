@@ -1,6 +1,8 @@
 //! Reading findings for the API: lists by school, status, severity and time, and one
 //! finding with its whole history.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::any::AnyRow;
@@ -275,42 +277,63 @@ pub async fn join_url(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
     row.try_get("join_url")
 }
 
-/// The ids and people of the findings in `schools` (`None`: every school): the open ones
-/// (`open_only`), or the newest `limit` of any status, newest first.
-pub async fn people_of(
+/// How many open findings there are in `schools` (`None`: every school), and the newest
+/// finding's id (0: none), leaving out the findings that name `leaving_out` (a person).
+pub async fn attention(
     db: &Db,
     schools: Option<&[i64]>,
-    open_only: bool,
-    limit: i64,
-) -> Result<Vec<(i64, serde_json::Value)>, sqlx::Error> {
-    let mut conditions = vec!["1 = 1".to_string()];
+    leaving_out: Option<i64>,
+) -> Result<(i64, i64), sqlx::Error> {
+    let mut conditions = Vec::new();
     match schools {
         None => {}
-        Some([]) => conditions.push("1 = 0".into()),
+        Some([]) => conditions.push("1 = 0".to_string()),
         Some(ids) => {
             // Ids are integers read from the database, never text from a request.
             let list: Vec<String> = ids.iter().map(i64::to_string).collect();
             conditions.push(format!("school_id IN ({})", list.join(", ")));
         }
     }
-    if open_only {
-        conditions.push("status = 'open'".into());
+    if let Some(person_id) = leaving_out {
+        // `people` is the compact JSON of `Involved`, whose first field is the person's
+        // id: a name holding these characters would have its quotes escaped.
+        conditions.push(format!("people NOT LIKE '%\"person_id\":{person_id},%'"));
     }
-    let rows = sqlx::query(&format!(
-        "SELECT id, people FROM findings WHERE {} ORDER BY id DESC LIMIT $1",
-        conditions.join(" AND ")
+    let within = conditions
+        .iter()
+        .map(|condition| format!(" AND {condition}"))
+        .collect::<String>();
+    let row = sqlx::query(&format!(
+        "SELECT (SELECT COUNT(*) FROM findings WHERE status = 'open'{within}) AS open, \
+           (SELECT COALESCE(MAX(id), 0) FROM findings WHERE 1 = 1{within}) AS newest"
     ))
-    .bind(limit)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok((row.try_get("open")?, row.try_get("newest")?))
+}
+
+/// How many findings each call of `school_id` has, for the calls that began in
+/// [`from`, `to`).
+pub async fn counts_by_call(
+    db: &Db,
+    school_id: i64,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> Result<HashMap<i64, i64>, sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT f.meeting_instance_id AS call, COUNT(*) AS n FROM findings f \
+         JOIN meeting_instances i ON i.id = f.meeting_instance_id \
+         WHERE f.school_id = $1 AND COALESCE(i.started_at, i.start_hint, i.first_seen_at) >= $2 \
+           AND COALESCE(i.started_at, i.start_hint, i.first_seen_at) < $3 \
+         GROUP BY f.meeting_instance_id",
+    )
+    .bind(school_id)
+    .bind(to_millis(from))
+    .bind(to_millis(to))
     .fetch_all(&db.pool)
     .await?;
     rows.iter()
-        .map(|row| {
-            let people: String = row.try_get("people")?;
-            Ok((
-                row.try_get("id")?,
-                serde_json::from_str(&people).unwrap_or_default(),
-            ))
-        })
+        .map(|row| Ok((row.try_get("call")?, row.try_get("n")?)))
         .collect()
 }
 

@@ -66,10 +66,10 @@ impl Role {
             Role::TrustAdmin | Role::SchoolAdmin => matches!(capability, SeeSchools | Configure),
             Role::Dsl | Role::DeputyDsl => matches!(
                 capability,
-                SeeSchools | SeeSafeguarding | ActOnSafeguarding | RecordSessions
+                SeeSchools | SeeSafeguarding | ActOnSafeguarding | RecordSessions | SeeReports
             ),
             Role::Staff => matches!(capability, SeeSchools | RecordSessions),
-            Role::Governor => matches!(capability, SeeSchools),
+            Role::Governor => matches!(capability, SeeSchools | SeeReports),
         }
     }
 }
@@ -94,6 +94,9 @@ pub enum Capability {
     RecordSessions,
     /// Connections, subscriptions, events set aside, the directory, the policy, users.
     Configure,
+    /// The aggregate reports (counts per month, never a name): the DSLs and the governors.
+    /// A head teacher reads them through the governor role, or the DSL role where they hold it.
+    SeeReports,
 }
 
 impl Capability {
@@ -106,6 +109,7 @@ impl Capability {
             }
             Capability::RecordSessions => "a staff, DSL or deputy DSL role at the school",
             Capability::Configure => "the school or trust admin role",
+            Capability::SeeReports => "the DSL, deputy DSL or governor role at the school",
         }
     }
 }
@@ -300,6 +304,24 @@ mod tests {
             assert!(governor.reach(capability).is_nowhere(), "{capability:?}");
         }
         assert!(governor.may(Capability::SeeSchools, 1));
+    }
+
+    #[test]
+    fn the_dsls_and_governors_see_the_reports_and_admins_and_staff_do_not() {
+        for role in [Role::Dsl, Role::DeputyDsl, Role::Governor] {
+            assert!(
+                user(&[(role, Some(1))]).may(Capability::SeeReports, 1),
+                "{role}"
+            );
+        }
+        for role in [Role::TrustAdmin, Role::SchoolAdmin, Role::Staff] {
+            assert!(
+                user(&[(role, None)])
+                    .reach(Capability::SeeReports)
+                    .is_nowhere(),
+                "{role}"
+            );
+        }
     }
 
     #[test]

@@ -176,11 +176,7 @@ pub async fn list(db: &Db, filter: &RegisterFilter) -> Result<Vec<MeetingRecord>
         .bind(filter.limit)
         .fetch_all(&db.pool)
         .await?;
-    let mut records = Vec::with_capacity(rows.len());
-    for row in &rows {
-        records.push(complete(db, row).await?);
-    }
-    Ok(records)
+    complete_all(db, &rows).await
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<MeetingRecord>, sqlx::Error> {
@@ -192,7 +188,7 @@ pub async fn find(db: &Db, id: i64) -> Result<Option<MeetingRecord>, sqlx::Error
     );
     let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
     match row {
-        Some(row) => Ok(Some(complete(db, &row).await?)),
+        Some(row) => Ok(complete_all(db, std::slice::from_ref(&row)).await?.pop()),
         None => Ok(None),
     }
 }
@@ -212,7 +208,60 @@ struct SessionRow {
     identity_unresolved: Option<String>,
 }
 
-async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
+/// The register records of the calls in `rows`, what each holds read for all of them at
+/// once (a few queries per batch of calls, not per call).
+async fn complete_all(db: &Db, rows: &[AnyRow]) -> Result<Vec<MeetingRecord>, sqlx::Error> {
+    let ids = rows
+        .iter()
+        .map(|row| row.try_get("id"))
+        .collect::<Result<Vec<i64>, _>>()?;
+    let mut sessions = load_sessions(db, &ids).await?;
+    let mut stays = {
+        let mut connection = db.pool.acquire().await?;
+        crate::room_stays::of_instances(&mut connection, &ids).await?
+    };
+    let mut activities = load_activities(db, &ids).await?;
+    let mut hosts: HashMap<(i64, String, String), Option<PersonRef>> = HashMap::new();
+    let mut records = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: i64 = row.try_get("id")?;
+        let school_id: i64 = row.try_get("school_id")?;
+        let platform: String = row.try_get("platform")?;
+        let host_user_id: Option<String> = row.try_get("host_user_id")?;
+        let host = match &host_user_id {
+            Some(user_id) => {
+                let key = (school_id, platform.clone(), user_id.clone());
+                match hosts.get(&key) {
+                    Some(host) => host.clone(),
+                    None => {
+                        let host =
+                            find_person_by_platform_id(db, school_id, &platform, user_id).await?;
+                        hosts.insert(key, host.clone());
+                        host
+                    }
+                }
+            }
+            None => None,
+        };
+        records.push(complete(
+            row,
+            host,
+            sessions.remove(&id).unwrap_or_default(),
+            stays.remove(&id).unwrap_or_default(),
+            activities.remove(&id).unwrap_or_else(Activity::none),
+        )?);
+    }
+    Ok(records)
+}
+
+/// One call's record from its row and what was read for it.
+fn complete(
+    row: &AnyRow,
+    host: Option<PersonRef>,
+    sessions: Vec<SessionRow>,
+    stays: Vec<crate::room_stays::RoomStay>,
+    activity: Activity,
+) -> Result<MeetingRecord, sqlx::Error> {
     let id: i64 = row.try_get("id")?;
     let school_id: i64 = row.try_get("school_id")?;
     let platform: String = row.try_get("platform")?;
@@ -233,12 +282,7 @@ async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
         .zip(scheduled_minutes)
         .map(|(start, minutes)| start + chrono::Duration::minutes(minutes));
 
-    let sessions = load_sessions(db, id).await?;
-    let room_stays = load_room_stays(db, id, &sessions, host_user_id.as_deref(), ended_at).await?;
-    let host = match &host_user_id {
-        Some(user_id) => find_person_by_platform_id(db, school_id, &platform, user_id).await?,
-        None => None,
-    };
+    let room_stays = room_stay_records(stays, &sessions, host_user_id.as_deref(), ended_at);
     let participants = group_participants(sessions, host_user_id.as_deref(), started_at, ended_at);
     let summary = MeetingSummary {
         id,
@@ -270,7 +314,7 @@ async fn complete(db: &Db, row: &AnyRow) -> Result<MeetingRecord, sqlx::Error> {
         summary,
         participants,
         room_stays,
-        activity: load_activity(db, id).await?,
+        activity,
     })
 }
 
@@ -320,27 +364,35 @@ async fn find_person_by_platform_id(
     }
 }
 
-async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, \
-           s.identity_basis, s.identity_pending_until, {PERSON_COLUMNS}, \
-           q.id AS possibly_person_id, q.external_ref AS possibly_external_ref, q.display_name AS possibly_person_name, \
-           q.kind AS possibly_kind, q.staff_role AS possibly_staff_role, \
-           (SELECT j.last_error FROM enrichment_jobs j JOIN meeting_instances i ON i.id = s.instance_id \
-             WHERE j.platform = i.platform AND j.kind = 'participant' AND j.job_key = s.session_key) AS resolution_error \
-         FROM participant_sessions s \
-         LEFT JOIN people p ON p.id = COALESCE(s.person_id, \
-           CASE WHEN s.identity_basis = 'registrant' THEN s.identified_person_id END) \
-         LEFT JOIN people q ON q.id = s.identified_person_id AND s.identity_basis IN ('expected', 'display_name') \
-         WHERE s.instance_id = $1 ORDER BY s.joined_at, s.session_key"
-    );
-    let rows = sqlx::query(&sql)
-        .bind(instance_id)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(SessionRow {
+/// The participant sessions of each call in `instance_ids` (ids read from the database), by
+/// call, in the order they joined.
+async fn load_sessions(
+    db: &Db,
+    instance_ids: &[i64],
+) -> Result<HashMap<i64, Vec<SessionRow>>, sqlx::Error> {
+    let mut by_call: HashMap<i64, Vec<SessionRow>> = HashMap::new();
+    for chunk in instance_ids.chunks(crate::db::IDS_PER_QUERY) {
+        let ids = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT s.instance_id, s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, \
+               s.identity_basis, s.identity_pending_until, {PERSON_COLUMNS}, \
+               q.id AS possibly_person_id, q.external_ref AS possibly_external_ref, q.display_name AS possibly_person_name, \
+               q.kind AS possibly_kind, q.staff_role AS possibly_staff_role, \
+               (SELECT j.last_error FROM enrichment_jobs j JOIN meeting_instances i ON i.id = s.instance_id \
+                 WHERE j.platform = i.platform AND j.kind = 'participant' AND j.job_key = s.session_key) AS resolution_error \
+             FROM participant_sessions s \
+             LEFT JOIN people p ON p.id = COALESCE(s.person_id, \
+               CASE WHEN s.identity_basis = 'registrant' THEN s.identified_person_id END) \
+             LEFT JOIN people q ON q.id = s.identified_person_id AND s.identity_basis IN ('expected', 'display_name') \
+             WHERE s.instance_id IN ({ids}) ORDER BY s.instance_id, s.joined_at, s.session_key"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
+        for row in &rows {
+            let session = SessionRow {
                 session_key: row.try_get("session_key")?,
                 platform_user_id: row.try_get("platform_user_id")?,
                 email: row.try_get("email")?,
@@ -364,9 +416,14 @@ async fn load_sessions(db: &Db, instance_id: i64) -> Result<Vec<SessionRow>, sql
                 identity_unresolved: row
                     .try_get::<Option<i64>, _>("identity_pending_until")?
                     .and(row.try_get("resolution_error")?),
-            })
-        })
-        .collect()
+            };
+            by_call
+                .entry(row.try_get("instance_id")?)
+                .or_default()
+                .push(session);
+        }
+    }
+    Ok(by_call)
 }
 
 /// Sessions of the same person (or platform account, or email) are one participant;
@@ -451,16 +508,14 @@ fn role_of(person: Option<&PersonRef>) -> String {
 }
 
 /// The call's breakout-room stays, each named by the session it belongs to.
-async fn load_room_stays(
-    db: &Db,
-    instance_id: i64,
+/// A call's room stays as the register shows them, each with its participant's identity.
+fn room_stay_records(
+    stays: Vec<crate::room_stays::RoomStay>,
     sessions: &[SessionRow],
     host_user_id: Option<&str>,
     ended_at: Option<DateTime<Utc>>,
-) -> Result<Vec<RoomStayRecord>, sqlx::Error> {
-    let mut connection = db.pool.acquire().await?;
-    let stays = crate::room_stays::of_instance(&mut connection, instance_id).await?;
-    Ok(stays
+) -> Vec<RoomStayRecord> {
+    stays
         .into_iter()
         .map(|stay| {
             let session = sessions.iter().find(|s| s.session_key == stay.session_key);
@@ -482,35 +537,57 @@ async fn load_room_stays(
                 left_at_inferred: stay.left_at.is_none() && ended_at.is_some(),
             }
         })
-        .collect())
+        .collect()
 }
 
-async fn load_activity(db: &Db, instance_id: i64) -> Result<Activity, sqlx::Error> {
-    let rows =
-        sqlx::query("SELECT kind, at FROM instance_signals WHERE instance_id = $1 ORDER BY at")
-            .bind(instance_id)
-            .fetch_all(&db.pool)
-            .await?;
-    let mut activity = Activity {
-        chat_messages: 0,
-        first_chat_at: None,
-        recording_started_at: Vec::new(),
-        recording_stopped_at: Vec::new(),
-        screen_sharing_started_at: Vec::new(),
-    };
-    for row in rows {
-        let kind: String = row.try_get("kind")?;
-        let at = from_millis(row.try_get("at")?);
-        match kind.as_str() {
-            "chat_message" => {
-                activity.chat_messages += 1;
-                activity.first_chat_at.get_or_insert(at);
-            }
-            "recording_started" => activity.recording_started_at.push(at),
-            "recording_stopped" => activity.recording_stopped_at.push(at),
-            "sharing_started" => activity.screen_sharing_started_at.push(at),
-            _ => {}
+impl Activity {
+    fn none() -> Self {
+        Activity {
+            chat_messages: 0,
+            first_chat_at: None,
+            recording_started_at: Vec::new(),
+            recording_stopped_at: Vec::new(),
+            screen_sharing_started_at: Vec::new(),
         }
     }
-    Ok(activity)
+}
+
+/// What happened in each call of `instance_ids` besides attendance (chat, recording,
+/// sharing), by call.
+async fn load_activities(
+    db: &Db,
+    instance_ids: &[i64],
+) -> Result<HashMap<i64, Activity>, sqlx::Error> {
+    let mut by_call: HashMap<i64, Activity> = HashMap::new();
+    for chunk in instance_ids.chunks(crate::db::IDS_PER_QUERY) {
+        let ids = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT instance_id, kind, at FROM instance_signals WHERE instance_id IN ({ids}) \
+             ORDER BY instance_id, at"
+        ))
+        .fetch_all(&db.pool)
+        .await?;
+        for row in rows {
+            let activity = by_call
+                .entry(row.try_get("instance_id")?)
+                .or_insert_with(Activity::none);
+            let kind: String = row.try_get("kind")?;
+            let at = from_millis(row.try_get("at")?);
+            match kind.as_str() {
+                "chat_message" => {
+                    activity.chat_messages += 1;
+                    activity.first_chat_at.get_or_insert(at);
+                }
+                "recording_started" => activity.recording_started_at.push(at),
+                "recording_stopped" => activity.recording_stopped_at.push(at),
+                "sharing_started" => activity.screen_sharing_started_at.push(at),
+                _ => {}
+            }
+        }
+    }
+    Ok(by_call)
 }

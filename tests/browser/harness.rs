@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::accessibility;
 use crate::provider::{self, Provider};
 use crate::server::{Installation, Server};
 use crate::webdriver::{Driver, Element, Programs, Session};
@@ -39,7 +40,8 @@ pub struct Viewport {
 }
 
 impl Viewport {
-    async fn apply(self, session: &Session) {
+    /// Makes the browser's viewport this one.
+    pub async fn apply(self, session: &Session) {
         session
             .set_viewport(self.width, self.height, self.mobile)
             .await;
@@ -54,10 +56,10 @@ pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
 pub const STAFF_EMAIL: &str = "sam.okafor@greenfield.sch.uk";
 pub const STAFF_NAME: &str = "Sam Okafor";
 
-/// Where screenshots go: `target/browser-screenshots/` (`CARGO_TARGET_DIR` when set, else
-/// the folder above the one the binary was built into).
-pub fn screenshot_folder() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
+/// Cargo's `target/` folder: `CARGO_TARGET_DIR` when set, else the folder above the one the
+/// binary was built into.
+pub fn target_folder() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
         .filter(|folder| !folder.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| {
@@ -66,8 +68,12 @@ pub fn screenshot_folder() -> PathBuf {
                 .and_then(|profile| profile.parent())
                 .expect("the binary is built under target/<profile>/")
                 .to_path_buf()
-        });
-    target.join("browser-screenshots")
+        })
+}
+
+/// Where screenshots go: `target/browser-screenshots/`.
+pub fn screenshot_folder() -> PathBuf {
+    target_folder().join("browser-screenshots")
 }
 
 /// A headless Chromium with a profile of its own, pointed at one chaperone.
@@ -303,15 +309,15 @@ impl Browser {
         self.wait_for_path("/sign-in").await;
     }
 
-    /// Screenshots the page at phone and then desktop width, as
-    /// `target/browser-screenshots/<flow>-<page>-<phone|desktop>.png`; leaves the browser at
-    /// desktop width.
+    /// Screenshots the whole page at phone and then desktop width, as
+    /// `target/browser-screenshots/<flow>-<page>-<phone|desktop>.png`, and checks it with
+    /// axe-core at each (see [`accessibility`]); leaves the browser at desktop width.
     pub async fn capture(&self, page: &str) {
         let folder = screenshot_folder();
         std::fs::create_dir_all(&folder).expect("the screenshot folder");
         for viewport in [PHONE, DESKTOP] {
             viewport.apply(&self.session).await;
-            let png = self.session.screenshot().await;
+            let png = self.session.full_page_screenshot(viewport.width).await;
             assert!(
                 png.starts_with(b"\x89PNG"),
                 "the {page} screenshot is not a PNG"
@@ -319,6 +325,19 @@ impl Browser {
             let file = folder.join(format!("{}-{page}-{}.png", self.flow, viewport.name));
             std::fs::write(&file, png)
                 .unwrap_or_else(|error| panic!("cannot write {}: {error}", file.display()));
+            // After the screenshot, so that a page that fails can be looked at.
+            let violations = accessibility::serious_violations(&self.session).await;
+            if !violations.is_empty() {
+                self.fail(&format!(
+                    "axe-core finds serious or critical accessibility violations on the {page} \
+                     page at {} width ({}px), screenshot {}:\n{}",
+                    viewport.name,
+                    viewport.width,
+                    file.display(),
+                    accessibility::describe(&violations)
+                ))
+                .await;
+            }
         }
     }
 
@@ -402,8 +421,9 @@ impl Scene {
     /// added; then `prepare` can set more and run commands before `serve`. The browser has not
     /// signed in.
     pub async fn start(flow: &'static str, prepare: impl FnOnce(&mut Installation)) -> Scene {
-        // Without a browser the test fails here, before anything is started.
+        // Without a browser or axe-core the test fails here, before anything is started.
         Programs::find();
+        accessibility::axe_source();
         let mut installation = Installation::new().await;
         installation.import_example_school();
         installation.add_user(

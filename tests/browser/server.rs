@@ -127,6 +127,15 @@ impl Installation {
         self.run(&["import", file.to_str().expect("a UTF-8 path")], &[]);
     }
 
+    /// Writes `text` as the school file `name` in the installation's folder and runs
+    /// `chaperone import` on it; the output says each connection's endpoint (on stderr).
+    pub fn import_file(&self, name: &str, text: &str) -> Output {
+        let file = self.folder.path().join(name);
+        std::fs::write(&file, text)
+            .unwrap_or_else(|error| panic!("cannot write {}: {error}", file.display()));
+        self.run(&["import", file.to_str().expect("a UTF-8 path")], &[])
+    }
+
     /// `chaperone users add`: a user holding `role` at `school` (a slug) or every school, with
     /// a local password when one is given.
     pub fn add_user(

@@ -7,7 +7,6 @@ use chrono::{NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::audited::{self, Change};
 use super::auth;
 use super::json::JsonBody;
 use super::params::parse_time;
@@ -16,9 +15,9 @@ use crate::error::ApiError;
 use crate::identity::{Capability, Principal};
 use crate::state::AppState;
 use crate::timetable::consents::{self, Consent, NewConsent};
-use crate::timetable::outcomes::{self, NewOutcome};
-use crate::timetable::planned::{self, NewPlannedSession, PlannedSession};
-use crate::timetable::TimetableError;
+use crate::timetable::outcomes::NewOutcome;
+use crate::timetable::planned::{self, Decision, NewPlannedSession, PlannedSession};
+use crate::timetable::{recorded, Record, TimetableError};
 
 impl From<TimetableError> for ApiError {
     fn from(error: TimetableError) -> Self {
@@ -42,13 +41,10 @@ fn created(id: i64) -> Created {
     (StatusCode::CREATED, Json(json!({ "id": id })))
 }
 
-/// The school a timetable record belongs to (`table` is one of this module's own tables).
-async fn school_of(db: &Db, table: &'static str, id: i64) -> Result<i64, ApiError> {
-    sqlx::query_scalar::<_, i64>(&format!("SELECT school_id FROM {table} WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&db.pool)
-        .await?
-        .ok_or(ApiError::NotFound("record"))
+/// The school a timetable record belongs to (404 when there is no such record).
+async fn school_of(db: &Db, record: Record, id: i64) -> Result<i64, ApiError> {
+    let mut connection = db.pool.acquire().await?;
+    Ok(crate::timetable::school_of(&mut connection, record, id).await?)
 }
 
 pub async fn register_planned_session(
@@ -57,23 +53,7 @@ pub async fn register_planned_session(
     JsonBody(new): JsonBody<NewPlannedSession>,
 ) -> Result<Created, ApiError> {
     auth::require(&principal, Capability::RecordSessions, new.school_id)?;
-    let mut tx = db.pool.begin().await?;
-    let id = planned::register(&mut tx, &new, Utc::now()).await?;
-    audited::record(
-        &mut tx,
-        db.backend,
-        &principal,
-        Change {
-            school_id: Some(new.school_id),
-            action: "planned_session.registered",
-            subject_kind: "planned_session",
-            subject_id: id,
-            before: None,
-            after: serde_json::to_value(&new).ok(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let id = recorded::register_planned_session(&db, &principal, &new, Utc::now()).await?;
     Ok(created(id))
 }
 
@@ -110,25 +90,18 @@ pub async fn approve_planned_session(
     Path(id): Path<i64>,
     JsonBody(approval): JsonBody<Approval>,
 ) -> Result<StatusCode, ApiError> {
-    let school_id = school_of(&db, "planned_sessions", id).await?;
+    let school_id = school_of(&db, Record::PlannedSession, id).await?;
     auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
-    let mut tx = db.pool.begin().await?;
-    planned::approve(&mut tx, id, &approval.approved_by_ref, Utc::now()).await?;
-    audited::record(
-        &mut tx,
-        db.backend,
+    recorded::decide_planned_session(
+        &db,
         &principal,
-        Change {
-            school_id: Some(school_id),
-            action: "planned_session.approved",
-            subject_kind: "planned_session",
-            subject_id: id,
-            before: None,
-            after: Some(json!({"approved_by_ref": approval.approved_by_ref})),
-        },
+        id,
+        Decision::Approve,
+        &approval.approved_by_ref,
+        None,
+        Utc::now(),
     )
     .await?;
-    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -137,25 +110,9 @@ pub async fn cancel_planned_session(
     Extension(principal): Extension<Principal>,
     Path(id): Path<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let school_id = school_of(&db, "planned_sessions", id).await?;
+    let school_id = school_of(&db, Record::PlannedSession, id).await?;
     auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
-    let mut tx = db.pool.begin().await?;
-    planned::cancel(&mut tx, id, Utc::now()).await?;
-    audited::record(
-        &mut tx,
-        db.backend,
-        &principal,
-        Change {
-            school_id: Some(school_id),
-            action: "planned_session.cancelled",
-            subject_kind: "planned_session",
-            subject_id: id,
-            before: None,
-            after: None,
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    recorded::cancel_planned_session(&db, &principal, id, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -165,23 +122,7 @@ pub async fn record_consent(
     JsonBody(new): JsonBody<NewConsent>,
 ) -> Result<Created, ApiError> {
     auth::require(&principal, Capability::ActOnSafeguarding, new.school_id)?;
-    let mut tx = db.pool.begin().await?;
-    let id = consents::record(&mut tx, &new, Utc::now()).await?;
-    audited::record(
-        &mut tx,
-        db.backend,
-        &principal,
-        Change {
-            school_id: Some(new.school_id),
-            action: "consent.recorded",
-            subject_kind: "consent",
-            subject_id: id,
-            before: None,
-            after: serde_json::to_value(&new).ok(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let id = recorded::record_consent(&db, &principal, &new, Utc::now()).await?;
     Ok(created(id))
 }
 
@@ -214,25 +155,9 @@ pub async fn withdraw_consent(
     Path(id): Path<i64>,
     JsonBody(withdrawal): JsonBody<Withdrawal>,
 ) -> Result<StatusCode, ApiError> {
-    let school_id = school_of(&db, "parental_consents", id).await?;
+    let school_id = school_of(&db, Record::Consent, id).await?;
     auth::require(&principal, Capability::ActOnSafeguarding, school_id)?;
-    let mut tx = db.pool.begin().await?;
-    consents::withdraw(&mut tx, id, withdrawal.withdrawn_on, Utc::now()).await?;
-    audited::record(
-        &mut tx,
-        db.backend,
-        &principal,
-        Change {
-            school_id: Some(school_id),
-            action: "consent.withdrawn",
-            subject_kind: "consent",
-            subject_id: id,
-            before: None,
-            after: Some(json!({"withdrawn_on": withdrawal.withdrawn_on})),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    recorded::withdraw_consent(&db, &principal, id, withdrawal.withdrawn_on, Utc::now()).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -242,24 +167,8 @@ pub async fn record_outcome(
     Path(meeting_id): Path<i64>,
     JsonBody(new): JsonBody<NewOutcome>,
 ) -> Result<Created, ApiError> {
-    let school_id = school_of(&db, "meeting_instances", meeting_id).await?;
+    let school_id = school_of(&db, Record::Call, meeting_id).await?;
     auth::require(&principal, Capability::RecordSessions, school_id)?;
-    let mut tx = db.pool.begin().await?;
-    let id = outcomes::record(&mut tx, meeting_id, &new, Utc::now()).await?;
-    audited::record(
-        &mut tx,
-        db.backend,
-        &principal,
-        Change {
-            school_id: Some(school_id),
-            action: "outcome.recorded",
-            subject_kind: "meeting",
-            subject_id: meeting_id,
-            before: None,
-            after: serde_json::to_value(&new).ok(),
-        },
-    )
-    .await?;
-    tx.commit().await?;
+    let id = recorded::record_outcome(&db, &principal, meeting_id, &new, Utc::now()).await?;
     Ok(created(id))
 }

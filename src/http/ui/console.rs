@@ -126,13 +126,14 @@ impl Console {
 
     /// The sections this person may open, in the order the layout lists them.
     fn navigation(&self) -> Vec<NavItem> {
-        use Capability::{Configure, RecordSessions, SeeSafeguarding, SeeSchools};
-        let sections: [(&str, &str, &[Capability]); 12] = [
+        use Capability::{Configure, RecordSessions, SeeReports, SeeSafeguarding, SeeSchools};
+        let sections: [(&str, &str, &[Capability]); 13] = [
             ("/", "Overview", &[SeeSchools]),
             ("/findings", "Findings", &[SeeSafeguarding]),
             ("/register", "Register", &[SeeSafeguarding]),
             ("/timetable", "Timetable", &[RecordSessions]),
             ("/calendar", "My calendar", &[RecordSessions]),
+            ("/reports", "Reports", &[SeeReports]),
             ("/admin/schools", "Schools", &[Configure]),
             ("/admin/connections", "Connections", &[Configure]),
             ("/admin/directory", "Directory", &[Configure]),

@@ -54,7 +54,7 @@ struct CallLine {
     /// `complete`, `pending`, `gave_up`, `running` before the call ends, or `unavailable`
     /// (ended, and the platform's report cannot be read: no API access).
     reconciliation: String,
-    findings: usize,
+    findings: i64,
 }
 
 #[derive(Serialize)]
@@ -109,7 +109,7 @@ fn who(participant: &register::RegisterParticipant) -> String {
     format!("{name} ({})", participant.role)
 }
 
-fn call_line(record: &MeetingRecord, findings: usize, timezone: Tz) -> CallLine {
+fn call_line(record: &MeetingRecord, findings: i64, timezone: Tz) -> CallLine {
     let summary = &record.summary;
     let time = |at| TimeView::new(at, Some(timezone));
     CallLine {
@@ -230,13 +230,15 @@ pub async fn show_register(
         },
     )
     .await?;
-    let findings = query::list(
+    let findings_by_call = query::counts_by_call(&state.db, school.id, from, to).await?;
+    let coverage_gaps = query::list(
         &state.db,
         &FindingFilter {
             school_id: Some(school.id),
+            rule: Some(RuleId::Coverage.as_str().to_string()),
             from: Some(from),
             to: Some(to),
-            limit: 20_000,
+            limit: 1000,
             ..FindingFilter::default()
         },
     )
@@ -255,16 +257,15 @@ pub async fn show_register(
                 at.is_some_and(|at| at >= start && at < end)
             })
             .map(|record| {
-                let about = findings
-                    .iter()
-                    .filter(|f| f.meeting_record_id == Some(record.summary.id))
-                    .count();
+                let about = findings_by_call
+                    .get(&record.summary.id)
+                    .copied()
+                    .unwrap_or(0);
                 call_line(record, about, timezone)
             })
             .collect();
-        let gaps = findings
+        let gaps = coverage_gaps
             .iter()
-            .filter(|f| f.rule == RuleId::Coverage.as_str())
             .filter(|f| f.occurred_at >= start && f.occurred_at < end)
             .map(|f| Gap {
                 finding_id: f.id,

@@ -9,9 +9,11 @@ mod directory_page;
 mod findings_page;
 mod policy_page;
 mod register_page;
+mod reports_page;
 mod role_matrix;
 mod schools_page;
 mod sign_in;
+mod timetable_page;
 mod users_page;
 
 use std::collections::BTreeMap;
