@@ -14,6 +14,8 @@ pub mod alerts;
 pub mod audit;
 /// Consistent copies of the SQLite database, taken while the service runs.
 pub mod backup;
+/// A person's upcoming calls as an iCalendar feed at a secret, revocable address.
+pub mod calendar_feed;
 /// Layered, typed settings.
 pub mod config;
 /// Platform accounts connected to schools, with endpoints and sealed secrets of their own.
@@ -48,12 +50,12 @@ pub mod json_text;
 pub mod meeting;
 /// The school's policy, calendar and the pure policy engine.
 pub mod policy;
-/// The aggregate safeguarding reports: counts per school and month, never a name.
-pub mod reports;
 /// Applies inbox events to the meeting state.
 pub mod processor;
 /// The attendance register.
 pub mod register;
+/// The aggregate safeguarding reports: counts per school and month, never a name.
+pub mod reports;
 /// Retry schedules with backoff and jitter.
 pub mod retry;
 /// Participants' stays in breakout rooms, as stored.

@@ -2,6 +2,7 @@
 //! forms posted with the token the page carried, redirects looked at one by one.
 
 mod audit_page;
+mod calendar_feed;
 mod call_page;
 mod connections_page;
 mod contacts_page;
