@@ -25,9 +25,9 @@ mod register;
 mod reports;
 mod schools;
 mod sign_in;
-mod timetable;
 pub(in crate::http) mod templates;
 mod time_view;
+mod timetable;
 mod users;
 
 use axum::routing::{get, post};
