@@ -350,11 +350,15 @@ impl GoogleKeys {
     }
 }
 
+/// A header or claims part: base64url of UTF-8 JSON (RFC 7519 §7.2). The text is checked as a
+/// whole, since `serde_json` skips the claims it does not read without checking their bytes.
 fn decode_part<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, PushTokenError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(part)
         .map_err(|_| PushTokenError::Malformed("a part is not base64url"))?;
-    serde_json::from_slice(&bytes).map_err(|_| PushTokenError::Malformed("a part is not JSON"))
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| PushTokenError::Malformed("a part is not UTF-8"))?;
+    serde_json::from_str(text).map_err(|_| PushTokenError::Malformed("a part is not JSON"))
 }
 
 /// The `max-age` of a `Cache-Control` value.

@@ -17,7 +17,9 @@ pub mod uploads;
 use std::path::Path;
 
 pub use people_csv::{parse as parse_people_csv, PeopleCsv};
-pub use spec::{ImportFile, PersonSpec, Problem, SchoolSpec};
+pub use spec::{
+    check_people, check_settings, check_timezone, ImportFile, PersonSpec, Problem, SchoolSpec,
+};
 pub use store::{
     preview_people, write_people, Change, ImportReport, Outcome, PeopleWritten, PersonOutcome,
 };

@@ -12,6 +12,7 @@ mod crash;
 mod evaluation_failures;
 mod fake_google;
 mod fake_zoom;
+mod fuzz_regressions;
 mod google_calendar;
 mod google_connections;
 mod google_meet;

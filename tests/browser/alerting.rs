@@ -140,20 +140,40 @@ impl AlertingSchool {
         }
     }
 
-    /// Waits for the first alert email and returns the address its "Open the finding" line
-    /// gives.
+    /// Waits for the alert email (the daily digest may come first, after the school's digest
+    /// hour) and returns the address its "Open the finding" line gives.
     pub async fn finding_link_in_alert(&self) -> String {
-        let mail = self.smtp.wait_for_mail(1, MAIL_TIMEOUT).await;
-        assert!(
-            mail[0].recipients.iter().any(|to| to == DSL_EMAIL),
-            "the alert goes to the DSL: {:?}",
-            mail[0].recipients
-        );
-        let text = mail[0].text();
-        text.lines()
-            .find_map(|line| line.strip_prefix("Open the finding: "))
-            .map(|link| link.trim().to_string())
-            .unwrap_or_else(|| panic!("the alert email has no link to the finding:\n{text}"))
+        let deadline = tokio::time::Instant::now() + MAIL_TIMEOUT;
+        loop {
+            let alert = self.smtp.received().into_iter().find(|mail| {
+                mail.text()
+                    .lines()
+                    .any(|line| line.starts_with("Open the finding: "))
+            });
+            if let Some(mail) = alert {
+                assert!(
+                    mail.recipients.iter().any(|to| to == DSL_EMAIL),
+                    "the alert goes to the DSL: {:?}",
+                    mail.recipients
+                );
+                let text = mail.text();
+                return text
+                    .lines()
+                    .find_map(|line| line.strip_prefix("Open the finding: "))
+                    .map(|link| link.trim().to_string())
+                    .expect("the line was found");
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let texts: Vec<String> = self
+                    .smtp
+                    .received()
+                    .iter()
+                    .map(|mail| mail.text())
+                    .collect();
+                panic!("no alert email with a link to the finding arrived: {texts:#?}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
     }
 }
 

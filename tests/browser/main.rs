@@ -15,6 +15,7 @@ mod alerting;
 mod call;
 mod connections;
 mod directory;
+mod dsl_tour;
 mod findings;
 mod harness;
 mod keyboard;
