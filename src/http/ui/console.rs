@@ -156,12 +156,16 @@ impl Console {
 
     /// The section the page belongs to: the longest section path the request's path starts with.
     fn active_section(&self) -> &'static str {
+        // A call's page is reached from its findings (and the register): it is not a section
+        // of its own.
+        let path = match self.path.strip_prefix("/calls/") {
+            Some(_) => "/findings/",
+            None => self.path.as_str(),
+        };
         self.navigation()
             .into_iter()
             .map(|item| item.href)
-            .filter(|href| {
-                *href == "/" || self.path == *href || self.path.starts_with(&format!("{href}/"))
-            })
+            .filter(|href| *href == "/" || path == *href || path.starts_with(&format!("{href}/")))
             .max_by_key(|href| href.len())
             .unwrap_or("")
     }
