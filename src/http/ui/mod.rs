@@ -23,6 +23,7 @@ mod home;
 mod policy;
 mod register;
 mod reports;
+mod school_choice;
 mod schools;
 mod sign_in;
 pub(in crate::http) mod templates;

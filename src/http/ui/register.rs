@@ -11,9 +11,9 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::error::PageError;
+use super::school_choice::choose_school;
 use super::time_view::TimeView;
 use super::Console;
-use crate::directory;
 use crate::findings::query::{self, FindingFilter};
 use crate::identity::Capability;
 use crate::meeting::Platform;
@@ -106,7 +106,11 @@ fn who(participant: &register::RegisterParticipant) -> String {
         (None, Some(shown)) => format!("\u{201c}{shown}\u{201d}"),
         (None, None) => "unnamed".to_string(),
     };
-    format!("{name} ({})", participant.role)
+    // Someone not proven is shown as who they are thought to be, and said to be unproven.
+    match &participant.possibly {
+        Some(person) => format!("{name} ({}, possibly {})", participant.role, person.name),
+        None => format!("{name} ({})", participant.role),
+    }
 }
 
 fn call_line(record: &MeetingRecord, findings: i64, timezone: Tz) -> CallLine {
@@ -182,27 +186,8 @@ pub async fn show_register(
     console: Console,
     Query(query): Query<RegisterQuery>,
 ) -> Result<Response, PageError> {
-    let reach = console.reach(Capability::SeeSafeguarding)?;
-    let mut schools: Vec<directory::School> = directory::list_schools(&state.db)
-        .await?
-        .into_iter()
-        .filter(|school| reach.includes(school.id))
-        .collect();
-    schools.sort_by(|a, b| a.name.cmp(&b.name));
-    let school = match query.school.trim() {
-        "" => schools.first().cloned(),
-        asked => {
-            let id: i64 = asked.parse().map_err(|_| PageError::NotFound("school"))?;
-            console.require(Capability::SeeSafeguarding, id)?;
-            Some(
-                schools
-                    .iter()
-                    .find(|school| school.id == id)
-                    .cloned()
-                    .ok_or(PageError::NotFound("school"))?,
-            )
-        }
-    };
+    let (schools, school) =
+        choose_school(&state, &console, Capability::SeeSafeguarding, &query.school).await?;
     let Some(school) = school else {
         return Err(PageError::NotFound("school"));
     };

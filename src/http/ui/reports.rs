@@ -15,8 +15,8 @@ use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use self::charts::{duration_words, Category, Chart, Series, Unit};
+use super::school_choice::choose_school;
 use super::{Console, PageError};
-use crate::directory::{self, School};
 use crate::identity::Capability;
 use crate::policy::finding::RuleId;
 use crate::reports::{self, Figures, Month, MonthSpan, Period, Report};
@@ -76,27 +76,8 @@ pub async fn show_reports(
     console: Console,
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, PageError> {
-    let reach = console.reach(Capability::SeeReports)?;
-    let mut schools: Vec<School> = directory::list_schools(&state.db)
-        .await?
-        .into_iter()
-        .filter(|school| reach.includes(school.id))
-        .collect();
-    schools.sort_by(|a, b| a.name.cmp(&b.name));
-    let school = match query.school.trim() {
-        "" => schools.first().cloned(),
-        id => {
-            let id: i64 = id.parse().map_err(|_| PageError::NotFound("school"))?;
-            console.require(Capability::SeeReports, id)?;
-            Some(
-                schools
-                    .iter()
-                    .find(|school| school.id == id)
-                    .cloned()
-                    .ok_or(PageError::NotFound("school"))?,
-            )
-        }
-    };
+    let (schools, school) =
+        choose_school(&state, &console, Capability::SeeReports, &query.school).await?;
     let school_choices: Vec<_> = schools
         .iter()
         .map(|school| context! { id => school.id.to_string(), name => school.name.clone() })

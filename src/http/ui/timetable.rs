@@ -18,6 +18,7 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::error::PageError;
+use super::school_choice::choose_school;
 use super::Console;
 use crate::directory::people::{self, StoredPerson};
 use crate::directory::{self, School};
@@ -86,22 +87,8 @@ impl ChosenSchool {
         capability: Capability,
         asked: &str,
     ) -> Result<Self, PageError> {
-        let reach = console.reach(capability)?;
-        let mut choices: Vec<School> = directory::list_schools(&state.db)
-            .await?
-            .into_iter()
-            .filter(|school| reach.includes(school.id))
-            .collect();
-        choices.sort_by(|a, b| a.name.cmp(&b.name));
-        let school = match asked.trim() {
-            "" => choices.first().cloned(),
-            text => {
-                let id: i64 = text.parse().map_err(|_| PageError::NotFound("school"))?;
-                console.require(capability, id)?;
-                choices.iter().find(|school| school.id == id).cloned()
-            }
-        }
-        .ok_or(PageError::NotFound("school"))?;
+        let (choices, school) = choose_school(state, console, capability, asked).await?;
+        let school = school.ok_or(PageError::NotFound("school"))?;
         Ok(ChosenSchool {
             timezone: school_timezone(&school),
             school,
