@@ -40,6 +40,9 @@ pub mod healthcheck;
 pub mod http;
 /// Who is asking and what they may do: users, roles, API tokens.
 pub mod identity;
+/// The per-school, hash-chained ledger of every fact kept about a call, its signed daily
+/// heads and its verification.
+pub mod ledger;
 /// Loading schools and people from files.
 pub mod import;
 /// Durable, de-duplicated storage of accepted events.

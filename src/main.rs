@@ -57,6 +57,14 @@ enum Command {
     /// a rotation: the old key must be listed in CHAPERONE__SECRETS__PREVIOUS_KEYS until this
     /// has run.
     Reseal,
+    /// Check each school's record ledger: every entry's hash and place in the chain, the
+    /// signed daily heads, and every record against its last entry. Exits 0 when all of it
+    /// matches; otherwise names the first entry that does not.
+    Verify {
+        /// Only this school (its slug).
+        #[arg(long, value_name = "SLUG")]
+        school: Option<String>,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -214,6 +222,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             healthcheck::check(healthcheck::local_address(settings.server.bind), path)?;
             Ok(())
         }
+        Command::Verify { school } => {
+            settings.validate()?;
+            let (db, secrets) = open_database(&settings).await?;
+            verify_ledger(&db, &secrets, school.as_deref()).await
+        }
         Command::Audit {
             command: AuditCommand::Verify,
         } => {
@@ -239,6 +252,63 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
     }
+}
+
+async fn verify_ledger(
+    db: &chaperone::db::Db,
+    secrets: &chaperone::secrets::SecretKeys,
+    school: Option<&str>,
+) -> anyhow::Result<()> {
+    let school_id = match school {
+        Some(slug) => Some(
+            chaperone::directory::list_schools(db)
+                .await?
+                .into_iter()
+                .find(|found| found.slug == slug)
+                .with_context(|| format!("no school has the slug {slug:?}"))?
+                .id,
+        ),
+        None => None,
+    };
+    let signer = chaperone::ledger::HeadSigner::new(secrets);
+    let verified = chaperone::ledger::verify(db, &signer, school_id)
+        .await
+        .context("failed to read the ledger")?;
+    let mut broken = 0;
+    for school in &verified {
+        match school.problems.first() {
+            None => eprintln!(
+                "chaperone: school {}: ledger verified: {} entries to entry {}, {} records match, {} signed heads hold{}",
+                school.school_id,
+                school.entries,
+                school.head_seq,
+                school.records_checked,
+                school.signed_heads,
+                match school.awaiting_ledger {
+                    0 => String::new(),
+                    awaiting => format!(" ({awaiting} records written since are not yet chained)"),
+                }
+            ),
+            Some(first) => {
+                broken += 1;
+                eprintln!(
+                    "chaperone: school {}: the ledger does not match at entry {}{}: {} ({} problems)",
+                    school.school_id,
+                    first.seq.map_or_else(|| "-".to_string(), |seq| seq.to_string()),
+                    match (&first.record_class, &first.record_key) {
+                        (Some(class), Some(key)) => format!(" ({class} {key})"),
+                        _ => String::new(),
+                    },
+                    first.detail,
+                    school.problems.len()
+                );
+            }
+        }
+    }
+    if broken > 0 {
+        anyhow::bail!("{broken} of {} ledgers do not verify", verified.len());
+    }
+    Ok(())
 }
 
 async fn add_user(

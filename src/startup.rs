@@ -24,6 +24,7 @@ use crate::google::api::{GoogleApi, GoogleApiSettings};
 use crate::google::fetcher::GoogleFetcher;
 use crate::google::push_token::GoogleKeys;
 use crate::inbox::writer::{InboxWriter, WriterLoop};
+use crate::ledger::{HeadSigner, Keeper};
 use crate::policy::calendar::BankHolidays;
 use crate::processor::Processor;
 use crate::retry::{RetryPolicy, PLATFORM_RETRY_AFTER_CAP};
@@ -108,7 +109,9 @@ impl Application {
             settings.google.keys_url.clone(),
             settings.google.keys_min_refresh,
         );
+        let head_signer = Arc::new(HeadSigner::new(&secrets));
         let state = AppState {
+            head_signer,
             google_keys,
             accounts: MonitoredAccounts::new(db.clone()),
             connections: Connections::new(
@@ -184,6 +187,11 @@ impl Application {
             self.bank_holidays.clone(),
             self.wakeups.clone(),
         )
+    }
+
+    /// The ledger keeper, for tests and tools that drain it.
+    pub fn ledger_keeper(&self) -> Keeper {
+        Keeper::new(self.state.db.clone(), self.state.head_signer.clone())
     }
 
     /// The policy evaluation worker, for tests and tools that drain it.
@@ -329,6 +337,8 @@ impl Application {
             settings.enrichment.poll_interval,
             stop,
         ));
+        let keeper = self.ledger_keeper();
+        roles.push(self.start_worker(supervisor, keeper, LEDGER_POLL_INTERVAL, stop));
         roles
     }
 
@@ -356,6 +366,10 @@ impl Application {
         })
     }
 }
+
+/// The ledger keeper looks for noted records this often when nothing wakes it: chaining a
+/// second late costs nothing, and batches more records per transaction.
+const LEDGER_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Connects, migrates, and brings rows made by earlier releases up to date: folded names,
 /// an endpoint for every connection, plain-text secrets sealed. Refuses to go on when stored

@@ -34,4 +34,6 @@ pub struct AppState {
     pub google_keys: GoogleKeys,
     /// The bank holidays school calendars leave out, for pages that show school hours.
     pub bank_holidays: Arc<BankHolidays>,
+    /// Signs the ledger's daily heads and evidence packs; knows this instance's keys.
+    pub head_signer: Arc<crate::ledger::HeadSigner>,
 }

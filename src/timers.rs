@@ -24,6 +24,9 @@ pub enum Timer {
     PlatformUpkeep,
     /// Deletes MIS files uploaded in the console and never applied, once past their expiry.
     UploadExpiry,
+    /// Signs each school's ledger head once its local day has ended, with the day's
+    /// completeness statement.
+    LedgerHeads,
 }
 
 impl Timer {
@@ -36,6 +39,7 @@ impl Timer {
             Timer::Escalation => "escalation",
             Timer::PlatformUpkeep => "platform_upkeep",
             Timer::UploadExpiry => "upload_expiry",
+            Timer::LedgerHeads => "ledger_heads",
         }
     }
 }
@@ -56,6 +60,9 @@ const DAILY_DIGESTS_EVERY: Duration = Duration::from_secs(60);
 /// An expired or failed subscription is made again within this long: monitoring is blind
 /// until it is. Renewal is due days ahead, so this is ample for it.
 const PLATFORM_UPKEEP_EVERY: Duration = Duration::from_secs(300);
+
+/// A day's head is signed within this long of the day's end.
+const LEDGER_HEADS_EVERY: Duration = Duration::from_secs(300);
 
 /// Every timer, with the role that runs it.
 pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
@@ -104,6 +111,13 @@ pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
                 every: settings.alerts.poll_interval,
             },
         ),
+        (
+            Role::LedgerKeeper,
+            Scheduled {
+                timer: Timer::LedgerHeads,
+                every: LEDGER_HEADS_EVERY,
+            },
+        ),
     ]
 }
 
@@ -137,6 +151,7 @@ mod tests {
         assert_eq!(run(Role::Dispatcher), 2);
         assert_eq!(run(Role::Evaluator), 0);
         assert_eq!(run(Role::InboxWriter), 0);
+        assert_eq!(run(Role::LedgerKeeper), 1);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub struct Wakeups {
     pub enrichment_requested: Arc<Notify>,
     /// Alert deliveries were queued: wakes the dispatcher.
     pub alerts_queued: Arc<Notify>,
+    /// Records the ledger covers were written: wakes the ledger keeper.
+    pub records_written: Arc<Notify>,
 }
 
 /// What one pass found.

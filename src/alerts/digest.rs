@@ -1,8 +1,9 @@
 //! The daily digest: once a day, at the school's chosen local hour, every contact with an
-//! email address gets the day's calls and findings in a few lines. A row per school and
-//! local date is claimed before sending, so several instances send it once.
+//! email address gets the day's calls and findings in a few lines, and the completeness
+//! statement of the last whole day. A row per school and local date is claimed before
+//! sending, so several instances send it once.
 
-use chrono::{DateTime, Duration, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Timelike, Utc};
 use chrono_tz::Tz;
 use sqlx::{AnyConnection, Row};
 
@@ -11,6 +12,7 @@ use crate::db::decode::decode_timezone;
 use crate::db::time::to_millis;
 use crate::db::Db;
 use crate::directory::{self, settings as school_settings};
+use crate::register::completeness::{self, DailyStatement};
 
 /// What one school's day looked like.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +26,9 @@ pub struct DayInReview {
     pub open_in_total: i64,
     /// The school's findings inbox in the console.
     pub inbox_url: String,
+    /// The completeness statement of the day before `date`, the last whole day (none before
+    /// the first day a calendar holds).
+    pub record: Option<DailyStatement>,
 }
 
 impl DayInReview {
@@ -57,6 +62,16 @@ impl DayInReview {
         lines.push(format!("Findings open in total: {}", self.open_in_total));
         lines.push(String::new());
         lines.push(format!("Review and acknowledge them: {}", self.inbox_url));
+        if let Some(record) = &self.record {
+            lines.push(String::new());
+            lines.push(format!(
+                "Yesterday's record ({})",
+                record.date.format("%a %-d %B %Y")
+            ));
+            lines.extend(record.text().into_iter().map(|line| format!("  {line}")));
+            // Reserved for the day's signed ledger head: one line here, under the record it
+            // seals, kept apart from the statement's own lines.
+        }
         lines.join("\n")
     }
 }
@@ -144,8 +159,7 @@ pub async fn review(
     date: NaiveDate,
     inbox_url: String,
 ) -> Result<DayInReview, sqlx::Error> {
-    let start = local_midnight(tz, date);
-    let end = local_midnight(tz, date + Duration::days(1));
+    let (start, end) = completeness::day_bounds(tz, date);
     let calls = sqlx::query(
         "SELECT COUNT(*) AS n FROM meeting_instances WHERE school_id = $1 \
          AND COALESCE(started_at, start_hint, first_seen_at) >= $2 AND COALESCE(started_at, start_hint, first_seen_at) < $3",
@@ -182,6 +196,10 @@ pub async fn review(
             .bind(school_id)
             .fetch_one(&mut *connection)
             .await?;
+    let record = match date.pred_opt() {
+        Some(yesterday) => Some(completeness::for_day(connection, school_id, tz, yesterday).await?),
+        None => None,
+    };
     Ok(DayInReview {
         school_name: school_name.to_string(),
         date,
@@ -189,13 +207,6 @@ pub async fn review(
         raised_by_severity,
         open_in_total: open.try_get("n")?,
         inbox_url,
+        record,
     })
-}
-
-fn local_midnight(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-    tz.from_local_datetime(&midnight)
-        .earliest()
-        .map(|time| time.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&midnight))
 }

@@ -57,30 +57,39 @@ impl ChainedFields<'_> {
 }
 
 /// Writes self-delimiting fields: `n` for NULL, `i` and 8 bytes big-endian for an integer,
-/// `t`, the length in 8 bytes big-endian, then the UTF-8 bytes for a text.
-struct Encoder(Vec<u8>);
+/// `t`, the length in 8 bytes big-endian, then the UTF-8 bytes for a text. The ledger's
+/// entries are encoded the same way.
+pub(crate) struct Encoder(Vec<u8>);
 
 impl Encoder {
-    fn integer(&mut self, value: i64) {
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Encoder(Vec::with_capacity(capacity))
+    }
+
+    pub(crate) fn into_bytes(self) -> Vec<u8> {
+        self.0
+    }
+
+    pub(crate) fn integer(&mut self, value: i64) {
         self.0.push(b'i');
         self.0.extend_from_slice(&value.to_be_bytes());
     }
 
-    fn text(&mut self, value: &str) {
+    pub(crate) fn text(&mut self, value: &str) {
         self.0.push(b't');
         self.0
             .extend_from_slice(&(value.len() as u64).to_be_bytes());
         self.0.extend_from_slice(value.as_bytes());
     }
 
-    fn optional_integer(&mut self, value: Option<i64>) {
+    pub(crate) fn optional_integer(&mut self, value: Option<i64>) {
         match value {
             Some(value) => self.integer(value),
             None => self.0.push(b'n'),
         }
     }
 
-    fn optional_text(&mut self, value: Option<&str>) {
+    pub(crate) fn optional_text(&mut self, value: Option<&str>) {
         match value {
             Some(value) => self.text(value),
             None => self.0.push(b'n'),

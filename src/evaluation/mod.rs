@@ -2,6 +2,7 @@
 //! the policy engine, records what changed in the findings and queues the alerts — all in
 //! one transaction — and asks to be woken again when the engine's timers fall due.
 
+pub mod dry_run;
 mod load;
 pub mod queue;
 mod wait;

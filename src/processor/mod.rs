@@ -112,6 +112,7 @@ impl Processor {
                 tx.commit().await?;
                 self.wakeups.meetings_changed.notify_one();
                 self.wakeups.enrichment_requested.notify_one();
+                self.wakeups.records_written.notify_one();
                 if batch_state.alerts_queued > 0 {
                     self.wakeups.alerts_queued.notify_one();
                 }

@@ -1,6 +1,7 @@
 //! The attendance register: every held call with its school, host, scheduled and actual
 //! times, and every participant with their role, directory identity and join/leave times.
 
+pub mod completeness;
 pub mod csv;
 
 use std::collections::HashMap;

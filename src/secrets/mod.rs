@@ -42,14 +42,24 @@ pub enum SecretsError {
 struct SealingKey {
     id: String,
     cipher: ChaCha20Poly1305,
+    /// The seed of the Ed25519 key that signs ledger heads, derived from this key so that it
+    /// lives where the sealing key lives (never in the database).
+    head_signing_seed: [u8; KEY_BYTES],
 }
+
+/// Separates the head-signing seed from every other use of the key.
+const HEAD_SIGNING_DERIVATION: &[u8] = b"chaperone.ledger.head-signing.v1";
 
 impl SealingKey {
     fn new(bytes: &[u8; KEY_BYTES]) -> Self {
         let digest = Sha256::digest(bytes);
+        let mut seed = Sha256::new();
+        seed.update(HEAD_SIGNING_DERIVATION);
+        seed.update(bytes);
         SealingKey {
             id: hex::encode(&digest[..4]),
             cipher: ChaCha20Poly1305::new(Key::from_slice(bytes)),
+            head_signing_seed: seed.finalize().into(),
         }
     }
 }
@@ -78,6 +88,14 @@ impl SecretKeys {
             current: SealingKey::new(current),
             previous: previous.iter().map(SealingKey::new).collect(),
         }
+    }
+
+    /// The seeds of the keys that sign ledger heads: the current key's first, then those of
+    /// the keys before a rotation (whose heads still verify).
+    pub fn head_signing_seeds(&self) -> impl Iterator<Item = &[u8; KEY_BYTES]> {
+        std::iter::once(&self.current)
+            .chain(&self.previous)
+            .map(|key| &key.head_signing_seed)
     }
 
     /// The id of the key new values are sealed with.

@@ -11,15 +11,18 @@ pub enum Role {
     Evaluator,
     Dispatcher,
     Enricher,
+    /// Chains the records the database noted into the ledger, and signs the daily heads.
+    LedgerKeeper,
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
+    pub const ALL: [Role; 6] = [
         Role::InboxWriter,
         Role::Processor,
         Role::Evaluator,
         Role::Dispatcher,
         Role::Enricher,
+        Role::LedgerKeeper,
     ];
 
     /// The stable label used in logs, metrics and readiness answers.
@@ -30,6 +33,7 @@ impl Role {
             Role::Evaluator => "evaluator",
             Role::Dispatcher => "dispatcher",
             Role::Enricher => "enricher",
+            Role::LedgerKeeper => "ledger_keeper",
         }
     }
 

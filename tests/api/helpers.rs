@@ -38,6 +38,7 @@ pub struct TestApp {
     pub evaluator: Evaluator,
     pub dispatcher: Dispatcher,
     pub enricher: Enricher,
+    pub ledger: chaperone::ledger::Keeper,
     pub state: chaperone::state::AppState,
     pub folder: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -156,6 +157,7 @@ pub async fn spawn_app_on(
     let evaluator = application.evaluator();
     let dispatcher = application.dispatcher();
     let enricher = application.enricher();
+    let ledger = application.ledger_keeper();
     let (shutdown, stop) = oneshot::channel();
     let run = tokio::spawn(application.run_until(async move {
         let _ = stop.await;
@@ -168,6 +170,7 @@ pub async fn spawn_app_on(
         evaluator,
         dispatcher,
         enricher,
+        ledger,
         state,
         folder,
         shutdown: Some(shutdown),
@@ -289,6 +292,7 @@ impl TestApp {
         self.enricher.drain(now).await.expect("enricher drains");
         self.evaluator.drain(now).await.expect("evaluator drains");
         self.dispatcher.drain(now).await.expect("dispatcher drains");
+        self.ledger.drain().await.expect("the ledger keeper drains");
     }
 
     /// Imports a school file written from `text` into the test's folder.

@@ -5,10 +5,13 @@
 mod audit;
 pub(crate) mod audited;
 mod auth;
+mod completeness;
 mod connections;
+pub(crate) mod dry_run;
 mod findings;
 mod inbox;
 mod json;
+mod ledger;
 mod meetings;
 mod oidc;
 mod openapi;
@@ -28,8 +31,14 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/api/v1/schools", get(schools::list_schools))
+        .route(
+            "/api/v1/schools/{id}/policy/dry-run",
+            post(dry_run::dry_run_policy),
+        )
         .route("/api/v1/connections", get(connections::list_connections))
         .route("/api/v1/audit", get(audit::list_audit_entries))
+        .route("/api/v1/ledger/verify", get(ledger::verify_ledger))
+        .route("/api/v1/ledger/heads", get(ledger::list_signed_heads))
         .route("/api/v1/inbox/set-aside", get(inbox::list_set_aside))
         .route(
             "/api/v1/subscriptions",
@@ -39,6 +48,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/api/v1/meetings/{id}", get(meetings::get_meeting))
         .route("/api/v1/register", get(register::export_register_json))
         .route("/api/v1/register.csv", get(register::export_register_csv))
+        .route(
+            "/api/v1/schools/{id}/completeness",
+            get(completeness::get_completeness),
+        )
         .route(
             "/api/v1/meetings/{id}/outcome",
             post(timetable::record_outcome),

@@ -157,6 +157,35 @@ pub const ROUTES: &[RouteDoc] = &[
         responses: &[(200, "The schools, with their names and timezones.")],
     },
     RouteDoc {
+        method: "POST",
+        path: "/api/v1/schools/{id}/policy/dry-run",
+        operation_id: "dry_run_policy",
+        summary: "What a proposed policy would have found over the calls of a past period",
+        capabilities: &[Configure, SeeSafeguarding],
+        public: false,
+        notes: "The proposed policy is run over every call that started in the period (and \
+                its schedule), judged now, and compared rule by rule with the findings the \
+                live policy made of the same calls: `live` and `proposed` counts, the findings \
+                `newly_found` and those `no_longer_found`, and the calls with their counts. \
+                Nothing is opened, changed or sent; the run is recorded in the audit log as \
+                `policy.dry_run`. A period covers at most 92 days. Admins see counts, ids and \
+                times; the findings' sentences and the calls' topics are for the DSLs.",
+        parameters: &[path_id("The school.")],
+        request_body: Some(
+            r#"{"type": "object", "additionalProperties": false, "required": ["from", "to"],
+  "properties": {
+    "from": {"type": "string", "description": "An RFC 3339 time, or a date (2025-03-11) in the school's timezone."},
+    "to": {"type": "string", "description": "An RFC 3339 time, or a date in the school's timezone, that whole day included."},
+    "policy": {"type": "string", "description": "The proposed policy, TOML as under [school.policy] in the import file: `preset = \"…\"` and `[overrides.<rule>]` tables. Without a preset, the overrides are laid over the school's live policy. Absent: the live policy itself."}}}"#,
+        ),
+        responses: &[
+            (200, "The comparison, rule by rule, and the calls considered."),
+            (400, "A body, time or period that cannot be used (more than 92 days, or ending before it starts)."),
+            (404, "No such school."),
+            (422, "A proposed policy that cannot be used, with the reason."),
+        ],
+    },
+    RouteDoc {
         method: "GET",
         path: "/api/v1/connections",
         operation_id: "list_connections",
@@ -198,6 +227,36 @@ pub const ROUTES: &[RouteDoc] = &[
             (200, "The entries."),
             (400, "An actor or time that cannot be read."),
         ],
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/ledger/verify",
+        operation_id: "verify_ledger",
+        summary: "Each school's record ledger verified",
+        capabilities: &[Configure, SeeSafeguarding],
+        public: false,
+        notes: "Walks each chain from its first entry, recomputing every hash; holds the head \
+                and every signed daily head to the chain; then holds every record the ledger \
+                covers to its last entry. `problems` names the first entries that do not \
+                match, first one first; `awaiting_ledger` counts records written in the last \
+                moments, noted and not yet chained. Without `school_id`, every school the \
+                principal reaches.",
+        parameters: &[SCHOOL_ID],
+        request_body: None,
+        responses: &[(200, "The verification of each school's ledger, and this instance's head-signing key.")],
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/ledger/heads",
+        operation_id: "list_signed_heads",
+        summary: "The signed daily heads of each school's ledger, oldest first",
+        capabilities: &[Configure, SeeSafeguarding],
+        public: false,
+        notes: "One per school and local day: the chain's last entry once the day ended, \
+                signed with this instance's Ed25519 key.",
+        parameters: &[SCHOOL_ID],
+        request_body: None,
+        responses: &[(200, "The signed heads.")],
     },
     RouteDoc {
         method: "GET",
@@ -281,6 +340,32 @@ pub const ROUTES: &[RouteDoc] = &[
         responses: &[
             (200, "`text/csv`, as an attachment `register.csv`."),
             (400, "A time or limit that cannot be read."),
+            (404, "No such school."),
+        ],
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/schools/{id}/completeness",
+        operation_id: "get_completeness",
+        summary: "A school's daily completeness statement",
+        capabilities: &[SeeSafeguarding],
+        public: false,
+        notes: "For one day in the school's timezone: the calls held, how many were reconciled \
+                with the platform's participant report, which were not and why, every gap in \
+                monitoring open that day, what retention purged, and the statement's lines in \
+                plain English (ids, platforms and times only).",
+        parameters: &[
+            path_id("The school."),
+            query(
+                "date",
+                Kind::String,
+                "The day (2025-03-11) in the school's timezone; by default yesterday there.",
+            ),
+        ],
+        request_body: None,
+        responses: &[
+            (200, "The statement."),
+            (400, "A date that cannot be read."),
             (404, "No such school."),
         ],
     },

@@ -7,27 +7,44 @@
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Form, Router};
 use chrono::Utc;
+use chrono_tz::Tz;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
 use super::error::PageError;
 use super::schools::{audit_failed, configured_schools, reevaluate, Fields};
+use super::time_view::TimeView;
 use super::Console;
 use crate::directory::{self, settings, School};
+use crate::error::ApiError;
+use crate::evaluation::dry_run;
 use crate::http::api::audited::{self, Change};
+use crate::http::api::dry_run::{self as api_dry_run, Asked, DryRunRefusal};
 use crate::identity::Capability;
 use crate::policy::edit;
 use crate::policy::settings::{PolicyChoice, PolicyError, PRESETS};
 use crate::policy::Severity;
 use crate::state::AppState;
 
-pub const TEMPLATES: &[(&str, &str)] = &[("policy.html", include_str!("templates/policy.html"))];
+pub const TEMPLATES: &[(&str, &str)] = &[
+    ("policy.html", include_str!("templates/policy.html")),
+    (
+        "policy_dry_run.html",
+        include_str!("templates/policy_dry_run.html"),
+    ),
+    (
+        "policy_dry_run_form.html",
+        include_str!("templates/policy_dry_run_form.html"),
+    ),
+];
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/policy", get(show_policy).post(update_policy))
+    Router::new()
+        .route("/admin/policy", get(show_policy).post(update_policy))
+        .route("/admin/policy/dry-run", post(dry_run_policy))
 }
 
 /// A rule as the page introduces it (DESIGN's rule table, in the policy's order).
@@ -466,6 +483,15 @@ fn render(
         ),
         None => (String::new(), Vec::new(), true, Vec::new()),
     };
+    // The dry run's form starts at the last fortnight, in the school's dates.
+    let today = school
+        .and_then(|school| edit::parse_timezone(&school.timezone).ok())
+        .map_or_else(
+            || Utc::now().date_naive(),
+            |timezone| Utc::now().with_timezone(&timezone).date_naive(),
+        );
+    let from = (today - chrono::Duration::days(14)).to_string();
+    let to = today.to_string();
     console.page_with_status(
         status,
         "policy.html",
@@ -478,6 +504,9 @@ fn render(
             possible_pupils_changed => shown.as_ref().is_some_and(|shown| shown.differs.contains_key("check_possible_pupils")),
             rules => rules,
             errors => errors,
+            from => from,
+            to => to,
+            policy => "",
         },
     )
 }
@@ -617,6 +646,129 @@ pub async fn update_policy(
         "a school's policy was changed from the console"
     );
     Ok(console.redirect_with_notice(&back, "Policy saved."))
+}
+
+/// A call or a finding of a dry run as the page lists it, in the school's time.
+#[derive(Serialize)]
+struct DryRunRow {
+    meeting_instance_id: Option<i64>,
+    scheduled_meeting_id: Option<i64>,
+    at: TimeView,
+    summary: Option<String>,
+    live: usize,
+    proposed: usize,
+}
+
+/// One rule of a dry run, as the page shows it.
+#[derive(Serialize)]
+struct DryRunRule {
+    rule: &'static str,
+    title: &'static str,
+    enabled: bool,
+    live: usize,
+    proposed: usize,
+    newly_found: Vec<DryRunRow>,
+    no_longer_found: Vec<DryRunRow>,
+}
+
+fn found_rows(found: &[dry_run::Found], timezone: Option<Tz>) -> Vec<DryRunRow> {
+    found
+        .iter()
+        .map(|found| DryRunRow {
+            meeting_instance_id: found.meeting_instance_id,
+            scheduled_meeting_id: found.scheduled_meeting_id,
+            at: TimeView::new(found.occurred_at, timezone),
+            summary: found.summary.clone(),
+            live: 0,
+            proposed: 0,
+        })
+        .collect()
+}
+
+/// `POST /admin/policy/dry-run?school={id}`: `from`, `to` (dates in the school's time) and
+/// `policy` (TOML as under `[school.policy]` in the import file; blank: the live policy), run
+/// as the API runs it and shown beside the live findings. Nothing is changed; the run is
+/// audited as `policy.dry_run`.
+pub async fn dry_run_policy(
+    State(state): State<AppState>,
+    console: Console,
+    Query(query): Query<SchoolQuery>,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    let asked = query.school()?.ok_or(PageError::NotFound("school"))?;
+    let (_, school) = chosen_school(&state, &console, Some(asked)).await?;
+    let school = school.ok_or(PageError::NotFound("school"))?;
+    let fields = Fields(fields);
+    let text = |name: &str| fields.last(name).unwrap_or_default().trim().to_string();
+    let (from, to, policy) = (text("from"), text("to"), text("policy"));
+    let asked = Asked {
+        from: &from,
+        to: &to,
+        policy: Some(policy.as_str()).filter(|policy| !policy.is_empty()),
+    };
+    let timezone = edit::parse_timezone(&school.timezone).ok();
+    let (status, run, errors) =
+        match api_dry_run::run_recorded(&state, console.principal(), school.id, asked).await {
+            Ok(run) => (StatusCode::OK, Some(run), Vec::new()),
+            Err(DryRunRefusal::InvalidPolicy(reason)) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, None, vec![reason])
+            }
+            Err(DryRunRefusal::Api(ApiError::BadRequest { detail, .. })) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, None, vec![detail])
+            }
+            Err(DryRunRefusal::Api(ApiError::NotFound(what))) => {
+                return Err(PageError::NotFound(what))
+            }
+            Err(DryRunRefusal::Api(ApiError::Forbidden(why))) => {
+                return Err(PageError::Forbidden(why))
+            }
+            Err(DryRunRefusal::Api(other)) => {
+                return Err(PageError::Internal(anyhow::Error::new(other)))
+            }
+        };
+    let rules: Vec<DryRunRule> = run
+        .iter()
+        .flat_map(|run| run.rules.iter())
+        .map(|rule| DryRunRule {
+            rule: rule.rule.as_str(),
+            title: rule.title,
+            enabled: rule.enabled,
+            live: rule.live,
+            proposed: rule.proposed,
+            newly_found: found_rows(&rule.newly_found, timezone),
+            no_longer_found: found_rows(&rule.no_longer_found, timezone),
+        })
+        .collect();
+    let calls: Vec<DryRunRow> = run
+        .iter()
+        .flat_map(|run| run.calls.iter())
+        .map(|call| DryRunRow {
+            meeting_instance_id: Some(call.meeting_instance_id),
+            scheduled_meeting_id: call.scheduled_meeting_id,
+            at: TimeView::new(call.started_at, timezone),
+            summary: call.topic.clone(),
+            live: call.live,
+            proposed: call.proposed,
+        })
+        .collect();
+    console.page_with_status(
+        status,
+        "policy_dry_run.html",
+        context! {
+            school => school,
+            from => from,
+            to => to,
+            policy => policy,
+            ran => run.is_some(),
+            period => run.as_ref().map(|run| (
+                TimeView::new(run.period.from, timezone),
+                TimeView::new(run.period.to, timezone),
+            )),
+            rules => rules,
+            calls => calls,
+            errors => errors,
+        },
+    )
 }
 
 /// The overrides with the settings the form changed (`table` against `base`) rewritten: set

@@ -3,9 +3,11 @@
 //! with the platform's report, or which are not, and any gap in monitoring); and the export
 //! of the week as CSV or JSON (`/api/v1/register.csv`, which takes this session too).
 
+use std::collections::HashMap;
+
 use axum::extract::{Query, State};
 use axum::response::Response;
-use chrono::{DateTime, Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use minijinja::context;
 use serde::{Deserialize, Serialize};
@@ -14,11 +16,10 @@ use super::error::PageError;
 use super::school_choice::choose_school;
 use super::time_view::TimeView;
 use super::Console;
-use crate::findings::query::{self, FindingFilter};
+use crate::findings::query;
 use crate::identity::Capability;
 use crate::meeting::Platform;
-use crate::policy::finding::RuleId;
-use crate::register::{self, MeetingRecord, RegisterFilter};
+use crate::register::{self, completeness, MeetingRecord, RegisterFilter};
 use crate::state::AppState;
 
 pub const TEMPLATES: &[(&str, &str)] =
@@ -51,9 +52,9 @@ struct CallLine {
     people: Vec<String>,
     late: Vec<String>,
     early: Vec<String>,
-    /// `complete`, `pending`, `gave_up`, `running` before the call ends, or `unavailable`
-    /// (ended, and the platform's report cannot be read: no API access).
-    reconciliation: String,
+    /// `complete`, or why not: `running`, `waiting`, `report_never_came`, `gave_up` or
+    /// `no_api_access` (see [`completeness::NotReconciled`]).
+    reconciliation: &'static str,
     findings: i64,
 }
 
@@ -61,7 +62,7 @@ struct CallLine {
 struct Unreconciled {
     id: i64,
     title: String,
-    reconciliation: String,
+    reconciliation: &'static str,
 }
 
 #[derive(Serialize)]
@@ -81,16 +82,6 @@ struct Day {
     complete: bool,
     not_reconciled: Vec<Unreconciled>,
     gaps: Vec<Gap>,
-}
-
-/// Midnight at the start of `date` in `timezone` (the earlier one when the clocks go back).
-fn local_midnight(timezone: Tz, date: NaiveDate) -> DateTime<Utc> {
-    let midnight = date.and_hms_opt(0, 0, 0).expect("midnight exists");
-    timezone
-        .from_local_datetime(&midnight)
-        .earliest()
-        .map(|at| at.with_timezone(&Utc))
-        .unwrap_or_else(|| midnight.and_utc())
 }
 
 fn name_list(
@@ -113,16 +104,26 @@ fn who(participant: &register::RegisterParticipant) -> String {
     }
 }
 
-fn call_line(record: &MeetingRecord, findings: i64, timezone: Tz) -> CallLine {
+fn title(record: &MeetingRecord) -> String {
+    let summary = &record.summary;
+    match (&summary.topic, &summary.meeting_id) {
+        (Some(topic), _) if !topic.trim().is_empty() => topic.clone(),
+        (_, Some(meeting_id)) => format!("Call {meeting_id}"),
+        _ => format!("Call {}", summary.id),
+    }
+}
+
+fn call_line(
+    record: &MeetingRecord,
+    findings: i64,
+    reconciliation: &'static str,
+    timezone: Tz,
+) -> CallLine {
     let summary = &record.summary;
     let time = |at| TimeView::new(at, Some(timezone));
     CallLine {
         id: summary.id,
-        title: match (&summary.topic, &summary.meeting_id) {
-            (Some(topic), _) if !topic.trim().is_empty() => topic.clone(),
-            (_, Some(meeting_id)) => format!("Call {meeting_id}"),
-            _ => format!("Call {}", summary.id),
-        },
+        title: title(record),
         platform: Platform::parse(&summary.platform)
             .map(Platform::display_name)
             .unwrap_or(""),
@@ -138,47 +139,9 @@ fn call_line(record: &MeetingRecord, findings: i64, timezone: Tz) -> CallLine {
             let minutes = p.left_before_end_secs.filter(|secs| *secs >= 300)? / 60;
             Some(format!("{} ({minutes} min)", who(p)))
         }),
-        reconciliation: match (&summary.reconciliation, summary.ended_at) {
-            (Some(state), _) => state.clone(),
-            (None, None) => "running".to_string(),
-            // Ended, and no report was asked for: the platform's API is not connected.
-            (None, Some(_)) => "unavailable".to_string(),
-        },
+        reconciliation,
         findings,
     }
-}
-
-/// What a day's record is worth: every call reconciled, or which are not and why.
-fn statement(calls: &[CallLine]) -> (String, bool) {
-    let count = calls.len();
-    let noun = if count == 1 { "call" } else { "calls" };
-    if count == 0 {
-        return ("No calls.".to_string(), true);
-    }
-    let with = |state: &str| calls.iter().filter(|c| c.reconciliation == state).count();
-    let reconciled = with("complete");
-    if reconciled == count {
-        return (format!("{count} {noun}, all reconciled."), true);
-    }
-    let mut parts = vec![format!("{reconciled} reconciled")];
-    for (state, why) in [
-        ("pending", "waiting for the platform's report"),
-        ("running", "still running"),
-        (
-            "gave_up",
-            "not reconciled: the platform's report never came",
-        ),
-        (
-            "unavailable",
-            "not reconciled: chaperone cannot read the platform's report (no API access)",
-        ),
-    ] {
-        let how_many = with(state);
-        if how_many > 0 {
-            parts.push(format!("{how_many} {why}"));
-        }
-    }
-    (format!("{count} {noun}: {}.", parts.join(", ")), false)
 }
 
 pub async fn show_register(
@@ -201,9 +164,14 @@ pub async fn show_register(
     };
     let monday = asked_day - Duration::days(asked_day.weekday().num_days_from_monday() as i64);
     let sunday = monday + Duration::days(6);
+    // The statements first, on a connection of their own: the register's reads take theirs.
+    let stated = {
+        let mut connection = state.db.pool.acquire().await?;
+        completeness::for_days(&mut connection, school.id, timezone, monday, sunday).await?
+    };
     let (from, to) = (
-        local_midnight(timezone, monday),
-        local_midnight(timezone, monday + Duration::days(7)),
+        completeness::day_bounds(timezone, monday).0,
+        completeness::day_bounds(timezone, sunday).1,
     );
     let records = register::list(
         &state.db,
@@ -216,68 +184,72 @@ pub async fn show_register(
     )
     .await?;
     let findings_by_call = query::counts_by_call(&state.db, school.id, from, to).await?;
-    let coverage_gaps = query::list(
-        &state.db,
-        &FindingFilter {
-            school_id: Some(school.id),
-            rule: Some(RuleId::Coverage.as_str().to_string()),
-            from: Some(from),
-            to: Some(to),
-            limit: 1000,
-            ..FindingFilter::default()
-        },
-    )
-    .await?;
-    let mut days = Vec::new();
-    for offset in 0..7 {
-        let date = monday + Duration::days(offset);
-        let (start, end) = (
-            local_midnight(timezone, date),
-            local_midnight(timezone, date + Duration::days(1)),
-        );
-        let calls: Vec<CallLine> = records
-            .iter()
-            .filter(|record| {
-                let at = record.summary.started_at.or(record.summary.scheduled_start);
-                at.is_some_and(|at| at >= start && at < end)
-            })
-            .map(|record| {
-                let about = findings_by_call
-                    .get(&record.summary.id)
-                    .copied()
-                    .unwrap_or(0);
-                call_line(record, about, timezone)
-            })
-            .collect();
-        let gaps = coverage_gaps
-            .iter()
-            .filter(|f| f.occurred_at >= start && f.occurred_at < end)
-            .map(|f| Gap {
-                finding_id: f.id,
-                title: f.title.clone(),
-                occurred: TimeView::new(f.occurred_at, Some(timezone)),
-            })
-            .collect::<Vec<_>>();
-        let (statement, reconciled) = statement(&calls);
-        let not_reconciled = calls
-            .iter()
-            .filter(|call| call.reconciliation != "complete")
-            .map(|call| Unreconciled {
-                id: call.id,
-                title: call.title.clone(),
-                reconciliation: call.reconciliation.clone(),
-            })
-            .collect();
-        days.push(Day {
-            date: date.to_string(),
-            label: date.format("%A %-d %B").to_string(),
-            calls,
-            statement,
-            complete: reconciled && gaps.is_empty(),
-            not_reconciled,
-            gaps,
-        });
-    }
+    let by_id: HashMap<i64, &MeetingRecord> = records
+        .iter()
+        .map(|record| (record.summary.id, record))
+        .collect();
+    let days = stated
+        .iter()
+        .map(|day| {
+            let statement = &day.statement;
+            let reason = |id: i64| {
+                statement
+                    .not_reconciled
+                    .iter()
+                    .find(|call| call.meeting_instance_id == id)
+                    .map_or("complete", |call| call.reason.as_str())
+            };
+            // A call of the statement past the page's limit is left out here; the page says
+            // the week was cut short.
+            let calls: Vec<CallLine> = day
+                .call_ids
+                .iter()
+                .filter_map(|id| by_id.get(id))
+                .map(|record| {
+                    let about = findings_by_call
+                        .get(&record.summary.id)
+                        .copied()
+                        .unwrap_or(0);
+                    call_line(record, about, reason(record.summary.id), timezone)
+                })
+                .collect();
+            let not_reconciled = statement
+                .not_reconciled
+                .iter()
+                .map(|call| Unreconciled {
+                    id: call.meeting_instance_id,
+                    title: by_id.get(&call.meeting_instance_id).map_or_else(
+                        || format!("Call {}", call.meeting_instance_id),
+                        |record| title(record),
+                    ),
+                    reconciliation: call.reason.as_str(),
+                })
+                .collect();
+            let gaps = statement
+                .gaps
+                .iter()
+                .map(|gap| Gap {
+                    finding_id: gap.finding_id,
+                    title: match gap.platform {
+                        Some(platform) => {
+                            format!("{}: {}", platform.display_name(), gap.what.words())
+                        }
+                        None => gap.what.words().to_string(),
+                    },
+                    occurred: TimeView::new(gap.from, Some(timezone)),
+                })
+                .collect();
+            Day {
+                date: statement.date.to_string(),
+                label: statement.date.format("%A %-d %B").to_string(),
+                calls,
+                statement: statement.summary(),
+                complete: statement.complete,
+                not_reconciled,
+                gaps,
+            }
+        })
+        .collect::<Vec<_>>();
     let export = format!("school_id={}&from={monday}&to={sunday}", school.id);
     console.page(
         "register.html",

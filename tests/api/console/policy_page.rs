@@ -432,3 +432,63 @@ async fn a_policy_form_without_its_csrf_token_changes_nothing() {
     assert_eq!(stored_row(&app, greenfield).await, before);
     assert!(audited(&app, "policy.updated").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_proposed_policy_is_tried_on_past_calls_from_the_page_and_nothing_changes() {
+    // A fortnight of calls: six breaches under the live 2 minutes' grace, three of them by a
+    // second member of staff 3 minutes late.
+    let (app, _) = crate::dry_run::seeded_fortnight().await;
+    let greenfield = school_id(&app, "greenfield").await;
+    let before = stored_row(&app, greenfield).await;
+    let mut browser = signed_in(&app, "trust@school.test", json!([{"role": "trust_admin"}])).await;
+    let page = browser
+        .get(&format!("/admin/policy?school={greenfield}"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let mut fields = form_as_shown(&page.body, "id=\"dry-run-heading\"");
+    assert!(fields
+        .iter()
+        .any(|(name, value)| name == "to" && !value.is_empty()));
+    fields.retain(|(name, _)| name != "policy" && name != "from");
+    let from = (chrono::Utc::now() - chrono::Duration::days(15))
+        .date_naive()
+        .to_string();
+    fields.push(("from".into(), from));
+    fields.push((
+        "policy".into(),
+        "[overrides.two_adults]\ngrace_secs = 300".into(),
+    ));
+    let borrowed: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    let path = format!("/admin/policy/dry-run?school={greenfield}");
+
+    let shown = browser.post_raw(&path, &borrowed).await;
+
+    assert_eq!(shown.status, 200, "{}", shown.body);
+    let row = &shown.body[shown.body.find("id=\"dry-run-two_adults\"").unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains("<td>6</td>\n    <td>3</td>"), "{row}");
+    assert_eq!(row.matches("<div>call ").count(), 3, "{row}");
+    assert!(
+        !shown.body.contains("Jamie"),
+        "an admin reads no finding's sentence"
+    );
+    assert_eq!(stored_row(&app, greenfield).await, before);
+    assert_eq!(audited(&app, "policy.dry_run").await.len(), 1);
+
+    let refused = browser
+        .submit(
+            &path,
+            &[
+                ("from", "2026-03-02"),
+                ("to", "2026-03-15"),
+                ("policy", "[overrides.two_adults]\nmin_staff = 0"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, 422, "{}", refused.body);
+    assert!(unescaped(&refused.body).contains("two_adults.min_staff is 0"));
+    assert_eq!(audited(&app, "policy.dry_run").await.len(), 1);
+}

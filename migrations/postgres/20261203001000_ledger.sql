@@ -1,0 +1,282 @@
+-- The record ledger: every fact chaperone records about a call (the call, its participants'
+-- joins and leaves, breakout stays, signals, settings read, findings and their history,
+-- alert deliveries, outcomes), each school's facts in a chain of their own. An entry holds
+-- the SHA-256 of the canonical encoding of the record as it then stood (`content_hash`),
+-- the encoding itself (`content`, emptied when retention purges the record), and its
+-- `hash` over the previous entry's hash and every other column (see src/ledger/chain.rs).
+-- Sequence numbers are given by the appender from `ledger_heads`, 1, 2, 3 … per school.
+-- change: recorded, changed, removed, purged or stated (a daily completeness statement).
+CREATE TABLE ledger_entries (
+    school_id    BIGINT NOT NULL,
+    seq          BIGINT NOT NULL,
+    at           BIGINT NOT NULL,
+    record_class TEXT   NOT NULL,
+    record_key   TEXT   NOT NULL,
+    change       TEXT   NOT NULL,
+    content      TEXT,
+    content_hash TEXT   NOT NULL,
+    prev_hash    TEXT   NOT NULL,
+    hash         TEXT   NOT NULL,
+    PRIMARY KEY (school_id, seq)
+);
+CREATE INDEX ledger_entries_by_record ON ledger_entries (school_id, record_class, record_key, seq);
+CREATE INDEX ledger_entries_by_time ON ledger_entries (school_id, at);
+
+-- Only a purge may touch an entry, and only to empty its content.
+CREATE FUNCTION ledger_entries_guard() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'UPDATE' THEN
+        IF NEW.content IS NULL
+           AND NEW.school_id = OLD.school_id AND NEW.seq = OLD.seq AND NEW.at = OLD.at
+           AND NEW.record_class = OLD.record_class AND NEW.record_key = OLD.record_key
+           AND NEW.change = OLD.change AND NEW.content_hash = OLD.content_hash
+           AND NEW.prev_hash = OLD.prev_hash AND NEW.hash = OLD.hash THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'the ledger is append-only (% refused; a purge may only empty content)', TG_OP;
+END;
+$$;
+
+CREATE TRIGGER ledger_entries_append_only BEFORE UPDATE OR DELETE ON ledger_entries
+FOR EACH ROW EXECUTE FUNCTION ledger_entries_guard();
+
+CREATE TRIGGER ledger_entries_no_truncate BEFORE TRUNCATE ON ledger_entries
+FOR EACH STATEMENT EXECUTE FUNCTION ledger_entries_guard();
+
+-- Each school's chain end: its last entry's seq and hash (0 and 64 zeros while empty).
+-- Appends lock it and move it in their transaction, which keeps a school's chain from forking.
+CREATE TABLE ledger_heads (
+    school_id BIGINT PRIMARY KEY,
+    last_seq  BIGINT NOT NULL,
+    last_hash TEXT   NOT NULL
+);
+
+-- The content hash each record was last recorded with: what the next sync compares against.
+-- Derived from the entries (verify never trusts it), so that a sync need not walk the chain.
+CREATE TABLE ledger_records (
+    school_id    BIGINT NOT NULL,
+    record_class TEXT   NOT NULL,
+    record_key   TEXT   NOT NULL,
+    content_hash TEXT   NOT NULL,
+    last_seq     BIGINT NOT NULL,
+    PRIMARY KEY (school_id, record_class, record_key)
+);
+
+-- A school's chain head as it stood at the end of a local day, signed with the instance's
+-- Ed25519 key (derived from the secrets key, which the database does not hold): someone who
+-- rewrites the database cannot sign a new head, and the digest has sent the head to the DSL.
+CREATE TABLE ledger_published_heads (
+    school_id    BIGINT NOT NULL,
+    local_date   TEXT   NOT NULL,
+    seq          BIGINT NOT NULL,
+    hash         TEXT   NOT NULL,
+    published_at BIGINT NOT NULL,
+    public_key   TEXT   NOT NULL,
+    signature    TEXT   NOT NULL,
+    PRIMARY KEY (school_id, local_date)
+);
+
+-- What each retention purge removed, by record class, for the daily statement.
+CREATE TABLE retention_purges (
+    id           BIGSERIAL PRIMARY KEY,
+    school_id    BIGINT NOT NULL,
+    at           BIGINT NOT NULL,
+    record_class TEXT   NOT NULL,
+    purged       BIGINT NOT NULL,
+    older_than   BIGINT NOT NULL
+);
+CREATE INDEX retention_purges_by_school_time ON retention_purges (school_id, at);
+
+-- Records awaiting the ledger: the triggers below note every insert, update and delete of a
+-- record the ledger covers, in the writer's own transaction, so that no way of writing one
+-- (a worker, the console, an import, a hand-typed UPDATE) escapes it; the ledger keeper
+-- (src/ledger/keeper.rs) then chains what changed. `purge` marks a key a retention purge
+-- removed, so that its entry is a tombstone rather than a removal.
+CREATE TABLE ledger_pending (
+    record_class TEXT   NOT NULL,
+    record_key   TEXT   NOT NULL,
+    purge        BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (record_class, record_key)
+);
+
+CREATE FUNCTION ledger_notes_meeting_instances() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('call', OLD.id::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('call', NEW.id::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_meeting_instances AFTER INSERT OR UPDATE OR DELETE ON meeting_instances
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_meeting_instances();
+
+CREATE FUNCTION ledger_notes_participant_sessions() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('participant', OLD.id::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('participant', NEW.id::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_participant_sessions AFTER INSERT OR UPDATE OR DELETE ON participant_sessions
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_participant_sessions();
+
+CREATE FUNCTION ledger_notes_room_stays() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('room_stay', json_build_array(OLD.instance_id, OLD.room_key, OLD.stay_key)::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('room_stay', json_build_array(NEW.instance_id, NEW.room_key, NEW.stay_key)::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_room_stays AFTER INSERT OR UPDATE OR DELETE ON room_stays
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_room_stays();
+
+CREATE FUNCTION ledger_notes_instance_signals() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('signal', json_build_array(OLD.instance_id, OLD.kind, OLD.at, OLD.source_ref)::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('signal', json_build_array(NEW.instance_id, NEW.kind, NEW.at, NEW.source_ref)::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_instance_signals AFTER INSERT OR UPDATE OR DELETE ON instance_signals
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_instance_signals();
+
+CREATE FUNCTION ledger_notes_meeting_settings() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('settings', json_build_array(OLD.platform, OLD.platform_meeting_id)::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('settings', json_build_array(NEW.platform, NEW.platform_meeting_id)::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_meeting_settings AFTER INSERT OR UPDATE OR DELETE ON meeting_settings
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_meeting_settings();
+
+CREATE FUNCTION ledger_notes_findings() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding', OLD.id::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding', NEW.id::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_findings AFTER INSERT OR UPDATE OF school_id, finding_key, rule, scope, scheduled_meeting_id, meeting_instance_id, subject, severity, status, title, summary, clause, people, occurred_at, opened_at, updated_at, acknowledged_at, acknowledged_by, resolved_at, resolved_by, resolution_note, version, alert_round, alert_level, alerted_at, platform_account_id, windows OR DELETE ON findings
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_findings();
+
+CREATE FUNCTION ledger_notes_finding_history() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding_change', json_build_array(OLD.finding_id, OLD.version)::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding_change', json_build_array(NEW.finding_id, NEW.version)::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_finding_history AFTER INSERT OR UPDATE OR DELETE ON finding_history
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_finding_history();
+
+CREATE FUNCTION ledger_notes_alert_deliveries() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF OLD.finding_id IS NOT NULL THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('alert_delivery', OLD.id::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF NEW.finding_id IS NOT NULL THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('alert_delivery', NEW.id::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_alert_deliveries AFTER INSERT OR UPDATE OF school_id, finding_id, alert_round, escalation_level, kind, contact_id, webhook_id, channel, recipient, status, attempts, last_error, created_at, sent_at, answers_delivery_id, skipped_because, first_composed OR DELETE ON alert_deliveries
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_alert_deliveries();
+
+CREATE FUNCTION ledger_notes_session_outcomes() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        IF TRUE THEN
+            INSERT INTO ledger_pending (record_class, record_key) VALUES ('outcome', OLD.id::text)
+            ON CONFLICT DO NOTHING;
+        END IF;
+        RETURN OLD;
+    END IF;
+    IF TRUE THEN
+        INSERT INTO ledger_pending (record_class, record_key) VALUES ('outcome', NEW.id::text)
+        ON CONFLICT DO NOTHING;
+    END IF;
+    RETURN NEW;
+END;
+$$;
+CREATE TRIGGER ledger_notes_session_outcomes AFTER INSERT OR UPDATE OR DELETE ON session_outcomes
+FOR EACH ROW EXECUTE FUNCTION ledger_notes_session_outcomes();
