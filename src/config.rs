@@ -163,7 +163,8 @@ impl SqliteSynchronous {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InboxSettings {
-    /// Days a processed event and its de-duplication key are kept.
+    /// Days a processed event and its de-duplication key are kept, at schools that set no
+    /// period of their own (`[school.retention] inbox_days`).
     pub retention_days: u64,
     /// Most events committed in one transaction.
     pub max_batch: usize,

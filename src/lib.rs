@@ -30,6 +30,9 @@ pub mod enrichment;
 pub mod error;
 /// The policy evaluation worker and its queue.
 pub mod evaluation;
+/// Evidence packs of a call or a finding for people outside the school, and their offline
+/// verification.
+pub mod evidence;
 /// Findings as stored, with their history.
 pub mod findings;
 /// Google Meet: Pub/Sub pushes, their translation, Google's APIs, subscriptions and bookings.
@@ -40,15 +43,15 @@ pub mod healthcheck;
 pub mod http;
 /// Who is asking and what they may do: users, roles, API tokens.
 pub mod identity;
-/// The per-school, hash-chained ledger of every fact kept about a call, its signed daily
-/// heads and its verification.
-pub mod ledger;
 /// Loading schools and people from files.
 pub mod import;
 /// Durable, de-duplicated storage of accepted events.
 pub mod inbox;
 /// Platform JSON made readable and storable alike on both backends (lone surrogates, NULs).
 pub mod json_text;
+/// The per-school, hash-chained ledger of every fact kept about a call, its signed daily
+/// heads and its verification.
+pub mod ledger;
 /// The platform-neutral meeting model.
 pub mod meeting;
 /// The school's policy, calendar and the pure policy engine.
@@ -59,6 +62,9 @@ pub mod processor;
 pub mod register;
 /// The aggregate safeguarding reports: counts per school and month, never a name.
 pub mod reports;
+/// How long each school keeps each class of record, and the purge that leaves tombstones
+/// in the ledger.
+pub mod retention;
 /// Retry schedules with backoff and jitter.
 pub mod retry;
 /// Participants' stays in breakout rooms, as stored.

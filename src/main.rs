@@ -65,6 +65,14 @@ enum Command {
         #[arg(long, value_name = "SLUG")]
         school: Option<String>,
     },
+    /// Check an evidence pack (a ZIP file made by the API) offline, with no database or
+    /// settings: every file's integrity, the manifest's signature, the ledger entries' hashes
+    /// and links, the signed head, and that the records say what the ledger says. Exits 0 and
+    /// prints a summary when all of it holds; otherwise names what does not.
+    VerifyPack {
+        /// The pack's ZIP file.
+        file: PathBuf,
+    },
     /// Work with the audit log.
     Audit {
         #[command(subcommand)]
@@ -133,6 +141,11 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::VerifyPack { file } = &cli.command {
+        // Offline by design: no settings, no database, no logging set up.
+        println!("{}", chaperone::evidence::verify::verify_file(file)?);
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     telemetry::init(&settings.log);
     telemetry::log_panics_without_data();
@@ -222,6 +235,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             healthcheck::check(healthcheck::local_address(settings.server.bind), path)?;
             Ok(())
         }
+        Command::VerifyPack { .. } => unreachable!("handled before the settings are loaded"),
         Command::Verify { school } => {
             settings.validate()?;
             let (db, secrets) = open_database(&settings).await?;

@@ -9,8 +9,11 @@ use crate::supervision::Role;
 /// A job run on a clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Timer {
-    /// Deletes processed inbox events older than `keep` (the register keeps what they said).
-    InboxRetention { keep: Duration },
+    /// Purges, per school, what its retention says is due: raw inbox events once applied
+    /// (the register keeps what they said), the register, findings, outcomes and alert
+    /// deliveries, leaving tombstones in the ledger. `inbox_days` is the instance's period
+    /// for raw events, for schools that set none.
+    Retention { inbox_days: u32 },
     /// Asks the platforms whether monitored accounts that have gone quiet have live meetings:
     /// live meetings and no events means webhooks have stopped.
     SilenceCheck,
@@ -33,7 +36,7 @@ impl Timer {
     /// The stable label used in logs.
     pub fn name(self) -> &'static str {
         match self {
-            Timer::InboxRetention { .. } => "inbox_retention",
+            Timer::Retention { .. } => "retention",
             Timer::SilenceCheck => "silence_check",
             Timer::DailyDigests => "daily_digests",
             Timer::Escalation => "escalation",
@@ -51,8 +54,8 @@ pub struct Scheduled {
     pub every: Duration,
 }
 
-/// Processed events are purged this often; retention is counted in days, so hourly is ample.
-const INBOX_RETENTION_EVERY: Duration = Duration::from_secs(3600);
+/// Retention is purged this often; it is counted in days, so hourly is ample.
+const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 /// Uploads expire after half an hour; a few minutes more is as long as one may outlive it.
 const UPLOAD_EXPIRY_EVERY: Duration = Duration::from_secs(300);
 /// Digests are due at a minute of the school's day: checking each minute sends them on time.
@@ -66,15 +69,8 @@ const LEDGER_HEADS_EVERY: Duration = Duration::from_secs(300);
 
 /// Every timer, with the role that runs it.
 pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
-    let keep = Duration::from_secs(settings.inbox.retention_days.saturating_mul(24 * 3600));
+    let inbox_days = u32::try_from(settings.inbox.retention_days).unwrap_or(u32::MAX);
     vec![
-        (
-            Role::Processor,
-            Scheduled {
-                timer: Timer::InboxRetention { keep },
-                every: INBOX_RETENTION_EVERY,
-            },
-        ),
         (
             Role::Processor,
             Scheduled {
@@ -118,6 +114,14 @@ pub fn all(settings: &Settings) -> Vec<(Role, Scheduled)> {
                 every: LEDGER_HEADS_EVERY,
             },
         ),
+        (
+            // The keeper chains the tombstones a purge leaves, right after it.
+            Role::LedgerKeeper,
+            Scheduled {
+                timer: Timer::Retention { inbox_days },
+                every: RETENTION_EVERY,
+            },
+        ),
     ]
 }
 
@@ -146,23 +150,20 @@ mod tests {
             assert_eq!(runners, 1, "{}", scheduled.timer.name());
         }
         let run = |role| of(role, &settings).len();
-        assert_eq!(run(Role::Processor), 2);
+        assert_eq!(run(Role::Processor), 1);
         assert_eq!(run(Role::Enricher), 2);
         assert_eq!(run(Role::Dispatcher), 2);
         assert_eq!(run(Role::Evaluator), 0);
         assert_eq!(run(Role::InboxWriter), 0);
-        assert_eq!(run(Role::LedgerKeeper), 1);
+        assert_eq!(run(Role::LedgerKeeper), 2);
     }
 
     #[test]
-    fn retention_is_kept_for_the_configured_days() {
+    fn raw_events_are_kept_the_configured_days_where_a_school_sets_none() {
         let mut settings = Settings::load_from(None, Vec::new()).unwrap();
         settings.inbox.retention_days = 30;
-        assert_eq!(
-            of(Role::Processor, &settings)[0].timer,
-            Timer::InboxRetention {
-                keep: Duration::from_secs(30 * 24 * 3600)
-            }
-        );
+        assert!(of(Role::LedgerKeeper, &settings)
+            .iter()
+            .any(|scheduled| scheduled.timer == Timer::Retention { inbox_days: 30 }));
     }
 }

@@ -92,8 +92,12 @@ CREATE INDEX retention_purges_by_school_time ON retention_purges (school_id, at)
 -- Records awaiting the ledger: the triggers below note every insert, update and delete of a
 -- record the ledger covers, in the writer's own transaction, so that no way of writing one
 -- (a worker, the console, an import, a hand-typed UPDATE) escapes it; the ledger keeper
--- (src/ledger/keeper.rs) then chains what changed. `purge` marks a key a retention purge
--- removed, so that its entry is a tombstone rather than a removal.
+-- (src/ledger/keeper.rs) then chains what changed. An update that changes none of a record's
+-- facts (an upsert that found nothing new, a lease taken) is not noted. `purge` marks a key a
+-- retention purge removed, so that its entry is a tombstone rather than a removal. (On SQLite
+-- the triggers test for the key rather than `INSERT OR IGNORE`: a trigger's conflict clause
+-- gives way to the writing statement's, and the writers' upserts would make a repeated key an
+-- error.)
 CREATE TABLE ledger_pending (
     record_class TEXT   NOT NULL,
     record_key   TEXT   NOT NULL,
@@ -111,6 +115,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.school_id IS DISTINCT FROM NEW.school_id OR OLD.platform IS DISTINCT FROM NEW.platform OR OLD.instance_key IS DISTINCT FROM NEW.instance_key OR OLD.platform_meeting_id IS DISTINCT FROM NEW.platform_meeting_id OR OLD.host_user_id IS DISTINCT FROM NEW.host_user_id OR OLD.topic IS DISTINCT FROM NEW.topic OR OLD.started_at IS DISTINCT FROM NEW.started_at OR OLD.start_hint IS DISTINCT FROM NEW.start_hint OR OLD.ended_at IS DISTINCT FROM NEW.ended_at OR OLD.first_seen_at IS DISTINCT FROM NEW.first_seen_at OR OLD.reconciliation IS DISTINCT FROM NEW.reconciliation OR OLD.reconciled_at IS DISTINCT FROM NEW.reconciled_at OR OLD.reconciliation_error IS DISTINCT FROM NEW.reconciliation_error) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('call', NEW.id::text)
         ON CONFLICT DO NOTHING;
@@ -118,7 +127,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_meeting_instances AFTER INSERT OR UPDATE OR DELETE ON meeting_instances
+CREATE TRIGGER ledger_notes_meeting_instances AFTER INSERT OR UPDATE OF school_id, platform, instance_key, platform_meeting_id, host_user_id, topic, started_at, start_hint, ended_at, first_seen_at, reconciliation, reconciled_at, reconciliation_error OR DELETE ON meeting_instances
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_meeting_instances();
 
 CREATE FUNCTION ledger_notes_participant_sessions() RETURNS trigger
@@ -131,6 +140,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.instance_id IS DISTINCT FROM NEW.instance_id OR OLD.session_key IS DISTINCT FROM NEW.session_key OR OLD.platform_user_id IS DISTINCT FROM NEW.platform_user_id OR OLD.email IS DISTINCT FROM NEW.email OR OLD.display_name IS DISTINCT FROM NEW.display_name OR OLD.person_id IS DISTINCT FROM NEW.person_id OR OLD.joined_at IS DISTINCT FROM NEW.joined_at OR OLD.left_at IS DISTINCT FROM NEW.left_at OR OLD.source IS DISTINCT FROM NEW.source OR OLD.registrant_id IS DISTINCT FROM NEW.registrant_id OR OLD.identity_basis IS DISTINCT FROM NEW.identity_basis OR OLD.identified_person_id IS DISTINCT FROM NEW.identified_person_id OR OLD.identity_pending_until IS DISTINCT FROM NEW.identity_pending_until) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('participant', NEW.id::text)
         ON CONFLICT DO NOTHING;
@@ -138,7 +152,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_participant_sessions AFTER INSERT OR UPDATE OR DELETE ON participant_sessions
+CREATE TRIGGER ledger_notes_participant_sessions AFTER INSERT OR UPDATE OF instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at, source, registrant_id, identity_basis, identified_person_id, identity_pending_until OR DELETE ON participant_sessions
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_participant_sessions();
 
 CREATE FUNCTION ledger_notes_room_stays() RETURNS trigger
@@ -151,6 +165,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.instance_id IS DISTINCT FROM NEW.instance_id OR OLD.room_key IS DISTINCT FROM NEW.room_key OR OLD.stay_key IS DISTINCT FROM NEW.stay_key OR OLD.session_key IS DISTINCT FROM NEW.session_key OR OLD.joined_at IS DISTINCT FROM NEW.joined_at OR OLD.left_at IS DISTINCT FROM NEW.left_at) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('room_stay', json_build_array(NEW.instance_id, NEW.room_key, NEW.stay_key)::text)
         ON CONFLICT DO NOTHING;
@@ -158,7 +177,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_room_stays AFTER INSERT OR UPDATE OR DELETE ON room_stays
+CREATE TRIGGER ledger_notes_room_stays AFTER INSERT OR UPDATE OF instance_id, room_key, stay_key, session_key, joined_at, left_at OR DELETE ON room_stays
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_room_stays();
 
 CREATE FUNCTION ledger_notes_instance_signals() RETURNS trigger
@@ -171,6 +190,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.instance_id IS DISTINCT FROM NEW.instance_id OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.at IS DISTINCT FROM NEW.at OR OLD.source_ref IS DISTINCT FROM NEW.source_ref) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('signal', json_build_array(NEW.instance_id, NEW.kind, NEW.at, NEW.source_ref)::text)
         ON CONFLICT DO NOTHING;
@@ -178,7 +202,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_instance_signals AFTER INSERT OR UPDATE OR DELETE ON instance_signals
+CREATE TRIGGER ledger_notes_instance_signals AFTER INSERT OR UPDATE OF instance_id, kind, at, source_ref OR DELETE ON instance_signals
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_instance_signals();
 
 CREATE FUNCTION ledger_notes_meeting_settings() RETURNS trigger
@@ -191,6 +215,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.platform IS DISTINCT FROM NEW.platform OR OLD.platform_meeting_id IS DISTINCT FROM NEW.platform_meeting_id OR OLD.status IS DISTINCT FROM NEW.status OR OLD.read_at IS DISTINCT FROM NEW.read_at OR OLD.error IS DISTINCT FROM NEW.error OR OLD.host_email IS DISTINCT FROM NEW.host_email OR OLD.invitees IS DISTINCT FROM NEW.invitees OR OLD.co_hosts IS DISTINCT FROM NEW.co_hosts OR OLD.waiting_room IS DISTINCT FROM NEW.waiting_room OR OLD.authentication IS DISTINCT FROM NEW.authentication OR OLD.auto_recording_enabled IS DISTINCT FROM NEW.auto_recording_enabled OR OLD.chat_enabled IS DISTINCT FROM NEW.chat_enabled) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('settings', json_build_array(NEW.platform, NEW.platform_meeting_id)::text)
         ON CONFLICT DO NOTHING;
@@ -198,7 +227,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_meeting_settings AFTER INSERT OR UPDATE OR DELETE ON meeting_settings
+CREATE TRIGGER ledger_notes_meeting_settings AFTER INSERT OR UPDATE OF platform, platform_meeting_id, status, read_at, error, host_email, invitees, co_hosts, waiting_room, authentication, auto_recording_enabled, chat_enabled OR DELETE ON meeting_settings
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_meeting_settings();
 
 CREATE FUNCTION ledger_notes_findings() RETURNS trigger
@@ -210,6 +239,11 @@ BEGIN
             ON CONFLICT DO NOTHING;
         END IF;
         RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.school_id IS DISTINCT FROM NEW.school_id OR OLD.finding_key IS DISTINCT FROM NEW.finding_key OR OLD.rule IS DISTINCT FROM NEW.rule OR OLD.scope IS DISTINCT FROM NEW.scope OR OLD.scheduled_meeting_id IS DISTINCT FROM NEW.scheduled_meeting_id OR OLD.meeting_instance_id IS DISTINCT FROM NEW.meeting_instance_id OR OLD.subject IS DISTINCT FROM NEW.subject OR OLD.severity IS DISTINCT FROM NEW.severity OR OLD.status IS DISTINCT FROM NEW.status OR OLD.title IS DISTINCT FROM NEW.title OR OLD.summary IS DISTINCT FROM NEW.summary OR OLD.clause IS DISTINCT FROM NEW.clause OR OLD.people IS DISTINCT FROM NEW.people OR OLD.occurred_at IS DISTINCT FROM NEW.occurred_at OR OLD.opened_at IS DISTINCT FROM NEW.opened_at OR OLD.updated_at IS DISTINCT FROM NEW.updated_at OR OLD.acknowledged_at IS DISTINCT FROM NEW.acknowledged_at OR OLD.acknowledged_by IS DISTINCT FROM NEW.acknowledged_by OR OLD.resolved_at IS DISTINCT FROM NEW.resolved_at OR OLD.resolved_by IS DISTINCT FROM NEW.resolved_by OR OLD.resolution_note IS DISTINCT FROM NEW.resolution_note OR OLD.version IS DISTINCT FROM NEW.version OR OLD.alert_round IS DISTINCT FROM NEW.alert_round OR OLD.alert_level IS DISTINCT FROM NEW.alert_level OR OLD.alerted_at IS DISTINCT FROM NEW.alerted_at OR OLD.platform_account_id IS DISTINCT FROM NEW.platform_account_id OR OLD.windows IS DISTINCT FROM NEW.windows) THEN
+            RETURN NEW;
+        END IF;
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding', NEW.id::text)
@@ -231,6 +265,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.finding_id IS DISTINCT FROM NEW.finding_id OR OLD.version IS DISTINCT FROM NEW.version OR OLD.at IS DISTINCT FROM NEW.at OR OLD.change IS DISTINCT FROM NEW.change OR OLD.actor IS DISTINCT FROM NEW.actor OR OLD.note IS DISTINCT FROM NEW.note OR OLD.snapshot IS DISTINCT FROM NEW.snapshot) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding_change', json_build_array(NEW.finding_id, NEW.version)::text)
         ON CONFLICT DO NOTHING;
@@ -238,7 +277,7 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_finding_history AFTER INSERT OR UPDATE OR DELETE ON finding_history
+CREATE TRIGGER ledger_notes_finding_history AFTER INSERT OR UPDATE OF finding_id, version, at, change, actor, note, snapshot OR DELETE ON finding_history
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_finding_history();
 
 CREATE FUNCTION ledger_notes_alert_deliveries() RETURNS trigger
@@ -250,6 +289,11 @@ BEGIN
             ON CONFLICT DO NOTHING;
         END IF;
         RETURN OLD;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.school_id IS DISTINCT FROM NEW.school_id OR OLD.finding_id IS DISTINCT FROM NEW.finding_id OR OLD.alert_round IS DISTINCT FROM NEW.alert_round OR OLD.escalation_level IS DISTINCT FROM NEW.escalation_level OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.contact_id IS DISTINCT FROM NEW.contact_id OR OLD.webhook_id IS DISTINCT FROM NEW.webhook_id OR OLD.channel IS DISTINCT FROM NEW.channel OR OLD.recipient IS DISTINCT FROM NEW.recipient OR OLD.status IS DISTINCT FROM NEW.status OR OLD.attempts IS DISTINCT FROM NEW.attempts OR OLD.last_error IS DISTINCT FROM NEW.last_error OR OLD.created_at IS DISTINCT FROM NEW.created_at OR OLD.sent_at IS DISTINCT FROM NEW.sent_at OR OLD.answers_delivery_id IS DISTINCT FROM NEW.answers_delivery_id OR OLD.skipped_because IS DISTINCT FROM NEW.skipped_because OR OLD.first_composed IS DISTINCT FROM NEW.first_composed) THEN
+            RETURN NEW;
+        END IF;
     END IF;
     IF NEW.finding_id IS NOT NULL THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('alert_delivery', NEW.id::text)
@@ -271,6 +315,11 @@ BEGIN
         END IF;
         RETURN OLD;
     END IF;
+    IF TG_OP = 'UPDATE' THEN
+        IF NOT (OLD.school_id IS DISTINCT FROM NEW.school_id OR OLD.meeting_instance_id IS DISTINCT FROM NEW.meeting_instance_id OR OLD.written_by IS DISTINCT FROM NEW.written_by OR OLD.written_at IS DISTINCT FROM NEW.written_at OR OLD.outcome IS DISTINCT FROM NEW.outcome) THEN
+            RETURN NEW;
+        END IF;
+    END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('outcome', NEW.id::text)
         ON CONFLICT DO NOTHING;
@@ -278,5 +327,5 @@ BEGIN
     RETURN NEW;
 END;
 $$;
-CREATE TRIGGER ledger_notes_session_outcomes AFTER INSERT OR UPDATE OR DELETE ON session_outcomes
+CREATE TRIGGER ledger_notes_session_outcomes AFTER INSERT OR UPDATE OF school_id, meeting_instance_id, written_by, written_at, outcome OR DELETE ON session_outcomes
 FOR EACH ROW EXECUTE FUNCTION ledger_notes_session_outcomes();

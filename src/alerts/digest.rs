@@ -12,6 +12,7 @@ use crate::db::decode::decode_timezone;
 use crate::db::time::to_millis;
 use crate::db::Db;
 use crate::directory::{self, settings as school_settings};
+use crate::ledger::heads::{self, SignedHead};
 use crate::register::completeness::{self, DailyStatement};
 
 /// What one school's day looked like.
@@ -29,6 +30,9 @@ pub struct DayInReview {
     /// The completeness statement of the day before `date`, the last whole day (none before
     /// the first day a calendar holds).
     pub record: Option<DailyStatement>,
+    /// That day's signed ledger head, once signed: kept in the DSL's mailbox, it lets anyone
+    /// show later that the school's record up to it was not rewritten.
+    pub sealed_by: Option<SignedHead>,
 }
 
 impl DayInReview {
@@ -69,8 +73,15 @@ impl DayInReview {
                 record.date.format("%a %-d %B %Y")
             ));
             lines.extend(record.text().into_iter().map(|line| format!("  {line}")));
-            // Reserved for the day's signed ledger head: one line here, under the record it
-            // seals, kept apart from the statement's own lines.
+            if let Some(head) = &self.sealed_by {
+                lines.push(format!(
+                    "  Record sealed at entry {} with hash {} (signing key {}). Keep this email: \
+                     with it anyone can check later that the record up to here was not rewritten.",
+                    head.seq,
+                    head.hash,
+                    head.key_fingerprint()
+                ));
+            }
         }
         lines.join("\n")
     }
@@ -196,9 +207,12 @@ pub async fn review(
             .bind(school_id)
             .fetch_one(&mut *connection)
             .await?;
-    let record = match date.pred_opt() {
-        Some(yesterday) => Some(completeness::for_day(connection, school_id, tz, yesterday).await?),
-        None => None,
+    let (record, sealed_by) = match date.pred_opt() {
+        Some(yesterday) => (
+            Some(completeness::for_day(connection, school_id, tz, yesterday).await?),
+            heads::of_day(connection, school_id, yesterday).await?,
+        ),
+        None => (None, None),
     };
     Ok(DayInReview {
         school_name: school_name.to_string(),
@@ -208,5 +222,6 @@ pub async fn review(
         open_in_total: open.try_get("n")?,
         inbox_url,
         record,
+        sealed_by,
     })
 }

@@ -1,7 +1,7 @@
-//! The parts of a school file beyond the directory: policy, calendar and alert settings, and
-//! the alert contacts and webhooks. Sections a file leaves out keep what is stored. Secrets
-//! (webhook URLs with tokens, signing secrets) are named by environment variable and read at
-//! import time, so the file itself can live in git.
+//! The parts of a school file beyond the directory: policy, calendar, alert and retention
+//! settings, and the alert contacts and webhooks. Sections a file leaves out keep what is
+//! stored. Secrets (webhook URLs with tokens, signing secrets) are named by environment
+//! variable and read at import time, so the file itself can live in git.
 
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
@@ -29,6 +29,9 @@ pub async fn sync(
     }
     if let Some(alerts) = &school.alerts {
         stored.alerts = alert_settings(&school.slug, alerts)?;
+    }
+    if let Some(retention) = &school.retention {
+        stored.retention = retention.clone();
     }
     let mut changed = settings::save(connection, school_id, &stored, now).await?;
     if let Some(alerts) = &school.alerts {

@@ -14,6 +14,7 @@ use crate::policy::calendar::CalendarSpec;
 use crate::policy::edit;
 use crate::policy::settings::PolicyChoice;
 use crate::policy::Severity;
+use crate::retention::RetentionSettings;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -55,6 +56,11 @@ pub struct SchoolSpec {
     /// Who is alerted, how, and when alerts escalate.
     #[serde(default)]
     pub alerts: Option<AlertsSpec>,
+    /// Days kept per class of record (`inbox_days`, `register_days`, `findings_days`,
+    /// `outcomes_days`, `alert_deliveries_days`); a class left out keeps its default (see
+    /// README.md, "Retention").
+    #[serde(default)]
+    pub retention: Option<RetentionSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +262,11 @@ pub fn check_settings(school: &SchoolSpec) -> Result<(), ImportError> {
     if let Some(calendar) = &school.calendar {
         edit::check_calendar(calendar).map_err(|error| {
             ImportError::Rejected(format!("school {}: calendar: {error}", school.slug))
+        })?;
+    }
+    if let Some(retention) = &school.retention {
+        retention.validate().map_err(|error| {
+            ImportError::Rejected(format!("school {}: retention: {error}", school.slug))
         })?;
     }
     Ok(())

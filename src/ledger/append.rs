@@ -69,10 +69,28 @@ pub struct NewEntry<'a> {
     pub content: Option<&'a str>,
 }
 
-/// The chain heads one transaction has taken.
+/// Rows written per INSERT: ten parameters a row keeps a statement well inside both
+/// backends' limits, and one statement for many rows is what makes chaining cheap.
+const ROWS_PER_STATEMENT: usize = 100;
+
+/// An entry hashed and waiting to be written with the others of its transaction.
+struct Unwritten {
+    school_id: i64,
+    seq: i64,
+    record_class: String,
+    record_key: String,
+    change: Change,
+    content: String,
+    content_hash: String,
+    prev_hash: String,
+    hash: String,
+}
+
+/// The chain heads one transaction has taken, and the entries it has yet to write.
 pub struct Appender {
     at: DateTime<Utc>,
     heads: BTreeMap<i64, (i64, String)>,
+    rows: Vec<Unwritten>,
 }
 
 impl Appender {
@@ -80,6 +98,7 @@ impl Appender {
         Appender {
             at,
             heads: BTreeMap::new(),
+            rows: Vec::new(),
         }
     }
 
@@ -104,15 +123,17 @@ impl Appender {
         Ok(self.heads.get_mut(&school_id).expect("taken above"))
     }
 
-    /// Appends `entry` to its school's chain and answers its seq. Table records also move
-    /// `ledger_records`, which the next sync compares against.
+    /// Appends `entry` to its school's chain and answers its seq. The entry is written, with
+    /// the others, by [`Appender::finish`]; table records also move `ledger_records`, which
+    /// the next sync compares against.
     pub async fn append(
         &mut self,
         connection: &mut AnyConnection,
         entry: &NewEntry<'_>,
     ) -> Result<i64, sqlx::Error> {
         let at_ms = to_millis(self.at);
-        let stored_hash = content_hash(entry.content.unwrap_or(NO_CONTENT));
+        let content = entry.content.unwrap_or(NO_CONTENT);
+        let stored_hash = content_hash(content);
         let head = self.head(connection, entry.school_id).await?;
         let seq = head.0 + 1;
         let fields = EntryFields {
@@ -126,40 +147,23 @@ impl Appender {
             content_hash: &stored_hash,
         };
         let hash = fields.hash();
-        sqlx::query(
-            "INSERT INTO ledger_entries (school_id, seq, at, record_class, record_key, change, \
-             content, content_hash, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(entry.school_id)
-        .bind(seq)
-        .bind(at_ms)
-        .bind(entry.record_class)
-        .bind(entry.record_key)
-        .bind(entry.change.as_str())
-        .bind(entry.content.unwrap_or(NO_CONTENT))
-        .bind(&stored_hash)
-        .bind(fields.prev_hash)
-        .bind(&hash)
-        .execute(&mut *connection)
-        .await?;
-        *head = (seq, hash);
-        if entry.change != Change::Stated {
-            sqlx::query(
-                "INSERT INTO ledger_records (school_id, record_class, record_key, content_hash, last_seq) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (school_id, record_class, record_key) \
-                 DO UPDATE SET content_hash = excluded.content_hash, last_seq = excluded.last_seq",
-            )
-            .bind(entry.school_id)
-            .bind(entry.record_class)
-            .bind(entry.record_key)
-            .bind(&stored_hash)
-            .bind(seq)
-            .execute(&mut *connection)
-            .await?;
-        }
+        let prev_hash = std::mem::replace(&mut head.1, hash.clone());
+        head.0 = seq;
+        self.rows.push(Unwritten {
+            school_id: entry.school_id,
+            seq,
+            record_class: entry.record_class.to_string(),
+            record_key: entry.record_key.to_string(),
+            change: entry.change,
+            content: content.to_string(),
+            content_hash: stored_hash,
+            prev_hash,
+            hash,
+        });
         if entry.change == Change::Purged {
             // Retention is the point of a purge: the ledger keeps that the record was, and
             // its hash, but no longer what it said.
+            self.write_rows(connection).await?;
             sqlx::query(
                 "UPDATE ledger_entries SET content = NULL WHERE school_id = $1 AND record_class = $2 \
                  AND record_key = $3 AND seq < $4 AND content IS NOT NULL",
@@ -174,20 +178,91 @@ impl Appender {
         Ok(seq)
     }
 
-    /// Moves every head this transaction appended to; answers how many entries it added.
-    pub async fn finish(self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
-        for (school_id, (seq, hash)) in self.heads {
+    /// Writes the entries appended so far, and the records' last content hashes.
+    async fn write_rows(&mut self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        let at_ms = to_millis(self.at);
+        for chunk in self.rows.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO ledger_entries (school_id, seq, at, record_class, record_key, change, \
+                 content, content_hash, prev_hash, hash) VALUES {}",
+                placeholders(chunk.len(), 10)
+            );
+            let mut query = sqlx::query(&sql);
+            for row in chunk {
+                query = query
+                    .bind(row.school_id)
+                    .bind(row.seq)
+                    .bind(at_ms)
+                    .bind(row.record_class.as_str())
+                    .bind(row.record_key.as_str())
+                    .bind(row.change.as_str())
+                    .bind(row.content.as_str())
+                    .bind(row.content_hash.as_str())
+                    .bind(row.prev_hash.as_str())
+                    .bind(row.hash.as_str());
+            }
+            query.execute(&mut *connection).await?;
+        }
+        // The last entry of each record is what it stands at (one row per record, so that
+        // one statement never touches a row twice).
+        let mut last: BTreeMap<(i64, &str, &str), (&str, i64)> = BTreeMap::new();
+        for row in self.rows.iter().filter(|row| row.change != Change::Stated) {
+            last.insert(
+                (row.school_id, &row.record_class, &row.record_key),
+                (&row.content_hash, row.seq),
+            );
+        }
+        let last: Vec<_> = last.into_iter().collect();
+        for chunk in last.chunks(ROWS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO ledger_records (school_id, record_class, record_key, content_hash, last_seq) \
+                 VALUES {} ON CONFLICT (school_id, record_class, record_key) \
+                 DO UPDATE SET content_hash = excluded.content_hash, last_seq = excluded.last_seq",
+                placeholders(chunk.len(), 5)
+            );
+            let mut query = sqlx::query(&sql);
+            for ((school_id, class, key), (hash, seq)) in chunk {
+                query = query
+                    .bind(*school_id)
+                    .bind(*class)
+                    .bind(*key)
+                    .bind(*hash)
+                    .bind(*seq);
+            }
+            query.execute(&mut *connection).await?;
+        }
+        self.rows.clear();
+        Ok(())
+    }
+
+    /// Writes every entry appended and moves every head appended to.
+    pub async fn finish(mut self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+        self.write_rows(connection).await?;
+        for (school_id, (seq, hash)) in &self.heads {
             sqlx::query(
                 "UPDATE ledger_heads SET last_seq = $1, last_hash = $2 WHERE school_id = $3",
             )
             .bind(seq)
-            .bind(&hash)
+            .bind(hash)
             .bind(school_id)
             .execute(&mut *connection)
             .await?;
         }
         Ok(())
     }
+}
+
+/// `($1, …, $columns), (…)` for `rows` rows.
+fn placeholders(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (1..=columns)
+                .map(|column| format!("${}", row * columns + column))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Appends one entry in its own appender: for statements and purges of raw events.
@@ -205,6 +280,11 @@ pub async fn append_one(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn placeholders_number_every_row_and_column() {
+        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
 
     #[test]
     fn changes_read_back_as_written() {

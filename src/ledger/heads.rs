@@ -232,6 +232,23 @@ pub async fn list(
     rows.iter().map(read_head).collect()
 }
 
+/// The head signed for `school_id`'s `local_date`, if it has been.
+pub async fn of_day(
+    connection: &mut AnyConnection,
+    school_id: i64,
+    local_date: NaiveDate,
+) -> Result<Option<SignedHead>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT school_id, local_date, seq, hash, published_at, public_key, signature \
+         FROM ledger_published_heads WHERE school_id = $1 AND local_date = $2",
+    )
+    .bind(school_id)
+    .bind(local_date.to_string())
+    .fetch_optional(&mut *connection)
+    .await?;
+    row.as_ref().map(read_head).transpose()
+}
+
 /// The school's latest signed head, if any.
 pub async fn latest(
     connection: &mut AnyConnection,
@@ -319,5 +336,61 @@ mod tests {
         assert_eq!(rotated.public_key(), signer(8).public_key());
         assert!(rotated.knows(&signer(7).public_key()));
         assert!(!signer(8).knows(&signer(7).public_key()));
+    }
+}
+
+/// Names what an evidence pack's signature covers: the manifest of a pack, and nothing a
+/// head signature could be taken for.
+const PACK_SIGNED_AS: &[u8] = b"chaperone.evidence.pack.v1\n";
+
+fn pack_message(manifest: &[u8]) -> Vec<u8> {
+    [PACK_SIGNED_AS, manifest].concat()
+}
+
+impl HeadSigner {
+    /// Hex of the current key's signature over an evidence pack's manifest bytes.
+    pub fn sign_pack(&self, manifest: &[u8]) -> String {
+        hex::encode(self.current.sign(&pack_message(manifest)).as_ref())
+    }
+}
+
+/// Whether `signature_hex` is `public_key_hex`'s signature over a pack's `manifest` bytes.
+pub fn pack_signature_holds(public_key_hex: &str, manifest: &[u8], signature_hex: &str) -> bool {
+    let (Ok(public_key), Ok(signature_bytes)) =
+        (hex::decode(public_key_hex), hex::decode(signature_hex))
+    else {
+        return false;
+    };
+    signature::UnparsedPublicKey::new(&signature::ED25519, public_key)
+        .verify(&pack_message(manifest), &signature_bytes)
+        .is_ok()
+}
+
+#[cfg(test)]
+mod pack_tests {
+    use super::*;
+
+    #[test]
+    fn a_pack_signature_holds_for_its_manifest_only_and_is_no_head_signature() {
+        let signer = HeadSigner::new(&SecretKeys::new(&[7; 32], &[]));
+        let key = signer.public_key();
+        let signature = signer.sign_pack(b"{\"a\":1}");
+        assert!(pack_signature_holds(&key, b"{\"a\":1}", &signature));
+        assert!(!pack_signature_holds(&key, b"{\"a\":2}", &signature));
+        assert!(!pack_signature_holds(&key, b"{\"a\":1}", "zz"));
+        let other = HeadSigner::new(&SecretKeys::new(&[8; 32], &[])).public_key();
+        assert!(!pack_signature_holds(&other, b"{\"a\":1}", &signature));
+        // A head's message signed as a pack is not a signed head.
+        let message = SignedHead::message(1, NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), 1, "ab");
+        let head = SignedHead {
+            school_id: 1,
+            local_date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            seq: 1,
+            hash: "ab".into(),
+            published_at: Utc::now(),
+            public_key: key,
+            signature: signer.sign_pack(&message),
+        };
+        assert!(!head.signature_holds());
     }
 }

@@ -1,5 +1,6 @@
 //! The ledger keeper: chains the records the triggers noted, a batch per transaction, and
-//! once a day per school signs the chain's head.
+//! once a day per school signs the chain's head. It also runs retention, whose purges leave
+//! the tombstones it chains.
 
 use std::sync::Arc;
 
@@ -80,6 +81,13 @@ impl Worker for Keeper {
                 let signed = self.publish_heads(now).await?;
                 if signed > 0 {
                     tracing::info!(signed, "ledger heads signed");
+                }
+            }
+            Timer::Retention { inbox_days } => {
+                let purged = crate::retention::purge_due(&self.db, now, inbox_days).await?;
+                // The tombstones are chained by the pass that follows at once.
+                if purged.total() > 0 {
+                    return Ok(Pass::Worked);
                 }
             }
             other => tracing::error!(timer = other.name(), "timer run by the wrong worker"),

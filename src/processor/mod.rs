@@ -9,7 +9,6 @@ pub use translate::{translate, TranslateError, Translated};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Notify;
@@ -219,20 +218,6 @@ impl Processor {
             }
         }
     }
-
-    /// Deletes processed events stored more than `keep` before `now`.
-    async fn purge(&self, keep: Duration, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-        // A retention too long to count back from now keeps everything.
-        let cutoff = chrono::Duration::from_std(keep)
-            .ok()
-            .and_then(|keep| now.checked_sub_signed(keep))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let purged = inbox::purge_processed(&self.db, cutoff).await?;
-        if purged > 0 {
-            tracing::info!(purged, "purged processed inbox events past retention");
-        }
-        Ok(())
-    }
 }
 
 /// Applies whatever the inbox holds; woken by the inbox writer's commits, and by the poll
@@ -255,14 +240,13 @@ impl Worker for Processor {
 
     async fn run_timer(&self, timer: Timer, now: DateTime<Utc>) -> Result<Pass, sqlx::Error> {
         match timer {
-            Timer::InboxRetention { keep } => self.purge(keep, now).await?,
             Timer::UploadExpiry => {
                 let purged = crate::import::uploads::purge_expired(&self.db, now).await?;
                 if purged > 0 {
                     tracing::info!(purged, "deleted MIS uploads past their expiry");
                 }
             }
-            _ => {}
+            other => tracing::error!(timer = other.name(), "timer run by the wrong worker"),
         }
         Ok(Pass::Idle)
     }

@@ -299,6 +299,53 @@ async fn a_days_statement_names_the_call_given_up_and_the_gap_and_the_next_diges
         "a gap still open is every day's until it ends"
     );
 
+    // Once the day has ended its statement is chained and the chain's head signed; the
+    // digest carries both.
+    assert!(
+        app.ledger
+            .publish_heads(london(after, 0, 10))
+            .await
+            .unwrap()
+            >= 1
+    );
+    let heads = app
+        .get_json(&format!(
+            "/api/v1/ledger/heads?school_id={}",
+            statement["school_id"]
+        ))
+        .await;
+    let head = heads
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|head| head["local_date"] == day.to_string())
+        .expect("the day's head is signed")
+        .clone();
+    use sqlx::Row;
+    let chained: String = sqlx::query(
+        "SELECT content FROM ledger_entries WHERE record_class = 'statement' AND record_key = $1",
+    )
+    .bind(day.to_string())
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+    .try_get::<String, _>("content")
+    .unwrap();
+    let chained: serde_json::Value = serde_json::from_str(&chained).unwrap();
+    for field in [
+        "calls_held",
+        "reconciled",
+        "not_reconciled",
+        "gaps",
+        "purges",
+        "complete",
+    ] {
+        assert_eq!(
+            chained["statement"][field], statement[field],
+            "{field} as chained"
+        );
+    }
+
     // The next morning's digest carries the day's statement, line for line.
     let sent = app
         .dispatcher
@@ -329,6 +376,12 @@ async fn a_days_statement_names_the_call_given_up_and_the_gap_and_the_next_diges
     for line in &lines {
         assert!(body.contains(line.as_str()), "{line:?} missing from {body}");
     }
+    let sealed = format!(
+        "Record sealed at entry {} with hash {}",
+        head["seq"],
+        head["hash"].as_str().unwrap()
+    );
+    assert!(body.contains(&sealed), "{sealed:?} missing from {body}");
 }
 
 #[tokio::test]

@@ -360,6 +360,8 @@ impl TestApp {
             "meeting_instances",
             "participant_sessions",
             "instance_signals",
+            "ledger_entries",
+            "ledger_pending",
         ] {
             let row = sqlx::query(&format!("SELECT COUNT(*) AS n FROM {table}"))
                 .fetch_one(&self.db.pool)

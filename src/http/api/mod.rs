@@ -8,6 +8,7 @@ mod auth;
 mod completeness;
 mod connections;
 pub(crate) mod dry_run;
+mod evidence;
 mod findings;
 mod inbox;
 mod json;
@@ -46,6 +47,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/api/v1/meetings", get(meetings::list_meetings))
         .route("/api/v1/meetings/{id}", get(meetings::get_meeting))
+        .route(
+            "/api/v1/meetings/{id}/evidence-pack",
+            get(evidence::get_call_evidence_pack),
+        )
         .route("/api/v1/register", get(register::export_register_json))
         .route("/api/v1/register.csv", get(register::export_register_csv))
         .route(
@@ -58,6 +63,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/api/v1/findings", get(findings::list_findings))
         .route("/api/v1/findings/{id}", get(findings::get_finding))
+        .route(
+            "/api/v1/findings/{id}/evidence-pack",
+            get(evidence::get_finding_evidence_pack),
+        )
         .route(
             "/api/v1/findings/{id}/acknowledge",
             post(findings::acknowledge_finding),

@@ -421,6 +421,47 @@ pub const ROUTES: &[RouteDoc] = &[
     },
     RouteDoc {
         method: "GET",
+        path: "/api/v1/meetings/{id}/evidence-pack",
+        operation_id: "get_call_evidence_pack",
+        summary: "A call's evidence pack, for people outside the school",
+        capabilities: &[SeeSafeguarding],
+        public: false,
+        notes: "One ZIP file: the call's register entries, its findings with their history, the \
+                alert deliveries, the settings read, the policy clauses that applied and any \
+                outcome as JSON, a printable report, the ledger segment that holds them with \
+                every hash up to the signed daily head (or the chain's head), and a manifest \
+                signed with this instance's key. `chaperone verify-pack FILE` checks it \
+                offline. Findings that name the principal are left out. Producing a pack is \
+                recorded in the audit log.",
+        parameters: &[path_id("The call (its register record).")],
+        request_body: None,
+        responses: &[
+            (200, "`application/zip`, as an attachment `evidence-call-{id}-{date}.zip`."),
+            (404, "No such call."),
+            (409, "The ledger has not yet chained the call's records: try again shortly."),
+        ],
+    },
+    RouteDoc {
+        method: "GET",
+        path: "/api/v1/findings/{id}/evidence-pack",
+        operation_id: "get_finding_evidence_pack",
+        summary: "A finding's evidence pack, for people outside the school",
+        capabilities: &[SeeSafeguarding],
+        public: false,
+        notes: "As a call's pack, holding this finding only (with its history and alert \
+                deliveries) and the register entries of the call it is about. A finding that \
+                names the principal does not exist for them (404). Producing a pack is \
+                recorded in the audit log.",
+        parameters: &[path_id("The finding.")],
+        request_body: None,
+        responses: &[
+            (200, "`application/zip`, as an attachment `evidence-finding-{id}-{date}.zip`."),
+            (404, "No such finding."),
+            (409, "The ledger has not yet chained the finding: try again shortly."),
+        ],
+    },
+    RouteDoc {
+        method: "GET",
         path: "/api/v1/findings/{id}",
         operation_id: "get_finding",
         summary: "One finding, with its history and every alert sent about it",

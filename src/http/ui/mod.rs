@@ -12,7 +12,7 @@
 mod assets;
 mod audit;
 mod calendar;
-mod calls;
+pub(crate) mod calls;
 mod connections;
 pub(in crate::http) mod console;
 mod contacts;

@@ -24,6 +24,7 @@ use crate::http::api::audited::{self, Change};
 use crate::identity::{Capability, Reach};
 use crate::policy::calendar::{CalendarSpec, Nation};
 use crate::policy::edit;
+use crate::retention::{PeriodLine, RetentionSettings};
 use crate::state::AppState;
 
 pub const TEMPLATES: &[(&str, &str)] = &[
@@ -544,7 +545,21 @@ pub async fn show_school(
     let mut connection = state.db.pool.acquire().await?;
     let stored = settings::load(&mut connection, id).await?;
     let form = SchoolForm::stored(&school, &stored.calendar);
-    render_school(&console, StatusCode::OK, &school, form, Vec::new())
+    let retention = retention_lines(&state, &stored.retention);
+    render_school(
+        &console,
+        StatusCode::OK,
+        &school,
+        form,
+        retention,
+        Vec::new(),
+    )
+}
+
+/// The school's retention as the page shows it (set by import, not here).
+fn retention_lines(state: &AppState, retention: &RetentionSettings) -> Vec<PeriodLine> {
+    let inbox_default_days = u32::try_from(state.settings.inbox.retention_days).unwrap_or(u32::MAX);
+    retention.lines(inbox_default_days)
 }
 
 fn render_school(
@@ -552,6 +567,7 @@ fn render_school(
     status: StatusCode,
     school: &School,
     form: SchoolForm,
+    retention: Vec<PeriodLine>,
     errors: Vec<String>,
 ) -> Result<Response, PageError> {
     console.page_with_status(
@@ -562,6 +578,7 @@ fn render_school(
             nations => nation_options(&form.nation),
             days => day_options(&form.days),
             form => form,
+            retention => retention,
             errors => errors,
         },
     )
@@ -585,11 +602,13 @@ pub async fn update_school(
         Ok(checked) => checked,
         Err(errors) => {
             drop(tx);
+            let retention = retention_lines(&state, &stored.retention);
             return render_school(
                 &console,
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &school,
                 form,
+                retention,
                 errors,
             );
         }

@@ -91,6 +91,26 @@ async fn the_calls_timeline_shades_the_time_the_pupil_was_without_two_staff() {
         "the finding is listed"
     );
 
+    // Both pages offer the evidence pack, which the DSL's session downloads.
+    for (page, link) in [
+        (
+            &page.body,
+            format!("/api/v1/meetings/{call_id}/evidence-pack"),
+        ),
+        (
+            &finding_page.body,
+            format!("/api/v1/findings/{}/evidence-pack", finding["id"]),
+        ),
+    ] {
+        assert!(page.contains(&format!("href=\"{link}\"")), "{link} offered");
+        let pack = dsl.get(&link).await;
+        assert_eq!(pack.status, 200, "{link}");
+        assert!(
+            pack.body.starts_with("PK\u{3}\u{4}"),
+            "{link} is a ZIP file"
+        );
+    }
+
     // Those who do not safeguard the school cannot open it.
     let mut governor = signed_in(
         &app,
