@@ -124,7 +124,7 @@ async fn fill_inbox(db: &Db, events: u64) {
     for chunk in all.chunks(EVENTS_PER_INSERT) {
         let mut tx = db.pool.begin().await.expect("a transaction");
         let refs: Vec<&AcceptedEvent> = chunk.iter().collect();
-        inbox::insert_many(&mut tx, &refs, Utc::now())
+        inbox::insert_many(&mut tx, db.backend, &refs, Utc::now())
             .await
             .expect("events are stored");
         tx.commit().await.expect("events commit");
@@ -218,7 +218,7 @@ async fn verify_time(entries: usize) {
     let mut appended = 0;
     while appended < entries {
         let mut tx = db.pool.begin().await.expect("a transaction");
-        let mut appender = Appender::new(Utc::now());
+        let mut appender = Appender::new(db.backend, Utc::now());
         for index in appended..(appended + ENTRIES_PER_TRANSACTION).min(entries) {
             let content = format!(
                 r#"{{"display_name":"Bench {index}","email":null,"id":{index},"identified_person_id":null,"identity_basis":"display_name","identity_pending_until":null,"instance_id":{},"joined_at":1796319027000,"left_at":null,"person_id":null,"platform_user_id":"","registrant_id":null,"session_key":"{index:012}","source":"webhook"}}"#,

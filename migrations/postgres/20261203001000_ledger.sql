@@ -20,7 +20,6 @@ CREATE TABLE ledger_entries (
     PRIMARY KEY (school_id, seq)
 );
 CREATE INDEX ledger_entries_by_record ON ledger_entries (school_id, record_class, record_key, seq);
-CREATE INDEX ledger_entries_by_time ON ledger_entries (school_id, at);
 
 -- Only a purge may touch an entry, and only to empty its content.
 CREATE FUNCTION ledger_entries_guard() RETURNS trigger

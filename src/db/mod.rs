@@ -3,6 +3,7 @@
 
 pub mod claim;
 pub mod decode;
+pub mod marks;
 pub mod time;
 
 use std::path::Path;
@@ -46,6 +47,17 @@ pub enum DbError {
     ForeignKeysBroken,
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl Backend {
+    /// The server behind a connection, for code handed a connection rather than the pool.
+    pub fn of(connection: &sqlx::AnyConnection) -> Backend {
+        if connection.backend_name().eq_ignore_ascii_case("postgresql") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
 }
 
 impl FromStr for Backend {

@@ -16,7 +16,7 @@ use super::{
     report, FORMAT, LEDGER, MANIFEST, POLICY_CLAUSES, README, REPORT, SIGNATURE, SIGNED_HEAD,
 };
 use crate::db::decode::decode_timezone;
-use crate::db::IDS_PER_QUERY;
+use crate::db::{Backend, IDS_PER_QUERY};
 use crate::directory::{self, School};
 use crate::ledger::classes::{self, KeyValue, RecordClass};
 use crate::ledger::heads::{self, key_fingerprint, HeadSigner};
@@ -255,7 +255,7 @@ async fn live_keys(
     ];
     for (class, column, ids) in selections {
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let sql = class.select_in(column, chunk.len());
+            let sql = class.select_in(Backend::of(connection), column, chunk.len());
             let mut query = sqlx::query(&sql);
             for id in chunk {
                 query = query.bind(*id);

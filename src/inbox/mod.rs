@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::db::claim::Queue;
+use crate::db::marks::row_marks;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::{Backend, Db};
 use crate::meeting::{AcceptedEvent, Platform};
@@ -69,25 +70,17 @@ const ROWS_PER_STATEMENT: usize = 128;
 /// says for each whether it was stored or is a duplicate (also of an earlier one in `events`).
 pub async fn insert_many(
     connection: &mut AnyConnection,
+    backend: Backend,
     events: &[&AcceptedEvent],
     received_at: DateTime<Utc>,
 ) -> Result<Vec<InsertOutcome>, sqlx::Error> {
     let mut stored_keys = std::collections::HashSet::new();
     for chunk in events.chunks(ROWS_PER_STATEMENT) {
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let first = row * COLUMNS;
-                let params: Vec<String> = (1..=COLUMNS)
-                    .map(|column| format!("${}", first + column))
-                    .collect();
-                format!("({})", params.join(", "))
-            })
-            .collect();
         let sql = format!(
             "INSERT INTO inbox (platform, school_id, dedup_key, event_type, occurred_at, received_at, body, account_id, meeting_ref, body_format, connection_id, \
                last_error, failed_at) \
              VALUES {} ON CONFLICT (dedup_key) DO NOTHING RETURNING dedup_key",
-            rows.join(", ")
+            row_marks(backend, chunk.len(), COLUMNS)
         );
         let mut query = sqlx::query(&sql);
         for event in chunk {

@@ -153,7 +153,7 @@ async fn write_batch(
     let received_at = Utc::now();
     let _turn = db.ingestion_turn();
     let mut tx = db.pool.begin().await?;
-    let outcomes = insert_many(&mut tx, events, received_at).await?;
+    let outcomes = insert_many(&mut tx, db.backend, events, received_at).await?;
     tx.commit().await?;
     Ok(outcomes)
 }

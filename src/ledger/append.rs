@@ -9,7 +9,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
 use super::chain::{content_hash, EntryFields, GENESIS_HASH};
+use crate::db::marks::row_marks;
 use crate::db::time::to_millis;
+use crate::db::Backend;
 
 /// What an entry says happened to its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,14 +90,16 @@ struct Unwritten {
 
 /// The chain heads one transaction has taken, and the entries it has yet to write.
 pub struct Appender {
+    backend: Backend,
     at: DateTime<Utc>,
     heads: BTreeMap<i64, (i64, String)>,
     rows: Vec<Unwritten>,
 }
 
 impl Appender {
-    pub fn new(at: DateTime<Utc>) -> Self {
+    pub fn new(backend: Backend, at: DateTime<Utc>) -> Self {
         Appender {
+            backend,
             at,
             heads: BTreeMap::new(),
             rows: Vec::new(),
@@ -185,7 +189,7 @@ impl Appender {
             let sql = format!(
                 "INSERT INTO ledger_entries (school_id, seq, at, record_class, record_key, change, \
                  content, content_hash, prev_hash, hash) VALUES {}",
-                placeholders(chunk.len(), 10)
+                row_marks(self.backend, chunk.len(), 10)
             );
             let mut query = sqlx::query(&sql);
             for row in chunk {
@@ -218,7 +222,7 @@ impl Appender {
                 "INSERT INTO ledger_records (school_id, record_class, record_key, content_hash, last_seq) \
                  VALUES {} ON CONFLICT (school_id, record_class, record_key) \
                  DO UPDATE SET content_hash = excluded.content_hash, last_seq = excluded.last_seq",
-                placeholders(chunk.len(), 5)
+                row_marks(self.backend, chunk.len(), 5)
             );
             let mut query = sqlx::query(&sql);
             for ((school_id, class, key), (hash, seq)) in chunk {
@@ -252,26 +256,14 @@ impl Appender {
     }
 }
 
-/// `($1, …, $columns), (…)` for `rows` rows.
-fn placeholders(rows: usize, columns: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let marks: Vec<String> = (1..=columns)
-                .map(|column| format!("${}", row * columns + column))
-                .collect();
-            format!("({})", marks.join(", "))
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Appends one entry in its own appender: for statements and purges of raw events.
 pub async fn append_one(
     connection: &mut AnyConnection,
+    backend: Backend,
     entry: &NewEntry<'_>,
     at: DateTime<Utc>,
 ) -> Result<i64, sqlx::Error> {
-    let mut appender = Appender::new(at);
+    let mut appender = Appender::new(backend, at);
     let seq = appender.append(connection, entry).await?;
     appender.finish(connection).await?;
     Ok(seq)
@@ -280,11 +272,6 @@ pub async fn append_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn placeholders_number_every_row_and_column() {
-        assert_eq!(placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-    }
 
     #[test]
     fn changes_read_back_as_written() {

@@ -4,6 +4,9 @@
 //! chain it belongs to. The migration's triggers note the same classes and keys.
 
 use serde_json::{Map, Value};
+
+use crate::db::marks::marks;
+use crate::db::Backend;
 use sqlx::any::AnyRow;
 use sqlx::Row;
 
@@ -322,12 +325,11 @@ impl RecordClass {
     }
 
     /// Every record of the class whose `column` is one of `count` values (`$1, $2, ...`).
-    pub fn select_in(&self, column: &str, count: usize) -> String {
-        let marks: Vec<String> = (1..=count).map(|index| format!("${index}")).collect();
+    pub fn select_in(&self, backend: Backend, column: &str, count: usize) -> String {
         format!(
             "SELECT * FROM ({}) AS records WHERE {column} IN ({})",
             self.base,
-            marks.join(", ")
+            marks(backend, 1, count)
         )
     }
 

@@ -14,7 +14,7 @@ use super::append::{append_one, Change, NewEntry};
 use super::classes::STATEMENT;
 use crate::db::decode::decode_timezone;
 use crate::db::time::{from_millis, to_millis};
-use crate::db::Db;
+use crate::db::{Backend, Db};
 use crate::directory;
 use crate::register::completeness;
 use crate::secrets::SecretKeys;
@@ -147,7 +147,7 @@ pub async fn publish_due(
         };
         let yesterday = now.with_timezone(&tz).date_naive() - Duration::days(1);
         let mut tx = db.pool.begin().await?;
-        if publish_day(&mut tx, signer, school.id, tz, yesterday, now).await? {
+        if publish_day(&mut tx, db.backend, signer, school.id, tz, yesterday, now).await? {
             published += 1;
         }
         tx.commit().await?;
@@ -156,8 +156,10 @@ pub async fn publish_due(
 }
 
 /// Appends `date`'s statement and signs the head, unless that day's head is signed already.
+#[allow(clippy::too_many_arguments)]
 async fn publish_day(
     connection: &mut AnyConnection,
+    db_backend: Backend,
     signer: &HeadSigner,
     school_id: i64,
     tz: Tz,
@@ -180,6 +182,7 @@ async fn publish_day(
     let key = date.to_string();
     let seq = append_one(
         connection,
+        db_backend,
         &NewEntry {
             school_id,
             record_class: STATEMENT,

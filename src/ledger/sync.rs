@@ -11,6 +11,7 @@ use sqlx::{AnyConnection, Row};
 use super::append::{Appender, Change, NewEntry};
 use super::chain::content_hash;
 use super::classes::{self, KeyValue, Record, RecordClass};
+use crate::db::marks::marks;
 use crate::db::{Backend, IDS_PER_QUERY};
 
 /// A key the triggers noted.
@@ -66,7 +67,7 @@ pub async fn sync_pending(
             }
         }
     }
-    chain_records(connection, &pending, at).await?;
+    chain_records(connection, backend, &pending, at).await?;
     Ok(rows.len())
 }
 
@@ -81,6 +82,7 @@ struct Planned<'a> {
 
 async fn chain_records(
     connection: &mut AnyConnection,
+    backend: Backend,
     pending: &[Pending],
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
@@ -93,8 +95,8 @@ async fn chain_records(
         if of_class.is_empty() {
             continue;
         }
-        let current = read_current(connection, class, &of_class).await?;
-        let last = last_recorded(connection, class, &of_class).await?;
+        let current = read_current(connection, backend, class, &of_class).await?;
+        let last = last_recorded(connection, backend, class, &of_class).await?;
         for noted in of_class {
             match current.get(noted.key.as_str()) {
                 Some(record) => {
@@ -141,7 +143,7 @@ async fn chain_records(
     // Heads are locked in school order, so two instances' syncs never wait on each other in
     // a cycle.
     planned.sort_by_key(|entry| entry.school_id);
-    let mut appender = Appender::new(at);
+    let mut appender = Appender::new(backend, at);
     for entry in &planned {
         appender
             .append(
@@ -162,6 +164,7 @@ async fn chain_records(
 /// The records as they now stand, by canonical key.
 async fn read_current(
     connection: &mut AnyConnection,
+    backend: Backend,
     class: &'static RecordClass,
     noted: &[&Pending],
 ) -> Result<HashMap<String, Record>, sqlx::Error> {
@@ -172,7 +175,7 @@ async fn read_current(
             .all(|pending| matches!(pending.values.as_slice(), [KeyValue::Integer(_)]));
     if single_id {
         for chunk in noted.chunks(IDS_PER_QUERY) {
-            let sql = class.select_in(class.key_columns[0], chunk.len());
+            let sql = class.select_in(backend, class.key_columns[0], chunk.len());
             let mut query = sqlx::query(&sql);
             for pending in chunk {
                 if let [KeyValue::Integer(id)] = pending.values.as_slice() {
@@ -206,18 +209,17 @@ async fn read_current(
 /// The content hash each noted record was last chained with, by (school, key).
 async fn last_recorded(
     connection: &mut AnyConnection,
+    backend: Backend,
     class: &'static RecordClass,
     noted: &[&Pending],
 ) -> Result<HashMap<(i64, String), String>, sqlx::Error> {
     let mut last = HashMap::new();
     for chunk in noted.chunks(IDS_PER_QUERY) {
-        let marks: Vec<String> = (2..chunk.len() + 2)
-            .map(|index| format!("${index}"))
-            .collect();
         let sql = format!(
             "SELECT school_id, record_key, content_hash FROM ledger_records \
-             WHERE record_class = $1 AND record_key IN ({})",
-            marks.join(", ")
+             WHERE record_class = {} AND record_key IN ({})",
+            marks(backend, 1, 1),
+            marks(backend, 2, chunk.len())
         );
         let mut query = sqlx::query(&sql).bind(class.name);
         for pending in chunk {

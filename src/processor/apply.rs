@@ -2,6 +2,8 @@
 //! result does not depend on the order events arrive in: earliest joins and latest leaves
 //! win, first-known identity fields stay, schedule changes are folded in time order.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
@@ -12,9 +14,46 @@ use crate::meeting::{
     InstanceRef, MeetingEvent, ParticipantIdentity, Platform, RoomRef, ScheduleChange,
 };
 
+/// Who each platform account or address is in the directory, as far as one batch has asked:
+/// a call's events name the same few people again and again, and the directory does not
+/// change inside the batch's transaction.
+#[derive(Default)]
+pub struct People {
+    known: HashMap<Asked, Option<i64>>,
+}
+
+/// A school, a platform, and the account id and address a participant came with.
+type Asked = (i64, Platform, Option<String>, Option<String>);
+
+impl People {
+    async fn resolve(
+        &mut self,
+        connection: &mut AnyConnection,
+        school_id: i64,
+        platform: Platform,
+        platform_user_id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        let key = (
+            school_id,
+            platform,
+            platform_user_id.map(str::to_string),
+            email.map(str::to_string),
+        );
+        if let Some(known) = self.known.get(&key) {
+            return Ok(*known);
+        }
+        let found =
+            resolve_person(connection, school_id, platform, platform_user_id, email).await?;
+        self.known.insert(key, found);
+        Ok(found)
+    }
+}
+
 /// Applies `event`; returns the meeting whose policy must be checked again.
 pub async fn apply(
     connection: &mut AnyConnection,
+    people: &mut People,
     school_id: i64,
     platform: Platform,
     event: &MeetingEvent,
@@ -46,6 +85,7 @@ pub async fn apply(
         } => {
             upsert_session(
                 connection,
+                people,
                 school_id,
                 platform,
                 instance_id,
@@ -60,6 +100,7 @@ pub async fn apply(
         } => {
             upsert_session(
                 connection,
+                people,
                 school_id,
                 platform,
                 instance_id,
@@ -77,6 +118,7 @@ pub async fn apply(
         } => {
             apply_room_stay(
                 connection,
+                people,
                 school_id,
                 platform,
                 instance_id,
@@ -95,6 +137,7 @@ pub async fn apply(
         } => {
             apply_room_stay(
                 connection,
+                people,
                 school_id,
                 platform,
                 instance_id,
@@ -222,8 +265,10 @@ const PENDING_UNTIL_ANY_EVENT_SAYS_WHO: &str = "identity_pending_until = CASE \
      WHEN excluded.identity_pending_until < participant_sessions.identity_pending_until THEN excluded.identity_pending_until \
      ELSE participant_sessions.identity_pending_until END";
 
+#[allow(clippy::too_many_arguments)]
 async fn upsert_session(
     connection: &mut AnyConnection,
+    people: &mut People,
     school_id: i64,
     platform: Platform,
     instance_id: i64,
@@ -231,14 +276,15 @@ async fn upsert_session(
     joined_at: Option<DateTime<Utc>>,
     left_at: Option<DateTime<Utc>>,
 ) -> Result<(), sqlx::Error> {
-    let person_id = resolve_person(
-        connection,
-        school_id,
-        platform,
-        participant.platform_user_id.as_deref(),
-        participant.email.as_deref(),
-    )
-    .await?;
+    let person_id = people
+        .resolve(
+            connection,
+            school_id,
+            platform,
+            participant.platform_user_id.as_deref(),
+            participant.email.as_deref(),
+        )
+        .await?;
     let t = "participant_sessions";
     let sql = format!(
         "INSERT INTO participant_sessions \
@@ -278,6 +324,7 @@ async fn upsert_session(
 #[allow(clippy::too_many_arguments)]
 async fn apply_room_stay(
     connection: &mut AnyConnection,
+    people: &mut People,
     school_id: i64,
     platform: Platform,
     instance_id: i64,
@@ -288,6 +335,7 @@ async fn apply_room_stay(
 ) -> Result<(), sqlx::Error> {
     upsert_session(
         connection,
+        people,
         school_id,
         platform,
         instance_id,

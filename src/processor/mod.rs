@@ -36,6 +36,8 @@ struct BatchState {
     api_configured: HashMap<(Platform, String), bool>,
     /// Alerts queued by what the batch said about delivery (a coverage gap found or closed).
     alerts_queued: usize,
+    /// The directory's answers so far.
+    people: apply::People,
 }
 
 /// What one step of the processor did; tests drain with it instead of sleeping.
@@ -176,7 +178,8 @@ impl Processor {
         now: chrono::DateTime<Utc>,
         batch: &mut BatchState,
     ) -> Result<evaluation::Target, sqlx::Error> {
-        let target = apply::apply(tx, pending.school_id, platform, event).await?;
+        let target =
+            apply::apply(tx, &mut batch.people, pending.school_id, platform, event).await?;
         let Some(account_id) = &pending.account_id else {
             return Ok(target);
         };

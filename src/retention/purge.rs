@@ -432,6 +432,7 @@ impl Run {
         .to_string();
         ledger::append_one(
             connection,
+            self.backend,
             &NewEntry {
                 school_id: self.school_id,
                 record_class: classes::PURGE,
