@@ -155,8 +155,14 @@ async fn process_all(application: &Application) -> (Duration, i64) {
     let keeper = application.ledger_keeper();
     let started = Instant::now();
     processor.drain().await.expect("the processor drains");
+    let processed = started.elapsed();
     keeper.drain().await.expect("the keeper drains");
     let elapsed = started.elapsed();
+    println!(
+        "  processor {:.2} s, then ledger keeper {:.2} s",
+        processed.as_secs_f64(),
+        (elapsed - processed).as_secs_f64()
+    );
     let entries: i64 = sqlx::query("SELECT COUNT(*) AS n FROM ledger_entries")
         .fetch_one(&application.state().db.pool)
         .await

@@ -47,13 +47,14 @@ CREATE TABLE ledger_heads (
 
 -- The content hash each record was last recorded with: what the next sync compares against.
 -- Derived from the entries (verify never trusts it), so that a sync need not walk the chain.
+-- Keyed by class and key first: a sync asks by them before it knows a removed record's school.
 CREATE TABLE ledger_records (
     school_id    BIGINT NOT NULL,
     record_class TEXT   NOT NULL,
     record_key   TEXT   NOT NULL,
     content_hash TEXT   NOT NULL,
     last_seq     BIGINT NOT NULL,
-    PRIMARY KEY (school_id, record_class, record_key)
+    PRIMARY KEY (record_class, record_key, school_id)
 );
 
 -- A school's chain head as it stood at the end of a local day, signed with the instance's

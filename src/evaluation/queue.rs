@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::db::claim::Queue;
+use crate::db::marks::row_marks;
 use crate::db::time::{from_millis, to_millis};
 use crate::db::Backend;
 
@@ -46,6 +47,36 @@ pub async fn enqueue(
     )
     .await
 }
+
+/// Asks for each of `targets` to be evaluated at `due_at`, in as few statements as a batch
+/// allows; an earlier request already queued wins, as with [`enqueue`].
+pub async fn enqueue_many(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    targets: &[Target],
+    due_at: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    for chunk in targets.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO evaluation_queue (scope, scope_id, due_at) VALUES {} \
+             ON CONFLICT (scope, scope_id) DO UPDATE SET due_at = CASE \
+             WHEN excluded.due_at < evaluation_queue.due_at THEN excluded.due_at \
+             ELSE evaluation_queue.due_at END",
+            row_marks(backend, chunk.len(), 3)
+        );
+        let mut query = sqlx::query(&sql);
+        for target in chunk {
+            let (scope, id) = target.parts();
+            query = query.bind(scope).bind(id).bind(to_millis(due_at));
+        }
+        query.execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// Targets queued per statement by [`enqueue_many`] (each once: a statement may not touch
+/// a row twice).
+const ROWS_PER_STATEMENT: usize = 200;
 
 /// Moves `target` to `due_at`, even later than it was due: a meeting whose evaluation failed
 /// waits its turn again instead of coming first every time.

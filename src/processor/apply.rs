@@ -26,7 +26,7 @@ pub struct People {
 type Asked = (i64, Platform, Option<String>, Option<String>);
 
 impl People {
-    async fn resolve(
+    pub(super) async fn resolve(
         &mut self,
         connection: &mut AnyConnection,
         school_id: i64,
@@ -198,7 +198,7 @@ impl Bounds {
 }
 
 /// `column` becomes the earlier (or later) of its value and the incoming one, ignoring NULLs.
-fn keep_earliest(column: &str, table: &str) -> String {
+pub(super) fn keep_earliest(column: &str, table: &str) -> String {
     format!(
         "{column} = CASE WHEN {table}.{column} IS NULL THEN excluded.{column} \
          WHEN excluded.{column} IS NULL THEN {table}.{column} \
@@ -206,7 +206,7 @@ fn keep_earliest(column: &str, table: &str) -> String {
     )
 }
 
-fn keep_latest(column: &str, table: &str) -> String {
+pub(super) fn keep_latest(column: &str, table: &str) -> String {
     format!(
         "{column} = CASE WHEN {table}.{column} IS NULL THEN excluded.{column} \
          WHEN excluded.{column} IS NULL THEN {table}.{column} \
@@ -214,7 +214,7 @@ fn keep_latest(column: &str, table: &str) -> String {
     )
 }
 
-fn keep_first_known(column: &str, table: &str) -> String {
+pub(super) fn keep_first_known(column: &str, table: &str) -> String {
     format!("{column} = COALESCE({table}.{column}, excluded.{column})")
 }
 
@@ -260,7 +260,7 @@ async fn upsert_instance(
 
 /// A session stays pending only while every event about it is: once one says who the
 /// participant is, a later unresolved event (a leave, say) does not make it pending again.
-const PENDING_UNTIL_ANY_EVENT_SAYS_WHO: &str = "identity_pending_until = CASE \
+pub(super) const PENDING_UNTIL_ANY_EVENT_SAYS_WHO: &str = "identity_pending_until = CASE \
      WHEN participant_sessions.identity_pending_until IS NULL OR excluded.identity_pending_until IS NULL THEN NULL \
      WHEN excluded.identity_pending_until < participant_sessions.identity_pending_until THEN excluded.identity_pending_until \
      ELSE participant_sessions.identity_pending_until END";

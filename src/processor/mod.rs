@@ -3,6 +3,7 @@
 //! leaves an event pending or fully applied, never half.
 
 mod apply;
+mod bulk;
 mod translate;
 
 pub use translate::{translate, TranslateError, Translated};
@@ -38,6 +39,8 @@ struct BatchState {
     alerts_queued: usize,
     /// The directory's answers so far.
     people: apply::People,
+    /// The calls [`bulk`] wrote, by platform and instance key.
+    written: HashMap<(Platform, String), i64>,
 }
 
 /// What one step of the processor did; tests drain with it instead of sleeping.
@@ -91,23 +94,39 @@ impl Processor {
             let now = Utc::now();
             let mut failure = None;
             let mut batch_state = BatchState::default();
+            let mut translated = Vec::with_capacity(batch.len());
             for pending in &batch {
-                let outcome = match translate(pending) {
-                    Ok(translated) => {
-                        self.apply_all(&mut tx, pending, &translated, now, &mut batch_state)
-                            .await
+                match translate(pending) {
+                    Ok(events) => translated.push(events),
+                    Err(error) => {
+                        failure = Some((pending, error.to_string()));
+                        break;
                     }
-                    Err(error) => Err(error.to_string()),
-                };
-                if let Err(error) = outcome {
-                    failure = Some((pending, error));
-                    break;
+                }
+            }
+            if failure.is_none() {
+                if let Err(error) = self
+                    .write_calls(&mut tx, &batch, &translated, &mut batch_state)
+                    .await
+                {
+                    // Tried again one event at a time, which names the event.
+                    failure = Some((&batch[0], error.to_string()));
+                }
+            }
+            if failure.is_none() {
+                for (pending, translated) in batch.iter().zip(&translated) {
+                    if let Err(error) = self
+                        .apply_all(&mut tx, pending, translated, now, &mut batch_state)
+                        .await
+                    {
+                        failure = Some((pending, error));
+                        break;
+                    }
                 }
             }
             let Some((pending, error)) = failure else {
-                for target in batch_state.changed {
-                    evaluation::queue::enqueue(&mut tx, target, now).await?;
-                }
+                let changed: Vec<evaluation::Target> = batch_state.changed.into_iter().collect();
+                evaluation::queue::enqueue_many(&mut tx, self.db.backend, &changed, now).await?;
                 let ids: Vec<i64> = batch.iter().map(|pending| pending.id).collect();
                 inbox::mark_processed(&mut tx, &ids, now).await?;
                 tx.commit().await?;
@@ -135,6 +154,25 @@ impl Processor {
             tracing::warn!(inbox_id = pending.id, attempts = pending.attempts + 1, set_aside, %error, "event could not be applied");
             return Ok(Step::Failed);
         }
+    }
+
+    /// Writes the calls and sessions the batch's start, end, join and leave events describe,
+    /// each once (see [`bulk`]); the per-event pass then finds them written.
+    async fn write_calls(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        batch: &[inbox::PendingEvent],
+        translated: &[Translated],
+        state: &mut BatchState,
+    ) -> Result<(), sqlx::Error> {
+        let mut calls = bulk::Bulk::default();
+        for (pending, translated) in batch.iter().zip(translated) {
+            for event in translated.events.iter().filter(|event| bulk::takes(event)) {
+                calls.add(pending.school_id, translated.platform, event);
+            }
+        }
+        state.written = calls.write(tx, self.db.backend, &mut state.people).await?;
+        Ok(())
     }
 
     /// Applies the events a stored event stands for, in order, and records what it says
@@ -178,8 +216,12 @@ impl Processor {
         now: chrono::DateTime<Utc>,
         batch: &mut BatchState,
     ) -> Result<evaluation::Target, sqlx::Error> {
-        let target =
-            apply::apply(tx, &mut batch.people, pending.school_id, platform, event).await?;
+        let written = bulk::instance_key(event)
+            .and_then(|key| batch.written.get(&(platform, key.to_string())));
+        let target = match written {
+            Some(id) => evaluation::Target::Instance(*id),
+            None => apply::apply(tx, &mut batch.people, pending.school_id, platform, event).await?,
+        };
         let Some(account_id) = &pending.account_id else {
             return Ok(target);
         };
