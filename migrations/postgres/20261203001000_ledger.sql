@@ -98,6 +98,10 @@ CREATE INDEX retention_purges_by_school_time ON retention_purges (school_id, at)
 -- the triggers test for the key rather than `INSERT OR IGNORE`: a trigger's conflict clause
 -- gives way to the writing statement's, and the writers' upserts would make a repeated key an
 -- error.)
+-- On PostgreSQL a note for a key already pending updates that row rather than doing nothing:
+-- the update locks the pending row until the writer commits, so the keeper (which claims past
+-- locked rows) cannot take the key and read the record before the write it was noted for is
+-- visible, and so chain the record as it stood before it.
 CREATE TABLE ledger_pending (
     record_class TEXT   NOT NULL,
     record_key   TEXT   NOT NULL,
@@ -111,7 +115,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('call', OLD.id::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -122,7 +126,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('call', NEW.id::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -136,7 +140,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('participant', OLD.id::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -147,7 +151,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('participant', NEW.id::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -161,7 +165,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('room_stay', json_build_array(OLD.instance_id, OLD.room_key, OLD.stay_key)::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -172,7 +176,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('room_stay', json_build_array(NEW.instance_id, NEW.room_key, NEW.stay_key)::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -186,7 +190,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('signal', json_build_array(OLD.instance_id, OLD.kind, OLD.at, OLD.source_ref)::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -197,7 +201,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('signal', json_build_array(NEW.instance_id, NEW.kind, NEW.at, NEW.source_ref)::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -211,7 +215,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('settings', json_build_array(OLD.platform, OLD.platform_meeting_id)::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -222,7 +226,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('settings', json_build_array(NEW.platform, NEW.platform_meeting_id)::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -236,7 +240,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding', OLD.id::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -247,7 +251,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding', NEW.id::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -261,7 +265,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding_change', json_build_array(OLD.finding_id, OLD.version)::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -272,7 +276,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('finding_change', json_build_array(NEW.finding_id, NEW.version)::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -286,7 +290,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF OLD.finding_id IS NOT NULL THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('alert_delivery', OLD.id::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -297,7 +301,7 @@ BEGIN
     END IF;
     IF NEW.finding_id IS NOT NULL THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('alert_delivery', NEW.id::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;
@@ -311,7 +315,7 @@ BEGIN
     IF TG_OP = 'DELETE' THEN
         IF TRUE THEN
             INSERT INTO ledger_pending (record_class, record_key) VALUES ('outcome', OLD.id::text)
-            ON CONFLICT DO NOTHING;
+            ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
         END IF;
         RETURN OLD;
     END IF;
@@ -322,7 +326,7 @@ BEGIN
     END IF;
     IF TRUE THEN
         INSERT INTO ledger_pending (record_class, record_key) VALUES ('outcome', NEW.id::text)
-        ON CONFLICT DO NOTHING;
+        ON CONFLICT (record_class, record_key) DO UPDATE SET purge = ledger_pending.purge;
     END IF;
     RETURN NEW;
 END;

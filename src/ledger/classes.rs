@@ -3,7 +3,7 @@
 //! left out, so that it does not make entries), how a record is keyed, and which school's
 //! chain it belongs to. The migration's triggers note the same classes and keys.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::db::marks::marks;
 use crate::db::Backend;
@@ -278,6 +278,17 @@ pub fn by_name(name: &str) -> Option<&'static RecordClass> {
     ALL.into_iter().find(|class| class.name == name)
 }
 
+/// One fact column's value as read.
+enum Fact {
+    Integer(Option<i64>),
+    Text(Option<String>),
+}
+
+/// Appends `text` as a JSON string, escaped exactly as `serde_json` escapes it.
+fn push_json_string(out: &mut String, text: &str) {
+    out.push_str(&serde_json::to_string(text).expect("a string serialises"));
+}
+
 /// A record as the ledger sees it: its key, its school and its canonical content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
@@ -385,35 +396,56 @@ impl RecordClass {
 
     /// The record a row of `select_*` holds.
     pub fn read(&self, row: &AnyRow) -> Result<Record, sqlx::Error> {
-        let mut content = Map::new();
+        let mut values = Vec::with_capacity(self.columns.len());
         for (column, kind) in self.columns {
-            let value = match kind {
-                Kind::Integer => row
-                    .try_get::<Option<i64>, _>(*column)?
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-                Kind::Text => row
-                    .try_get::<Option<String>, _>(*column)?
-                    .map(Value::from)
-                    .unwrap_or(Value::Null),
-            };
-            content.insert((*column).to_string(), value);
+            values.push(match kind {
+                Kind::Integer => Fact::Integer(row.try_get::<Option<i64>, _>(*column)?),
+                Kind::Text => Fact::Text(row.try_get::<Option<String>, _>(*column)?),
+            });
         }
         let key_values: Vec<KeyValue> = self
             .key_columns
             .iter()
-            .map(|column| match &content[*column] {
-                Value::Number(number) => KeyValue::Integer(number.as_i64().unwrap_or_default()),
-                Value::String(text) => KeyValue::Text(text.clone()),
-                other => KeyValue::Text(other.to_string()),
+            .map(|key| {
+                let index = self
+                    .columns
+                    .iter()
+                    .position(|(column, _)| column == key)
+                    .expect("a key column is a fact column");
+                match &values[index] {
+                    Fact::Integer(number) => KeyValue::Integer(number.unwrap_or_default()),
+                    Fact::Text(text) => KeyValue::Text(text.clone().unwrap_or_default()),
+                }
             })
             .collect();
         Ok(Record {
             key: self.canonical_key(&key_values),
             school_id: row.try_get("ledger_school")?,
-            // serde_json's map keeps its keys sorted: the encoding is canonical.
-            content: Value::Object(content).to_string(),
+            content: self.canonical(&values),
         })
+    }
+
+    /// The compact JSON object of the facts, keys in sorted order: what `serde_json` writes
+    /// for the same map, without building one for every record read.
+    fn canonical(&self, values: &[Fact]) -> String {
+        let mut order: Vec<usize> = (0..self.columns.len()).collect();
+        order.sort_unstable_by_key(|index| self.columns[*index].0);
+        let mut out = String::with_capacity(64 * values.len());
+        out.push('{');
+        for (position, index) in order.into_iter().enumerate() {
+            if position > 0 {
+                out.push(',');
+            }
+            push_json_string(&mut out, self.columns[index].0);
+            out.push(':');
+            match &values[index] {
+                Fact::Integer(Some(number)) => out.push_str(&number.to_string()),
+                Fact::Text(Some(text)) => push_json_string(&mut out, text),
+                Fact::Integer(None) | Fact::Text(None) => out.push_str("null"),
+            }
+        }
+        out.push('}');
+        out
     }
 
     /// The call the record (as content) is about, if its class names one.
@@ -425,6 +457,41 @@ impl RecordClass {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_canonical_content_is_what_serde_json_writes_for_the_same_map() {
+        let values = vec![
+            Fact::Integer(Some(7)),
+            Fact::Text(Some("Y9 mentoring – J.S. 🎓 \"café\"\n\u{1}".into())),
+            Fact::Text(None),
+            Fact::Integer(Some(-1)),
+            Fact::Integer(None),
+            Fact::Text(Some(String::new())),
+        ];
+        let class = RecordClass {
+            name: "test",
+            base: "",
+            columns: &[
+                ("zeta", Kind::Integer),
+                ("topic", Kind::Text),
+                ("alpha", Kind::Text),
+                ("b", Kind::Integer),
+                ("a_b", Kind::Integer),
+                ("_a", Kind::Text),
+            ],
+            key_columns: &["zeta"],
+            call_column: None,
+        };
+        let mut map = serde_json::Map::new();
+        for ((name, _), value) in class.columns.iter().zip(&values) {
+            let value = match value {
+                Fact::Integer(number) => number.map(Value::from).unwrap_or(Value::Null),
+                Fact::Text(text) => text.clone().map(Value::from).unwrap_or(Value::Null),
+            };
+            map.insert((*name).to_string(), value);
+        }
+        assert_eq!(class.canonical(&values), Value::Object(map).to_string());
+    }
 
     #[test]
     fn keys_read_as_the_triggers_write_them_on_either_backend() {

@@ -565,3 +565,41 @@ fn verify_command(app: &TestApp) -> Output {
         .output()
         .expect("the binary runs")
 }
+
+/// Two instances on PostgreSQL: a record written again while its earlier note is pending must
+/// not be taken by the keeper before the write commits, or the keeper would chain it as it
+/// stood before. (On SQLite one writer at a time makes this interleaving impossible: the
+/// writer's open transaction holds the one write lock the keeper's claim needs.)
+#[tokio::test]
+async fn a_record_written_while_its_note_is_pending_is_chained_as_committed() {
+    let Scenario { app, .. } = a_school_day().await;
+    if app.db.backend != Backend::Postgres {
+        assert!(verified(&app).await.is_intact());
+        return;
+    }
+    sqlx::query("UPDATE session_outcomes SET outcome = 'First rewrite.'")
+        .execute(&app.db.pool)
+        .await
+        .unwrap();
+    let mut writer = app.db.pool.begin().await.unwrap();
+    run(
+        &mut writer,
+        "UPDATE session_outcomes SET outcome = 'Second rewrite.'",
+    )
+    .await;
+    // The keeper runs while the second write is open: it must leave the key to later.
+    app.ledger.drain().await.unwrap();
+    writer.commit().await.unwrap();
+    app.ledger.drain().await.unwrap();
+    let verification = verified(&app).await;
+    assert!(verification.is_intact(), "{:#?}", verification.problems);
+    let last: String = sqlx::query(
+        "SELECT content FROM ledger_entries WHERE record_class = 'outcome' ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&app.db.pool)
+    .await
+    .unwrap()
+    .try_get("content")
+    .unwrap();
+    assert!(last.contains("Second rewrite."), "{last}");
+}
