@@ -24,6 +24,44 @@ use crate::supervision::Role;
 use crate::timers::Timer;
 use crate::worker::{Pass, Wakeups, Worker};
 
+/// Meetings evaluated per transaction: one commit for many, while a transaction stays short
+/// enough not to hold up the inbox writer.
+const BATCH_SIZE: usize = 32;
+
+/// What a school's evaluations need, read once per batch.
+struct School {
+    policy: crate::policy::settings::Policy,
+    calendar: SchoolCalendar,
+}
+
+/// The schools a batch has read so far.
+#[derive(Default)]
+struct Schools(std::collections::HashMap<i64, School>);
+
+impl Schools {
+    async fn get(
+        &mut self,
+        connection: &mut sqlx::AnyConnection,
+        school_id: i64,
+        bank_holidays: &BankHolidays,
+    ) -> Result<&School, EvaluationError> {
+        if let std::collections::hash_map::Entry::Vacant(vacant) = self.0.entry(school_id) {
+            let settings = school_settings::load(connection, school_id).await?;
+            let policy = settings
+                .policy
+                .resolve()
+                .map_err(|error| EvaluationError::Policy {
+                    school_id,
+                    reason: error.to_string(),
+                })?;
+            let timezone = load::school_timezone(connection, school_id).await?;
+            let calendar = SchoolCalendar::new(timezone, settings.calendar.clone(), bank_holidays);
+            vacant.insert(School { policy, calendar });
+        }
+        Ok(&self.0[&school_id])
+    }
+}
+
 /// How long a meeting whose evaluation failed waits before it is tried again.
 const RETRY_FAILED_AFTER: chrono::Duration = chrono::Duration::minutes(1);
 
@@ -61,32 +99,64 @@ impl Evaluator {
         }
     }
 
-    /// Evaluates the earliest meeting due at `now`, if any. A meeting that cannot be
-    /// evaluated is tried again after [`RETRY_FAILED_AFTER`], so that it does not hold up every
-    /// meeting due after it.
+    /// Evaluates the earliest meetings due at `now`, up to a batch, in one transaction. If
+    /// one of them cannot be evaluated the batch is rolled back and the earliest is tried
+    /// alone, so a meeting that fails is tried again after [`RETRY_FAILED_AFTER`] by itself
+    /// and does not hold up every meeting due after it.
     pub async fn evaluate_next(&self, now: DateTime<Utc>) -> Result<Step, EvaluationError> {
         self.db.yield_to_ingestion().await;
-        let mut tx = self.db.pool.begin().await?;
-        let Some((target, _due)) = queue::claim_due(&mut tx, self.db.backend, now).await? else {
-            tx.rollback().await?;
-            return Ok(Step::Empty);
-        };
-        match self.evaluate(&mut tx, target, now).await {
-            Ok((step, alerts_queued)) => {
+        let mut limit = BATCH_SIZE;
+        loop {
+            let mut tx = self.db.pool.begin().await?;
+            let targets = queue::claim_due(&mut tx, self.db.backend, now, limit).await?;
+            if targets.is_empty() {
+                tx.rollback().await?;
+                return Ok(Step::Empty);
+            }
+            let mut schools = Schools::default();
+            let mut evaluated = false;
+            let mut findings_opened = 0;
+            let mut alerts_queued = false;
+            let mut failure = None;
+            for target in &targets {
+                match self.evaluate(&mut tx, *target, now, &mut schools).await {
+                    Ok((step, queued)) => {
+                        alerts_queued |= queued;
+                        if let Step::Evaluated {
+                            findings_opened: opened,
+                        } = step
+                        {
+                            evaluated = true;
+                            findings_opened += opened;
+                        }
+                    }
+                    Err(error) => {
+                        failure = Some((*target, error));
+                        break;
+                    }
+                }
+            }
+            let Some((target, error)) = failure else {
                 tx.commit().await?;
                 if alerts_queued {
                     self.wakeups.alerts_queued.notify_one();
                 }
-                Ok(step)
+                return Ok(if evaluated {
+                    Step::Evaluated { findings_opened }
+                } else {
+                    Step::Deferred
+                });
+            };
+            tx.rollback().await?;
+            if limit > 1 {
+                limit = 1;
+                continue;
             }
-            Err(error) => {
-                tx.rollback().await?;
-                let retry_at = now + RETRY_FAILED_AFTER;
-                let mut connection = self.db.pool.acquire().await?;
-                queue::postpone(&mut connection, target, retry_at).await?;
-                tracing::error!(?target, %error, "meeting could not be evaluated; will retry");
-                Err(error)
-            }
+            let retry_at = now + RETRY_FAILED_AFTER;
+            let mut connection = self.db.pool.acquire().await?;
+            queue::postpone(&mut connection, target, retry_at).await?;
+            tracing::error!(?target, %error, "meeting could not be evaluated; will retry");
+            return Err(error);
         }
     }
 
@@ -96,6 +166,7 @@ impl Evaluator {
         tx: &mut sqlx::Transaction<'static, sqlx::Any>,
         target: Target,
         now: DateTime<Utc>,
+        schools: &mut Schools,
     ) -> Result<(Step, bool), EvaluationError> {
         if wait::awaits_events(tx, target).await? {
             queue::enqueue(&mut *tx, target, wait::retry_at(now)).await?;
@@ -109,15 +180,8 @@ impl Evaluator {
         let Some(school_id) = school_of(tx, target).await? else {
             return Ok((nothing, false));
         };
-        let settings = school_settings::load(tx, school_id).await?;
-        let policy = settings
-            .policy
-            .resolve()
-            .map_err(|error| EvaluationError::Policy {
-                school_id,
-                reason: error.to_string(),
-            })?;
-        let window = policy.approved_in_advance.params.match_window_mins;
+        let school = schools.get(tx, school_id, &self.bank_holidays).await?;
+        let window = school.policy.approved_in_advance.params.match_window_mins;
         let loaded = match target {
             Target::Scheduled(id) => load::scheduled(tx, id, now, window).await?,
             Target::Instance(id) => load::instance(tx, id, now, window).await?,
@@ -125,10 +189,8 @@ impl Evaluator {
         let Some((ids, view)) = loaded else {
             return Ok((nothing, false));
         };
-        let timezone = load::school_timezone(tx, school_id).await?;
-        let calendar =
-            SchoolCalendar::new(timezone, settings.calendar.clone(), &self.bank_holidays);
-        let evaluation = engine::evaluate(&view, &policy, &calendar, now);
+        let (policy, calendar) = (&school.policy, &school.calendar);
+        let evaluation = engine::evaluate(&view, policy, calendar, now);
         let scope = EvaluatedScope {
             school_id,
             scheduled_meeting_id: ids.scheduled_meeting_id,

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{Any, AnyConnection, Row, Transaction};
 
 use crate::db::claim::Queue;
-use crate::db::marks::row_marks;
-use crate::db::time::{from_millis, to_millis};
+use crate::db::marks::{marks, row_marks};
+use crate::db::time::to_millis;
 use crate::db::Backend;
 
 /// What to evaluate: a scheduled meeting or a call.
@@ -116,30 +116,51 @@ const DUE: Queue = Queue {
     order_by: "due_at",
 };
 
-/// Claims and removes the earliest due target inside `tx` (locked against other instances
-/// until the transaction ends).
+/// Claims and removes the earliest due targets, up to `limit`, inside `tx` (locked against
+/// other instances until the transaction ends), earliest first.
 pub async fn claim_due(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     now: DateTime<Utc>,
-) -> Result<Option<(Target, DateTime<Utc>)>, sqlx::Error> {
-    let sql = DUE.claim_in_transaction(backend, 1, "scope, scope_id, due_at");
-    let Some(row) = sqlx::query(&sql)
+    limit: usize,
+) -> Result<Vec<Target>, sqlx::Error> {
+    let sql = DUE.claim_in_transaction(backend, limit, "scope, scope_id, due_at");
+    let rows = sqlx::query(&sql)
         .bind(to_millis(now))
-        .fetch_optional(&mut **tx)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let scope: String = row.try_get("scope")?;
-    let id: i64 = row.try_get("scope_id")?;
-    let due_at: i64 = row.try_get("due_at")?;
-    sqlx::query("DELETE FROM evaluation_queue WHERE scope = $1 AND scope_id = $2")
-        .bind(&scope)
-        .bind(id)
-        .execute(&mut **tx)
+        .fetch_all(&mut **tx)
         .await?;
-    Ok(Target::from_parts(&scope, id).map(|target| (target, from_millis(due_at))))
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let scope: String = row.try_get("scope")?;
+        let id: i64 = row.try_get("scope_id")?;
+        let due_at: i64 = row.try_get("due_at")?;
+        claimed.push((due_at, scope, id));
+    }
+    claimed.sort();
+    for scope in ["scheduled", "instance"] {
+        let ids: Vec<i64> = claimed
+            .iter()
+            .filter(|(_, claimed_scope, _)| claimed_scope == scope)
+            .map(|(_, _, id)| *id)
+            .collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let sql = format!(
+            "DELETE FROM evaluation_queue WHERE scope = {} AND scope_id IN ({})",
+            marks(backend, 1, 1),
+            marks(backend, 2, ids.len())
+        );
+        let mut query = sqlx::query(&sql).bind(scope);
+        for id in ids {
+            query = query.bind(id);
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(claimed
+        .into_iter()
+        .filter_map(|(_, scope, id)| Target::from_parts(&scope, id))
+        .collect())
 }
 
 /// Queues every scheduled meeting not yet held and every call not yet ended of a school,
