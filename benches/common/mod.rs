@@ -6,6 +6,8 @@
 // Each benchmark compiles this module on its own and uses only part of it.
 #![allow(dead_code)]
 
+pub mod zoom_load;
+
 use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::future::Future;
@@ -181,7 +183,7 @@ pub struct Tally {
 }
 
 impl Tally {
-    fn record(&mut self, answer: Answer, latency: Duration) {
+    pub fn record(&mut self, answer: Answer, latency: Duration) {
         match answer {
             Answer::Acknowledged => self.acknowledged += 1,
             Answer::NotKept(status) => *self.not_kept.entry(status).or_default() += 1,
@@ -194,7 +196,7 @@ impl Tally {
         self.latencies.push(latency);
     }
 
-    fn merge(&mut self, other: Tally) {
+    pub fn merge(&mut self, other: Tally) {
         self.acknowledged += other.acknowledged;
         for (status, count) in other.not_kept {
             *self.not_kept.entry(status).or_default() += count;
@@ -211,7 +213,7 @@ impl Tally {
         self.not_kept.values().sum::<u64>() + self.refused.values().sum::<u64>() + self.failed
     }
 
-    fn describe_failures(&self) -> String {
+    pub fn describe_failures(&self) -> String {
         let mut text = format!("{} without a complete answer", self.failed);
         for (status, count) in &self.refused {
             let _ = write!(text, ", {count} answered {status}");
@@ -474,7 +476,7 @@ impl Service {
             .expect("the benchmark school has a connection")
     }
 
-    fn pending(&self) -> i64 {
+    pub fn pending(&self) -> i64 {
         self.block_on(inbox::counts(self.db()))
             .expect("the inbox can be counted")
             .pending
@@ -482,7 +484,7 @@ impl Service {
 
     /// Lets the workers run alone until nothing is pending (at most `limit`); returns how
     /// many events the processor applied and how many are left.
-    fn drain(&self, limit: Duration) -> (i64, i64) {
+    pub fn drain(&self, limit: Duration) -> (i64, i64) {
         self.block_on(async {
             let processed_before = count(self.db(), "processed_at IS NOT NULL").await;
             let deadline = Instant::now() + limit;
@@ -496,13 +498,24 @@ impl Service {
         })
     }
 
-    fn inbox_rows(&self) -> u64 {
+    pub fn inbox_rows(&self) -> u64 {
         let rows = self.block_on(count(self.db(), "TRUE"));
         u64::try_from(rows).expect("a row count is not negative")
     }
 
+    /// What is left to do (see [`Backlog`]).
+    pub fn backlog(&self) -> Backlog {
+        self.block_on(backlog(&self.db().pool))
+            .expect("the backlog can be read")
+    }
+
+    /// Waits until the workers have caught up (see [`wait_settled`]), at most `limit`.
+    pub fn wait_settled(&self, limit: Duration) -> Settled {
+        self.block_on(wait_settled(&self.db().pool, limit))
+    }
+
     /// Stops serving and waits for the in-flight work to finish.
-    fn stop(self) {
+    pub fn stop(self) {
         // The inbox writer ends only when every handle on it is gone, ours included.
         drop(self.state);
         let _ = self.stop.send(());
@@ -510,6 +523,120 @@ impl Service {
             .block_on(self.server)
             .expect("the server task ends")
             .expect("the server shuts down cleanly");
+    }
+}
+
+/// What is still to do after the load: events not yet processed, records not yet chained by
+/// the ledger keeper, and meetings whose evaluation is due.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub inbox_pending: i64,
+    pub ledger_pending: i64,
+    pub evaluations_due: i64,
+}
+
+impl Backlog {
+    /// Every event processed and every record it wrote chained.
+    pub fn processed_and_chained(&self) -> bool {
+        self.inbox_pending == 0 && self.ledger_pending == 0
+    }
+
+    /// And no meeting waiting to be judged.
+    pub fn settled(&self) -> bool {
+        self.processed_and_chained() && self.evaluations_due == 0
+    }
+}
+
+/// Reads the backlog of the database behind `pool` (SQLite or PostgreSQL).
+pub async fn backlog(pool: &sqlx::AnyPool) -> Result<Backlog, sqlx::Error> {
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let row = sqlx::query(
+        "SELECT \
+           (SELECT COUNT(*) FROM inbox WHERE processed_at IS NULL AND failed_at IS NULL) \
+             AS inbox_pending, \
+           (SELECT COUNT(*) FROM ledger_pending) AS ledger_pending, \
+           (SELECT COUNT(*) FROM evaluation_queue WHERE due_at <= $1) AS evaluations_due",
+    )
+    .bind(now_ms)
+    .fetch_one(pool)
+    .await?;
+    Ok(Backlog {
+        inbox_pending: row.try_get("inbox_pending")?,
+        ledger_pending: row.try_get("ledger_pending")?,
+        evaluations_due: row.try_get("evaluations_due")?,
+    })
+}
+
+/// When the backlog first emptied after a load.
+#[derive(Debug, Clone, Copy)]
+pub struct Settled {
+    /// The inbox backlog empty: the processor caught up.
+    pub processed: Option<Instant>,
+    /// Inbox and ledger both empty: the end-to-end figure's end.
+    pub processed_and_chained: Option<Instant>,
+    /// And no evaluation due.
+    pub settled: Option<Instant>,
+    /// What was left when the wait ended (empty unless `limit` ran out).
+    pub left: Backlog,
+}
+
+/// When each part of the work caught up, counted from the end of the load: where the time
+/// after it went.
+pub fn catch_up_line(settled: &Settled, load_ended: Instant) -> String {
+    let after = |at: Option<Instant>| {
+        at.map_or_else(
+            || "not yet".to_string(),
+            |at| {
+                format!(
+                    "{:.2} s",
+                    at.saturating_duration_since(load_ended).as_secs_f64()
+                )
+            },
+        )
+    };
+    format!(
+        "caught up after the load ended: inbox (processor) {}, inbox and ledger (keeper) {}, \
+         evaluations too {}",
+        after(settled.processed),
+        after(settled.processed_and_chained),
+        after(settled.settled),
+    )
+}
+
+/// How often the backlog is read while waiting for it to empty: fine enough to tell whether
+/// it emptied within a second of the load ending, coarse enough not to slow the workers.
+const SETTLE_POLL_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Reads the backlog every [`SETTLE_POLL_INTERVAL`] until it has settled, or `limit`.
+pub async fn wait_settled(pool: &sqlx::AnyPool, limit: Duration) -> Settled {
+    let deadline = Instant::now() + limit;
+    let mut settled = Settled {
+        processed: None,
+        processed_and_chained: None,
+        settled: None,
+        left: Backlog::default(),
+    };
+    loop {
+        let now = Instant::now();
+        let seen = backlog(pool).await.expect("the backlog can be read");
+        settled.left = seen;
+        if seen.inbox_pending == 0 {
+            settled.processed.get_or_insert(now);
+        }
+        if seen.processed_and_chained() {
+            settled.processed_and_chained.get_or_insert(now);
+        } else {
+            // Evaluation writes findings, which the ledger chains again.
+            settled.processed_and_chained = None;
+        }
+        if seen.settled() {
+            settled.settled = Some(now);
+            return settled;
+        }
+        if now >= deadline {
+            return settled;
+        }
+        tokio::time::sleep(SETTLE_POLL_INTERVAL).await;
     }
 }
 

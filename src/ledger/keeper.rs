@@ -31,6 +31,8 @@ impl Keeper {
 
     /// Chains the next batch of noted records; answers how many it took.
     pub async fn sync_next(&self, now: DateTime<Utc>) -> Result<usize, sqlx::Error> {
+        // Chaining can wait; a platform waiting for its answer cannot.
+        self.db.yield_to_ingestion().await;
         let mut tx = self.db.pool.begin().await?;
         let taken = sync_pending(&mut tx, self.db.backend, BATCH, now).await?;
         if taken == 0 {

@@ -3,6 +3,7 @@
 
 pub mod completeness;
 pub mod csv;
+pub mod export;
 
 use std::collections::HashMap;
 
@@ -154,7 +155,7 @@ pub struct MeetingRecord {
 }
 
 const INSTANCE_COLUMNS: &str =
-    "i.id, i.school_id, i.platform, i.instance_key, i.platform_meeting_id, \
+    "i.id, i.school_id, i.platform, i.platform_meeting_id, \
      i.host_user_id, i.topic, i.started_at, i.start_hint, i.ended_at, i.reconciliation, i.reconciliation_error, \
      s.start_time AS scheduled_start, s.duration_minutes AS scheduled_minutes, \
      ms.status AS settings_status, ms.read_at AS settings_read_at, ms.error AS settings_error";
@@ -162,11 +163,18 @@ const INSTANCE_COLUMNS: &str =
 /// The time a call is filed under: its start, or the first thing seen of it.
 const CALL_TIME: &str = "COALESCE(i.started_at, i.start_hint, i.first_seen_at)";
 
-pub async fn list(db: &Db, filter: &RegisterFilter) -> Result<Vec<MeetingRecord>, sqlx::Error> {
+/// A call the register lists, before anything it holds is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRef {
+    pub id: i64,
+    pub school_id: i64,
+}
+
+/// The calls `filter` selects, in the register's order (when they took place, then id): one
+/// query however long the range, so that their records can be read batch by batch after.
+pub async fn calls_in(db: &Db, filter: &RegisterFilter) -> Result<Vec<CallRef>, sqlx::Error> {
     let sql = format!(
-        "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
-         LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
-         LEFT JOIN meeting_settings ms ON ms.platform = i.platform AND ms.platform_meeting_id = i.platform_meeting_id \
+        "SELECT i.id, i.school_id FROM meeting_instances i \
          WHERE ($1 IS NULL OR i.school_id = $1) AND ($2 IS NULL OR {CALL_TIME} >= $2) AND ($3 IS NULL OR {CALL_TIME} < $3) \
          ORDER BY {CALL_TIME}, i.id LIMIT $4"
     );
@@ -177,21 +185,29 @@ pub async fn list(db: &Db, filter: &RegisterFilter) -> Result<Vec<MeetingRecord>
         .bind(filter.limit)
         .fetch_all(&db.pool)
         .await?;
-    complete_all(db, &rows).await
+    rows.iter()
+        .map(|row| {
+            Ok(CallRef {
+                id: row.try_get("id")?,
+                school_id: row.try_get("school_id")?,
+            })
+        })
+        .collect()
+}
+
+pub async fn list(db: &Db, filter: &RegisterFilter) -> Result<Vec<MeetingRecord>, sqlx::Error> {
+    let calls = calls_in(db, filter).await?;
+    let mut reader = RecordReader::new(db.clone());
+    let mut records = Vec::with_capacity(calls.len());
+    for batch in calls.chunks(crate::db::IDS_PER_QUERY) {
+        let ids: Vec<i64> = batch.iter().map(|call| call.id).collect();
+        records.extend(reader.read(&ids).await?);
+    }
+    Ok(records)
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<MeetingRecord>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
-         LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
-         LEFT JOIN meeting_settings ms ON ms.platform = i.platform AND ms.platform_meeting_id = i.platform_meeting_id \
-         WHERE i.id = $1"
-    );
-    let row = sqlx::query(&sql).bind(id).fetch_optional(&db.pool).await?;
-    match row {
-        Some(row) => Ok(complete_all(db, std::slice::from_ref(&row)).await?.pop()),
-        None => Ok(None),
-    }
+    Ok(RecordReader::new(db.clone()).read(&[id]).await?.pop())
 }
 
 struct SessionRow {
@@ -209,50 +225,102 @@ struct SessionRow {
     identity_unresolved: Option<String>,
 }
 
-/// The register records of the calls in `rows`, what each holds read for all of them at
-/// once (a few queries per batch of calls, not per call).
-async fn complete_all(db: &Db, rows: &[AnyRow]) -> Result<Vec<MeetingRecord>, sqlx::Error> {
-    let ids = rows
-        .iter()
-        .map(|row| row.try_get("id"))
-        .collect::<Result<Vec<i64>, _>>()?;
-    let mut sessions = load_sessions(db, &ids).await?;
-    let mut stays = {
-        let mut connection = db.pool.acquire().await?;
-        crate::room_stays::of_instances(&mut connection, &ids).await?
-    };
-    let mut activities = load_activities(db, &ids).await?;
-    let mut hosts: HashMap<(i64, String, String), Option<PersonRef>> = HashMap::new();
-    let mut records = Vec::with_capacity(rows.len());
-    for row in rows {
-        let id: i64 = row.try_get("id")?;
-        let school_id: i64 = row.try_get("school_id")?;
-        let platform: String = row.try_get("platform")?;
-        let host_user_id: Option<String> = row.try_get("host_user_id")?;
-        let host = match &host_user_id {
-            Some(user_id) => {
-                let key = (school_id, platform.clone(), user_id.clone());
-                match hosts.get(&key) {
-                    Some(host) => host.clone(),
-                    None => {
-                        let host =
-                            find_person_by_platform_id(db, school_id, &platform, user_id).await?;
-                        hosts.insert(key, host.clone());
-                        host
-                    }
-                }
-            }
-            None => None,
-        };
-        records.push(complete(
-            row,
-            host,
-            sessions.remove(&id).unwrap_or_default(),
-            stays.remove(&id).unwrap_or_default(),
-            activities.remove(&id).unwrap_or_else(Activity::none),
-        )?);
+/// Reads the records of calls a batch at a time (a few queries per batch, not per call),
+/// remembering each host and person it has read for the batches after.
+pub struct RecordReader {
+    db: Db,
+    hosts: HashMap<(i64, String, String), Option<PersonRef>>,
+    people: HashMap<i64, PersonRef>,
+}
+
+impl RecordReader {
+    pub fn new(db: Db) -> Self {
+        RecordReader {
+            db,
+            hosts: HashMap::new(),
+            people: HashMap::new(),
+        }
     }
-    Ok(records)
+
+    /// The records of the calls `ids` (ids read from the database; up to
+    /// `db::IDS_PER_QUERY` of them keeps it to one query of each kind), in the order of
+    /// `ids`; a call no longer stored is left out.
+    pub async fn read(&mut self, ids: &[i64]) -> Result<Vec<MeetingRecord>, sqlx::Error> {
+        let mut rows = load_instances(&self.db, ids).await?;
+        let mut sessions = load_sessions(&self.db, &mut self.people, ids).await?;
+        let mut stays = {
+            let mut connection = self.db.pool.acquire().await?;
+            crate::room_stays::of_instances(&mut connection, ids).await?
+        };
+        let mut activities = load_activities(&self.db, ids).await?;
+        let mut records = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Some(row) = rows.remove(id) else {
+                continue;
+            };
+            let school_id: i64 = row.try_get("school_id")?;
+            let platform: String = row.try_get("platform")?;
+            let host_user_id: Option<String> = row.try_get("host_user_id")?;
+            let host = match host_user_id {
+                Some(user_id) => self.host(school_id, platform, user_id).await?,
+                None => None,
+            };
+            records.push(complete(
+                &row,
+                host,
+                sessions.remove(id).unwrap_or_default(),
+                stays.remove(id).unwrap_or_default(),
+                activities.remove(id).unwrap_or_else(Activity::none),
+            )?);
+        }
+        Ok(records)
+    }
+
+    async fn host(
+        &mut self,
+        school_id: i64,
+        platform: String,
+        user_id: String,
+    ) -> Result<Option<PersonRef>, sqlx::Error> {
+        let key = (school_id, platform, user_id);
+        if let Some(host) = self.hosts.get(&key) {
+            return Ok(host.clone());
+        }
+        let host = find_person_by_platform_id(&self.db, school_id, &key.1, &key.2).await?;
+        self.hosts.insert(key, host.clone());
+        Ok(host)
+    }
+}
+
+/// The rows of the calls `ids`, by id.
+async fn load_instances(db: &Db, ids: &[i64]) -> Result<HashMap<i64, AnyRow>, sqlx::Error> {
+    let mut by_id = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::db::IDS_PER_QUERY) {
+        let sql = format!(
+            "SELECT {INSTANCE_COLUMNS} FROM meeting_instances i \
+             LEFT JOIN scheduled_meetings s ON s.platform = i.platform AND s.platform_meeting_id = i.platform_meeting_id \
+             LEFT JOIN meeting_settings ms ON ms.platform = i.platform AND ms.platform_meeting_id = i.platform_meeting_id \
+             WHERE i.id IN ({})",
+            id_list(chunk)
+        );
+        for row in sqlx::query(&sql).fetch_all(&db.pool).await? {
+            by_id.insert(row.try_get("id")?, row);
+        }
+    }
+    Ok(by_id)
+}
+
+/// `1, 2, 3`: ids read from the database, written into the statement (one statement per
+/// chunk, whatever its length, and no limit on binds to mind).
+fn id_list(ids: &[i64]) -> String {
+    let mut list = String::with_capacity(ids.len() * 8);
+    for (n, id) in ids.iter().enumerate() {
+        if n > 0 {
+            list.push_str(", ");
+        }
+        list.push_str(&id.to_string());
+    }
+    list
 }
 
 /// One call's record from its row and what was read for it.
@@ -366,65 +434,97 @@ async fn find_person_by_platform_id(
 }
 
 /// The participant sessions of each call in `instance_ids` (ids read from the database), by
-/// call, in the order they joined.
+/// call, in the order they joined; each person read once per reader (`people`), not once
+/// per session.
 async fn load_sessions(
     db: &Db,
+    people: &mut HashMap<i64, PersonRef>,
     instance_ids: &[i64],
 ) -> Result<HashMap<i64, Vec<SessionRow>>, sqlx::Error> {
-    let mut by_call: HashMap<i64, Vec<SessionRow>> = HashMap::new();
+    let mut read = Vec::new();
     for chunk in instance_ids.chunks(crate::db::IDS_PER_QUERY) {
-        let ids = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = id_list(chunk);
         let sql = format!(
             "SELECT s.instance_id, s.session_key, s.platform_user_id, s.email, s.display_name, s.joined_at, s.left_at, s.source, \
-               s.identity_basis, s.identity_pending_until, {PERSON_COLUMNS}, \
-               q.id AS possibly_person_id, q.external_ref AS possibly_external_ref, q.display_name AS possibly_person_name, \
-               q.kind AS possibly_kind, q.staff_role AS possibly_staff_role, \
-               (SELECT j.last_error FROM enrichment_jobs j JOIN meeting_instances i ON i.id = s.instance_id \
-                 WHERE j.platform = i.platform AND j.kind = 'participant' AND j.job_key = s.session_key) AS resolution_error \
+               s.identity_basis, s.identity_pending_until, \
+               COALESCE(s.person_id, CASE WHEN s.identity_basis = 'registrant' THEN s.identified_person_id END) \
+                 AS proven_person_id, \
+               CASE WHEN s.identity_basis IN ('expected', 'display_name') THEN s.identified_person_id END \
+                 AS possible_person_id, \
+               CASE WHEN s.identity_pending_until IS NOT NULL THEN \
+                 (SELECT j.last_error FROM enrichment_jobs j JOIN meeting_instances i ON i.id = s.instance_id \
+                   WHERE j.platform = i.platform AND j.kind = 'participant' AND j.job_key = s.session_key) \
+               END AS resolution_error \
              FROM participant_sessions s \
-             LEFT JOIN people p ON p.id = COALESCE(s.person_id, \
-               CASE WHEN s.identity_basis = 'registrant' THEN s.identified_person_id END) \
-             LEFT JOIN people q ON q.id = s.identified_person_id AND s.identity_basis IN ('expected', 'display_name') \
              WHERE s.instance_id IN ({ids}) ORDER BY s.instance_id, s.joined_at, s.session_key"
         );
-        let rows = sqlx::query(&sql).fetch_all(&db.pool).await?;
-        for row in &rows {
+        for row in sqlx::query(&sql).fetch_all(&db.pool).await? {
+            let identity_pending_until: Option<i64> = row.try_get("identity_pending_until")?;
             let session = SessionRow {
                 session_key: row.try_get("session_key")?,
                 platform_user_id: row.try_get("platform_user_id")?,
                 email: row.try_get("email")?,
                 display_name: row.try_get("display_name")?,
-                person: person_from_row(row)?,
-                // Not yet identified by an evaluation: what the processor proved, or nothing.
-                identity_basis: match row.try_get::<Option<String>, _>("identity_basis")? {
-                    Some(basis) => basis,
-                    None if row.try_get::<Option<i64>, _>("person_id")?.is_some() => {
-                        "verified".into()
-                    }
-                    None => "none".into(),
-                },
-                possibly: person_with_prefix(row, "possibly_")?,
+                person: None,
+                identity_basis: String::new(),
+                possibly: None,
                 joined_at: row.try_get::<Option<i64>, _>("joined_at")?.map(from_millis),
                 left_at: row.try_get::<Option<i64>, _>("left_at")?.map(from_millis),
                 source: row.try_get("source")?,
-                identity_pending_until: row
-                    .try_get::<Option<i64>, _>("identity_pending_until")?
-                    .map(from_millis),
-                identity_unresolved: row
-                    .try_get::<Option<i64>, _>("identity_pending_until")?
-                    .and(row.try_get("resolution_error")?),
+                identity_pending_until: identity_pending_until.map(from_millis),
+                identity_unresolved: identity_pending_until.and(row.try_get("resolution_error")?),
             };
-            by_call
-                .entry(row.try_get("instance_id")?)
-                .or_default()
-                .push(session);
+            read.push((
+                row.try_get::<i64, _>("instance_id")?,
+                row.try_get::<Option<String>, _>("identity_basis")?,
+                row.try_get::<Option<i64>, _>("proven_person_id")?,
+                row.try_get::<Option<i64>, _>("possible_person_id")?,
+                session,
+            ));
         }
     }
+    let unread: Vec<i64> = read
+        .iter()
+        .flat_map(|(_, _, proven, possible, _)| [*proven, *possible])
+        .flatten()
+        .filter(|id| !people.contains_key(id))
+        .collect::<std::collections::BTreeSet<i64>>()
+        .into_iter()
+        .collect();
+    read_people(db, people, &unread).await?;
+    let mut by_call: HashMap<i64, Vec<SessionRow>> = HashMap::new();
+    for (instance_id, basis, proven, possible, mut session) in read {
+        session.person = proven.and_then(|id| people.get(&id).cloned());
+        session.possibly = possible.and_then(|id| people.get(&id).cloned());
+        // Not yet identified by an evaluation: what the processor proved, or nothing.
+        session.identity_basis = match basis {
+            Some(basis) => basis,
+            None if session.person.is_some() => "verified".into(),
+            None => "none".into(),
+        };
+        by_call.entry(instance_id).or_default().push(session);
+    }
     Ok(by_call)
+}
+
+/// Adds the directory people `ids` to `people`.
+async fn read_people(
+    db: &Db,
+    people: &mut HashMap<i64, PersonRef>,
+    ids: &[i64],
+) -> Result<(), sqlx::Error> {
+    for chunk in ids.chunks(crate::db::IDS_PER_QUERY) {
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p WHERE p.id IN ({})",
+            id_list(chunk)
+        );
+        for row in sqlx::query(&sql).fetch_all(&db.pool).await? {
+            if let Some(person) = person_from_row(&row)? {
+                people.insert(person.id, person);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sessions of the same person (or platform account, or email) are one participant;
@@ -561,11 +661,7 @@ async fn load_activities(
 ) -> Result<HashMap<i64, Activity>, sqlx::Error> {
     let mut by_call: HashMap<i64, Activity> = HashMap::new();
     for chunk in instance_ids.chunks(crate::db::IDS_PER_QUERY) {
-        let ids = chunk
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
+        let ids = id_list(chunk);
         let rows = sqlx::query(&format!(
             "SELECT instance_id, kind, at FROM instance_signals WHERE instance_id IN ({ids}) \
              ORDER BY instance_id, at"

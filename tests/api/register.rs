@@ -1,6 +1,6 @@
 //! The attendance register built from webhooks, read through the API.
 
-use crate::helpers::{spawn_app, ADMIN_TOKEN};
+use crate::helpers::{spawn_app, ADMIN_TOKEN, HOST_ZOOM_ID};
 use crate::zoom_events::{self, chat_message, joined, left, started, whole_call, HOST, PUPIL};
 
 fn participant<'a>(
@@ -311,4 +311,93 @@ async fn a_missing_meeting_is_404() {
     let app = spawn_app().await;
     let response = app.get_api("/api/v1/meetings/4242").await;
     assert_eq!(response.status(), 404);
+}
+
+/// `calls` calls of the example school on 2025-03-11 onwards, a minute apart, each with its
+/// host and a guest, written as the processor leaves them (faster than their webhooks).
+async fn seed_calls(app: &crate::helpers::TestApp, calls: i64) {
+    let start = chrono::DateTime::parse_from_rfc3339("2025-03-11T08:00:00Z")
+        .unwrap()
+        .timestamp_millis();
+    let mut instances = Vec::new();
+    let mut sessions = Vec::new();
+    for n in 0..calls {
+        let (id, at) = (n + 1, start + n * 60_000);
+        instances.push(format!(
+            "({id}, 1, 'zoom', 'seeded{n}==', '{}', '{HOST_ZOOM_ID}', 'Seeded {n}', {at}, {at}, {}, {at})",
+            83_000_000_000 + n,
+            at + 1_800_000
+        ));
+        sessions.push(format!(
+            "({id}, 'host-{n}', '{HOST_ZOOM_ID}', 'Ravi Patel', {at}, {}, 'webhook')",
+            at + 1_800_000
+        ));
+        sessions.push(format!(
+            "({id}, 'guest-{n}', NULL, 'Guest {n}', {}, {}, 'webhook')",
+            at + 60_000,
+            at + 1_200_000
+        ));
+    }
+    let mut tx = app.db.pool.begin().await.unwrap();
+    for chunk in instances.chunks(1000) {
+        sqlx::query(&format!(
+            "INSERT INTO meeting_instances (id, school_id, platform, instance_key, platform_meeting_id, \
+             host_user_id, topic, started_at, start_hint, ended_at, first_seen_at) VALUES {}",
+            chunk.join(", ")
+        ))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    for chunk in sessions.chunks(1000) {
+        sqlx::query(&format!(
+            "INSERT INTO participant_sessions (instance_id, session_key, platform_user_id, display_name, \
+             joined_at, left_at, source) VALUES {}",
+            chunk.join(", ")
+        ))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_csv_export_hands_over_a_range_longer_than_a_page_of_json() {
+    let app = spawn_app().await;
+    seed_calls(&app, 6_000).await;
+
+    let response = app
+        .get_api("/api/v1/register.csv?school_id=1&from=2025-03-01&to=2025-03-31")
+        .await;
+    assert_eq!(response.status(), 200);
+    let text = response.text().await.unwrap();
+    let mut reader = csv::Reader::from_reader(text.as_bytes());
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 12_000, "a host and a guest for every call");
+    let ids: Vec<i64> = rows.iter().map(|row| row[0].parse().unwrap()).collect();
+    let mut distinct = ids.clone();
+    distinct.dedup();
+    assert_eq!(
+        distinct,
+        (1..=6_000).collect::<Vec<i64>>(),
+        "every call, in order"
+    );
+    let hosts = rows.iter().filter(|row| &row[4] == "Ravi Patel").count();
+    assert_eq!(hosts, 12_000, "each call's host named on each of its rows");
+
+    // A limit, when asked for, still caps it; JSON keeps its pages.
+    let limited = app
+        .get_api("/api/v1/register.csv?school_id=1&from=2025-03-01&limit=10")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(limited.lines().count(), 1 + 20, "{limited}");
+    let page = app
+        .get_json("/api/v1/register?school_id=1&from=2025-03-01")
+        .await;
+    assert_eq!(page.as_array().unwrap().len(), 500);
+    let too_many = app.get_api("/api/v1/register.csv?limit=6000").await;
+    assert_eq!(too_many.status(), 400);
 }

@@ -334,7 +334,9 @@ pub const ROUTES: &[RouteDoc] = &[
         summary: "The register for a date range, as CSV",
         capabilities: &[SeeSafeguarding],
         public: false,
-        notes: "Times are the school's.",
+        notes: "Times are the school's. Every call of the range, however many (`limit` caps it \
+                only when given): the rows are written as they are read, so a failure part way \
+                cuts the download short rather than answering an error.",
         parameters: REGISTER_QUERY,
         request_body: None,
         responses: &[
