@@ -198,7 +198,7 @@ impl Bounds {
 }
 
 /// `column` becomes the earlier (or later) of its value and the incoming one, ignoring NULLs.
-pub(super) fn keep_earliest(column: &str, table: &str) -> String {
+fn keep_earliest(column: &str, table: &str) -> String {
     format!(
         "{column} = CASE WHEN {table}.{column} IS NULL THEN excluded.{column} \
          WHEN excluded.{column} IS NULL THEN {table}.{column} \
@@ -206,7 +206,7 @@ pub(super) fn keep_earliest(column: &str, table: &str) -> String {
     )
 }
 
-pub(super) fn keep_latest(column: &str, table: &str) -> String {
+fn keep_latest(column: &str, table: &str) -> String {
     format!(
         "{column} = CASE WHEN {table}.{column} IS NULL THEN excluded.{column} \
          WHEN excluded.{column} IS NULL THEN {table}.{column} \
@@ -214,7 +214,7 @@ pub(super) fn keep_latest(column: &str, table: &str) -> String {
     )
 }
 
-pub(super) fn keep_first_known(column: &str, table: &str) -> String {
+fn keep_first_known(column: &str, table: &str) -> String {
     format!("{column} = COALESCE({table}.{column}, excluded.{column})")
 }
 
@@ -226,22 +226,7 @@ async fn upsert_instance(
     seen_at: DateTime<Utc>,
     bounds: Bounds,
 ) -> Result<i64, sqlx::Error> {
-    let t = "meeting_instances";
-    let sql = format!(
-        "INSERT INTO meeting_instances \
-           (school_id, platform, instance_key, platform_meeting_id, host_user_id, topic, \
-            started_at, start_hint, ended_at, first_seen_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (platform, instance_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {} \
-         RETURNING id",
-        keep_first_known("platform_meeting_id", t),
-        keep_first_known("host_user_id", t),
-        keep_first_known("topic", t),
-        keep_earliest("started_at", t),
-        keep_earliest("start_hint", t),
-        keep_latest("ended_at", t),
-        keep_earliest("first_seen_at", t),
-    );
+    let sql = upsert_instances_sql("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)", "id");
     let row = sqlx::query(&sql)
         .bind(school_id)
         .bind(platform.as_str())
@@ -258,9 +243,53 @@ async fn upsert_instance(
     row.try_get("id")
 }
 
+/// Inserts calls (`rows`: the VALUES lists of school_id, platform, instance_key,
+/// platform_meeting_id, host_user_id, topic, started_at, start_hint, ended_at,
+/// first_seen_at), or folds them into the stored ones, answering `returning`.
+pub(super) fn upsert_instances_sql(rows: &str, returning: &str) -> String {
+    let t = "meeting_instances";
+    format!(
+        "INSERT INTO meeting_instances \
+           (school_id, platform, instance_key, platform_meeting_id, host_user_id, topic, \
+            started_at, start_hint, ended_at, first_seen_at) \
+         VALUES {rows} \
+         ON CONFLICT (platform, instance_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {} \
+         RETURNING {returning}",
+        keep_first_known("platform_meeting_id", t),
+        keep_first_known("host_user_id", t),
+        keep_first_known("topic", t),
+        keep_earliest("started_at", t),
+        keep_earliest("start_hint", t),
+        keep_latest("ended_at", t),
+        keep_earliest("first_seen_at", t),
+    )
+}
+
+/// Inserts participant sessions (`rows`: the VALUES lists of instance_id, session_key,
+/// platform_user_id, email, display_name, person_id, joined_at, left_at, registrant_id,
+/// identity_pending_until), or folds them into the stored ones.
+pub(super) fn upsert_sessions_sql(rows: &str) -> String {
+    let t = "participant_sessions";
+    format!(
+        "INSERT INTO participant_sessions \
+           (instance_id, session_key, platform_user_id, email, display_name, person_id, \
+            joined_at, left_at, registrant_id, identity_pending_until) \
+         VALUES {rows} \
+         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {}, {}",
+        keep_first_known("platform_user_id", t),
+        keep_first_known("email", t),
+        keep_first_known("display_name", t),
+        keep_first_known("person_id", t),
+        keep_earliest("joined_at", t),
+        keep_latest("left_at", t),
+        keep_first_known("registrant_id", t),
+        PENDING_UNTIL_ANY_EVENT_SAYS_WHO,
+    )
+}
+
 /// A session stays pending only while every event about it is: once one says who the
 /// participant is, a later unresolved event (a leave, say) does not make it pending again.
-pub(super) const PENDING_UNTIL_ANY_EVENT_SAYS_WHO: &str = "identity_pending_until = CASE \
+const PENDING_UNTIL_ANY_EVENT_SAYS_WHO: &str = "identity_pending_until = CASE \
      WHEN participant_sessions.identity_pending_until IS NULL OR excluded.identity_pending_until IS NULL THEN NULL \
      WHEN excluded.identity_pending_until < participant_sessions.identity_pending_until THEN excluded.identity_pending_until \
      ELSE participant_sessions.identity_pending_until END";
@@ -285,22 +314,7 @@ async fn upsert_session(
             participant.email.as_deref(),
         )
         .await?;
-    let t = "participant_sessions";
-    let sql = format!(
-        "INSERT INTO participant_sessions \
-           (instance_id, session_key, platform_user_id, email, display_name, person_id, joined_at, left_at, registrant_id, \
-            identity_pending_until) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
-         ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {}, {}",
-        keep_first_known("platform_user_id", t),
-        keep_first_known("email", t),
-        keep_first_known("display_name", t),
-        keep_first_known("person_id", t),
-        keep_earliest("joined_at", t),
-        keep_latest("left_at", t),
-        keep_first_known("registrant_id", t),
-        PENDING_UNTIL_ANY_EVENT_SAYS_WHO,
-    );
+    let sql = upsert_sessions_sql("($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
     sqlx::query(&sql)
         .bind(instance_id)
         .bind(&participant.session_key)

@@ -10,9 +10,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use sqlx::{AnyConnection, Row};
 
-use super::apply::{
-    keep_earliest, keep_first_known, keep_latest, People, PENDING_UNTIL_ANY_EVENT_SAYS_WHO,
-};
+use super::apply::{upsert_instances_sql, upsert_sessions_sql, People};
 use crate::db::marks::row_marks;
 use crate::db::time::to_millis;
 use crate::db::Backend;
@@ -232,23 +230,10 @@ impl Bulk {
         people: &mut People,
     ) -> Result<HashMap<(Platform, String), i64>, sqlx::Error> {
         let mut ids = HashMap::with_capacity(self.calls.len());
-        let t = "meeting_instances";
         for chunk in self.calls.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO meeting_instances \
-                   (school_id, platform, instance_key, platform_meeting_id, host_user_id, topic, \
-                    started_at, start_hint, ended_at, first_seen_at) \
-                 VALUES {} \
-                 ON CONFLICT (platform, instance_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {} \
-                 RETURNING id, platform, instance_key",
-                row_marks(backend, chunk.len(), 10),
-                keep_first_known("platform_meeting_id", t),
-                keep_first_known("host_user_id", t),
-                keep_first_known("topic", t),
-                keep_earliest("started_at", t),
-                keep_earliest("start_hint", t),
-                keep_latest("ended_at", t),
-                keep_earliest("first_seen_at", t),
+            let sql = upsert_instances_sql(
+                &row_marks(backend, chunk.len(), 10),
+                "id, platform, instance_key",
             );
             let mut query = sqlx::query(&sql);
             for ((platform, instance_key), call) in chunk {
@@ -287,24 +272,8 @@ impl Bulk {
                 .await?;
             rows.push((instance_id, session_key, person_id, session));
         }
-        let t = "participant_sessions";
         for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-            let sql = format!(
-                "INSERT INTO participant_sessions \
-                   (instance_id, session_key, platform_user_id, email, display_name, person_id, \
-                    joined_at, left_at, registrant_id, identity_pending_until) \
-                 VALUES {} \
-                 ON CONFLICT (instance_id, session_key) DO UPDATE SET {}, {}, {}, {}, {}, {}, {}, {}",
-                row_marks(backend, chunk.len(), 10),
-                keep_first_known("platform_user_id", t),
-                keep_first_known("email", t),
-                keep_first_known("display_name", t),
-                keep_first_known("person_id", t),
-                keep_earliest("joined_at", t),
-                keep_latest("left_at", t),
-                keep_first_known("registrant_id", t),
-                PENDING_UNTIL_ANY_EVENT_SAYS_WHO,
-            );
+            let sql = upsert_sessions_sql(&row_marks(backend, chunk.len(), 10));
             let mut query = sqlx::query(&sql);
             for (instance_id, session_key, person_id, session) in chunk {
                 query = query

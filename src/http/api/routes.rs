@@ -130,7 +130,10 @@ const REGISTER_QUERY: &[Param] = &[
 ];
 
 const REGISTER_RESPONSES: &[(u16, &str)] = &[
-    (200, "The meetings, newest first."),
+    (
+        200,
+        "The meetings, in the order they were held (oldest first).",
+    ),
     (400, "A time or limit that cannot be read."),
     (404, "No such school."),
 ];
