@@ -447,11 +447,6 @@ impl RecordClass {
         out.push('}');
         out
     }
-
-    /// The call the record (as content) is about, if its class names one.
-    pub fn call_of(&self, content: &Value) -> Option<i64> {
-        content.get(self.call_column?)?.as_i64()
-    }
 }
 
 #[cfg(test)]

@@ -252,21 +252,6 @@ pub async fn of_day(
     row.as_ref().map(read_head).transpose()
 }
 
-/// The school's latest signed head, if any.
-pub async fn latest(
-    connection: &mut AnyConnection,
-    school_id: i64,
-) -> Result<Option<SignedHead>, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT school_id, local_date, seq, hash, published_at, public_key, signature \
-         FROM ledger_published_heads WHERE school_id = $1 ORDER BY seq DESC LIMIT 1",
-    )
-    .bind(school_id)
-    .fetch_optional(&mut *connection)
-    .await?;
-    row.as_ref().map(read_head).transpose()
-}
-
 fn read_head(row: &sqlx::any::AnyRow) -> Result<SignedHead, sqlx::Error> {
     let date: String = row.try_get("local_date")?;
     Ok(SignedHead {

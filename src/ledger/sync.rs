@@ -87,6 +87,8 @@ async fn chain_records(
     at: DateTime<Utc>,
 ) -> Result<(), sqlx::Error> {
     let mut planned: Vec<Planned> = Vec::new();
+    // What a removed or purged record was last chained with.
+    let ended = content_hash(super::append::NO_CONTENT);
     for class in classes::ALL {
         let of_class: Vec<&Pending> = pending
             .iter()
@@ -117,8 +119,7 @@ async fn chain_records(
                 None => {
                     // Gone: a removal in each chain that holds it, unless already ended there.
                     for ((school_id, key), previous) in &last {
-                        if key != &noted.key || *previous == content_hash(super::append::NO_CONTENT)
-                        {
+                        if key != &noted.key || *previous == ended {
                             continue;
                         }
                         planned.push(Planned {
